@@ -1,0 +1,47 @@
+# The two set-up commands a new machine needs: `make demo` and `make test`.
+# Both build their virtual environments from the pinned requirements/ files.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+LOWEST := .venv-lowest
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint typecheck unit-lowest pytest bench clean
+
+$(VENV)/.installed: requirements/test-latest.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/test-latest.txt
+	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	touch $@
+
+$(LOWEST)/.installed: requirements/test-lowest.txt pyproject.toml $(VENV)/.installed
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(VENV)/bin/uv pip install -q --python $(LOWEST)/bin/python -r requirements/test-lowest.txt
+	$(VENV)/bin/uv pip install -q --python $(LOWEST)/bin/python --no-deps -e .
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m scripts.demo
+
+test: lint typecheck pytest unit-lowest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy airflow_provider_voucherify
+
+pytest: $(VENV)/.installed
+	$(PY) -m pytest -m "not bench"
+
+# The unit tests again on the lowest Airflow release we declare (pyproject: apache-airflow>=3.1.0).
+unit-lowest: $(LOWEST)/.installed
+	$(LOWEST)/bin/python -m pytest -m "not bench and not e2e and not postgres" tests/hooks tests/test_models.py tests/test_verdict.py tests/test_provider_info.py tests/operators tests/sensors tests/triggers
+
+bench: $(VENV)/.installed
+	$(PY) -m pytest -m bench -s -p no:randomly tests/benchmarks
+
+clean:
+	rm -rf $(VENV) $(LOWEST) .demo .airflow-test

@@ -1,0 +1,107 @@
+"""Apache Airflow provider for migrating historical orders into Voucherify."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_voucherify.exceptions import (
+    InvalidOrderError,
+    VoucherifyApiError,
+    VoucherifyAuthError,
+    VoucherifyError,
+    VoucherifyTransportError,
+    VoucherifyUnsafeRetryError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InvalidOrderError",
+    "VoucherifyApiError",
+    "VoucherifyAuthError",
+    "VoucherifyError",
+    "VoucherifyTransportError",
+    "VoucherifyUnsafeRetryError",
+    "__version__",
+    "get_provider_info",
+]
+
+# The connection form as data: Airflow 3 renders it from here without importing the hook.
+CONNECTION_FORM: dict[str, Any] = {
+    "hidden-fields": ["port", "schema"],
+    "relabeling": {"host": "Base URL or cluster", "login": "Application ID", "password": "Secret Key"},
+    "placeholders": {
+        "host": "api (default), us1.api, as1.api, or https://api.voucherify.io",
+        "login": "Application ID from Project Settings > Application Keys",
+        "password": "Secret Key (X-App-Token)",
+        "extra": '{"timeout": 30, "max_retries": 5}',
+    },
+}
+
+CONNECTION_FIELDS: dict[str, Any] = {
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": "Read timeout of one HTTP request.",
+        "schema": {"type": ["number", "null"], "default": 30, "minimum": 1},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries after the first attempt on 429, 5xx and connection errors.",
+        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
+    },
+    "verify_tls": {
+        "label": "Verify TLS certificates",
+        "description": "Leave on. Turning it off is logged as a warning on every connection.",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Entry point ``apache_airflow_provider``: what Airflow's providers manager reads."""
+    return {
+        "package-name": "airflow-provider-voucherify",
+        "name": "Voucherify",
+        "description": "Import historical orders into `Voucherify <https://www.voucherify.io/>`__.",
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "connection-type": "voucherify",
+                "hook-class-name": "airflow_provider_voucherify.hooks.voucherify.VoucherifyHook",
+                "hook-name": "Voucherify",
+                "ui-field-behaviour": CONNECTION_FORM,
+                "conn-fields": CONNECTION_FIELDS,
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Voucherify",
+                "python-modules": ["airflow_provider_voucherify.hooks.voucherify"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Voucherify",
+                "python-modules": ["airflow_provider_voucherify.operators.import_orders"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Voucherify",
+                "python-modules": ["airflow_provider_voucherify.sensors.async_action"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Voucherify",
+                "python-modules": ["airflow_provider_voucherify.triggers.async_action"],
+            }
+        ],
+        "integrations": [
+            {
+                "integration-name": "Voucherify",
+                "external-doc-url": "https://docs.voucherify.io/",
+                "tags": ["service"],
+            }
+        ],
+    }

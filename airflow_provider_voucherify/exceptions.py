@@ -1,0 +1,111 @@
+"""Errors raised by the Voucherify provider.
+
+The tree is small on purpose::
+
+    VoucherifyError                      anything this provider raises on purpose
+    ├── VoucherifyApiError               the API answered with an error status
+    │   └── VoucherifyAuthError          401 / 403: wrong App ID or Secret Key, never retried
+    ├── VoucherifyTransportError         no answer at all after every retry (connection, timeout)
+    ├── VoucherifyUnsafeRetryError       an import POST may have landed and cannot be retried safely
+    └── InvalidOrderError                an input record failed validation (no personal data inside)
+
+Messages name the endpoint, the HTTP status, the API's ``key`` and ``details`` and the
+``request_id``, so an on-call engineer can quote them to Voucherify support. They never carry
+the App Token or the content of an order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class VoucherifyError(Exception):
+    """Base class of every error raised on purpose by this provider."""
+
+
+class VoucherifyApiError(VoucherifyError):
+    """The API answered with an error status.
+
+    :param endpoint: method and path, e.g. ``POST /v1/orders/import``
+    :param status_code: the HTTP status
+    :param key: the API's error key (``invalid_payload``, ...), when the body had one
+    :param message: the API's message
+    :param details: the API's details (names the offending property for a 400)
+    :param request_id: the API's request id (``v-...``), to quote to Voucherify support
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        status_code: int,
+        *,
+        key: str | None = None,
+        message: str | None = None,
+        details: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.status_code = status_code
+        self.key = key
+        self.message = message
+        self.details = details
+        self.request_id = request_id
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = [f"{self.endpoint} answered {self.status_code}"]
+        if self.key:
+            parts.append(f"key={self.key}")
+        if self.message:
+            parts.append(f"message={self.message!r}")
+        if self.details:
+            parts.append(f"details={self.details!r}")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        return ", ".join(parts)
+
+
+class VoucherifyAuthError(VoucherifyApiError):
+    """401 or 403: the Application ID or Secret Key is wrong or lacks the permission."""
+
+
+class VoucherifyTransportError(VoucherifyError):
+    """No answer from the API after every retry (connection refused, timeout, connection reset)."""
+
+
+class VoucherifyUnsafeRetryError(VoucherifyError):
+    """An import POST may have reached Voucherify, and retrying could import its orders twice.
+
+    Raised instead of retrying when the outcome of a POST is unknown (read timeout, lost answer,
+    500) and not every order of the batch has a ``source_id``: only ``source_id`` makes a
+    repeated import an update rather than a duplicate.
+    """
+
+
+class InvalidOrderError(VoucherifyError, ValueError):
+    """An input record is not a valid order.
+
+    :param errors: ``(field path, reason)`` pairs; never the offending values, which may be
+        personal data.
+    :param line: the 1-based line (or list position) of the record, when known
+    :param source_id: the record's ``source_id``, when it has one
+    """
+
+    def __init__(
+        self,
+        errors: Sequence[tuple[str, str]],
+        *,
+        line: int | None = None,
+        source_id: str | None = None,
+    ) -> None:
+        self.errors = list(errors)
+        self.line = line
+        self.source_id = source_id
+        where = []
+        if line is not None:
+            where.append(f"line {line}")
+        if source_id is not None:
+            where.append(f"source_id={source_id!r}")
+        head = f"Invalid order ({', '.join(where)})" if where else "Invalid order"
+        reasons = "; ".join(f"{path}: {reason}" if path else reason for path, reason in self.errors)
+        super().__init__(f"{head}: {reasons}")

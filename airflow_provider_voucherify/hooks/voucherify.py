@@ -1,0 +1,329 @@
+"""VoucherifyHook: connection, authentication, retries, and the few API calls the provider needs."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from airflow.sdk import BaseHook
+
+from airflow_provider_voucherify import CONNECTION_FORM, __version__
+from airflow_provider_voucherify.exceptions import VoucherifyError
+from airflow_provider_voucherify.hooks._config import ClientSettings
+from airflow_provider_voucherify.hooks._retry import Decision, decide
+from airflow_provider_voucherify.models import (
+    MAX_IMPORT_BYTES,
+    MAX_ORDERS_PER_IMPORT,
+    AsyncAction,
+    Order,
+    parse_order,
+)
+
+USER_AGENT = f"airflow-provider-voucherify/{__version__} httpx/{httpx.__version__}"
+IMPORT_ENDPOINT = "POST /v1/orders/import"
+
+
+def import_body(orders: Iterable[Order]) -> bytes:
+    """The JSON array of ``POST /v1/orders/import`` from validated orders."""
+    return b"[" + b",".join(order.to_json() for order in orders) + b"]"
+
+
+class VoucherifyHook(BaseHook):
+    """Talks to the Voucherify API with an App ID / App Token pair from an Airflow connection.
+
+    One ``httpx.Client`` (and, for triggers, one ``httpx.AsyncClient``) is made per hook and
+    reused across calls. Every call retries with exponential backoff and jitter on 429 (waiting
+    at least what ``Retry-After`` / ``X-Rate-Limit-Retry`` asks), 502/503/504 and connection
+    errors; see :func:`~airflow_provider_voucherify.hooks._retry.decide` for the exact rules.
+
+    :param voucherify_conn_id: the connection, of type ``voucherify``
+    :param timeout: read timeout in seconds; overrides the connection's ``timeout`` extra
+    :param max_retries: retries after the first attempt; overrides the ``max_retries`` extra
+    """
+
+    conn_name_attr = "voucherify_conn_id"
+    default_conn_name = "voucherify_default"
+    conn_type = "voucherify"
+    hook_name = "Voucherify"
+
+    def __init__(
+        self,
+        voucherify_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.voucherify_conn_id = voucherify_conn_id
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._settings: ClientSettings | None = None
+        self._client: httpx.Client | None = None
+        self._async_client: httpx.AsyncClient | None = None
+        self._rng = random.Random()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form, for Airflow releases that read it from the hook (before 3.2)."""
+        return {
+            "hidden_fields": CONNECTION_FORM["hidden-fields"],
+            "relabeling": CONNECTION_FORM["relabeling"],
+            "placeholders": CONNECTION_FORM["placeholders"],
+        }
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def _settings_from(self, conn: Any) -> ClientSettings:
+        settings = ClientSettings.from_connection(
+            host=conn.host,
+            port=conn.port,
+            login=conn.login,
+            password=conn.password,
+            extra=conn.extra_dejson,
+            timeout=self._timeout,
+            max_retries=self._max_retries,
+        )
+        if not settings.verify_tls:
+            self.log.warning(
+                "TLS certificate verification is OFF for connection %r (extra verify_tls=false): "
+                "the App Token can be intercepted. Use it only against a test server.",
+                self.voucherify_conn_id,
+            )
+        return settings
+
+    @property
+    def settings(self) -> ClientSettings:
+        """The connection's settings, read once (synchronously)."""
+        if self._settings is None:
+            self._settings = self._settings_from(self.get_connection(self.voucherify_conn_id))
+        return self._settings
+
+    async def asettings(self) -> ClientSettings:
+        """The connection's settings, read without blocking the event loop (for triggers)."""
+        if self._settings is None:
+            conn = await self.aget_connection(self.voucherify_conn_id)
+            self._settings = self._settings_from(conn)
+        return self._settings
+
+    @staticmethod
+    def _client_options(settings: ClientSettings) -> dict[str, Any]:
+        return {
+            "base_url": settings.base_url,
+            "headers": {
+                "X-App-Id": settings.app_id,
+                "X-App-Token": settings.app_token,
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+            },
+            "timeout": httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
+            "verify": settings.verify_tls,
+        }
+
+    def get_conn(self) -> httpx.Client:
+        """The hook's ``httpx.Client``, made on first use and reused."""
+        if self._client is None:
+            self._client = httpx.Client(**self._client_options(self.settings))
+        return self._client
+
+    async def aget_conn(self) -> httpx.AsyncClient:
+        """The hook's ``httpx.AsyncClient``, made on first use and reused."""
+        if self._async_client is None:
+            self._async_client = httpx.AsyncClient(**self._client_options(await self.asettings()))
+        return self._async_client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        if self._async_client is not None:
+            await self._async_client.aclose()
+            self._async_client = None
+
+    # -- the request loops: one sync, one async, one set of rules ------------------------
+
+    def _decide(
+        self, endpoint: str, outcome: httpx.Response | httpx.TransportError, attempt: int, resend_safe: bool
+    ) -> Decision:
+        settings = self._settings
+        assert settings is not None
+        decision = decide(
+            endpoint,
+            outcome,
+            attempt=attempt,
+            max_retries=settings.max_retries,
+            backoff=settings.backoff,
+            resend_safe=resend_safe,
+            now=time.time(),
+            rng=self._rng,
+        )
+        if decision.wait is not None:
+            what = (
+                f"answered {outcome.status_code}"
+                if isinstance(outcome, httpx.Response)
+                else f"failed ({type(outcome).__name__})"
+            )
+            self.log.warning(
+                "%s %s; retry %d of %d in %.1f s",
+                endpoint,
+                what,
+                attempt + 1,
+                settings.max_retries,
+                decision.wait,
+            )
+        return decision
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        resend_safe: bool = True,
+    ) -> httpx.Response:
+        client = self.get_conn()
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        attempt = 0
+        while True:
+            outcome: httpx.Response | httpx.TransportError
+            try:
+                outcome = client.request(method, path, params=params, content=content, headers=headers)
+            except httpx.TransportError as exc:
+                outcome = exc
+            if isinstance(outcome, httpx.Response) and outcome.is_success:
+                return outcome
+            decision = self._decide(endpoint, outcome, attempt, resend_safe)
+            if decision.error is not None:
+                raise decision.error
+            time.sleep(decision.wait or 0.0)
+            attempt += 1
+
+    async def _arequest(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        client = await self.aget_conn()
+        attempt = 0
+        while True:
+            outcome: httpx.Response | httpx.TransportError
+            try:
+                outcome = await client.request(method, path, params=params)
+            except httpx.TransportError as exc:
+                outcome = exc
+            if isinstance(outcome, httpx.Response) and outcome.is_success:
+                return outcome
+            decision = self._decide(endpoint, outcome, attempt, resend_safe=True)
+            if decision.error is not None:
+                raise decision.error
+            await asyncio.sleep(decision.wait or 0.0)
+            attempt += 1
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def import_orders(self, orders: Sequence[Order | Mapping[str, Any]]) -> str:
+        """Send one ``POST /v1/orders/import`` of at most 2000 orders; return the async action id.
+
+        Dicts are validated into :class:`Order` first (``created_at`` moves into metadata).
+        """
+        validated = [
+            parse_order(order, line=position).move_created_at()
+            for position, order in enumerate(orders, start=1)
+        ]
+        return self.import_serialized(
+            import_body(validated),
+            count=len(validated),
+            resend_safe=all(order.source_id for order in validated),
+        )
+
+    def import_serialized(self, body: bytes, *, count: int, resend_safe: bool) -> str:
+        """Send an already serialized JSON array of ``count`` orders; return the async action id.
+
+        :param resend_safe: every order has a ``source_id``, so a repeated POST only updates
+        """
+        if not 0 < count <= MAX_ORDERS_PER_IMPORT:
+            raise ValueError(f"An import takes 1 to {MAX_ORDERS_PER_IMPORT} orders, got {count}")
+        if len(body) > MAX_IMPORT_BYTES:
+            raise ValueError(f"An import body takes at most {MAX_IMPORT_BYTES} bytes, got {len(body)}")
+        response = self._request(
+            "POST", "/v1/orders/import", IMPORT_ENDPOINT, content=body, resend_safe=resend_safe
+        )
+        action_id = response.json().get("async_action_id")
+        if not isinstance(action_id, str):
+            raise VoucherifyError(
+                f"{IMPORT_ENDPOINT} answered {response.status_code} without an async_action_id"
+            )
+        return action_id
+
+    def get_async_action(self, async_action_id: str) -> AsyncAction:
+        """``GET /v1/async-actions/{id}``: status, progress and, once finished, the result."""
+        response = self._request(
+            "GET", f"/v1/async-actions/{quote(async_action_id, safe='')}", "GET /v1/async-actions/{id}"
+        )
+        return AsyncAction.model_validate_json(response.content)
+
+    async def aget_async_action(self, async_action_id: str) -> AsyncAction:
+        """Async twin of :meth:`get_async_action`."""
+        response = await self._arequest(
+            "GET", f"/v1/async-actions/{quote(async_action_id, safe='')}", "GET /v1/async-actions/{id}"
+        )
+        return AsyncAction.model_validate_json(response.content)
+
+    @staticmethod
+    def _list_params(limit: int, end_date: datetime | str | None) -> dict[str, Any]:
+        if not 1 <= limit <= 100:
+            raise ValueError(f"limit must be between 1 and 100, got {limit}")
+        params: dict[str, Any] = {"limit": limit}
+        if end_date is not None:
+            params["end_date"] = end_date.isoformat() if isinstance(end_date, datetime) else end_date
+        return params
+
+    @staticmethod
+    def _parse_list(response: httpx.Response) -> list[AsyncAction]:
+        return [AsyncAction.model_validate(entry) for entry in response.json().get("async_actions", [])]
+
+    def list_async_actions(
+        self, limit: int = 100, end_date: datetime | str | None = None
+    ) -> list[AsyncAction]:
+        """``GET /v1/async-actions``: the newest actions first (created before ``end_date``), no results."""
+        response = self._request(
+            "GET", "/v1/async-actions", "GET /v1/async-actions", params=self._list_params(limit, end_date)
+        )
+        return self._parse_list(response)
+
+    async def alist_async_actions(
+        self, limit: int = 100, end_date: datetime | str | None = None
+    ) -> list[AsyncAction]:
+        """Async twin of :meth:`list_async_actions`."""
+        response = await self._arequest(
+            "GET", "/v1/async-actions", "GET /v1/async-actions", params=self._list_params(limit, end_date)
+        )
+        return self._parse_list(response)
+
+    def get_order(self, order_id_or_source_id: str) -> dict[str, Any]:
+        """``GET /v1/orders/{id}``: an order by Voucherify id or by your ``source_id``."""
+        response = self._request(
+            "GET", f"/v1/orders/{quote(order_id_or_source_id, safe='')}", "GET /v1/orders/{id}"
+        )
+        order: dict[str, Any] = response.json()
+        return order
+
+    def test_connection(self) -> tuple[bool, str]:
+        """A cheap authenticated read (one async action) to check the host and the keys."""
+        try:
+            self.list_async_actions(limit=1)
+        except (VoucherifyError, ValueError) as exc:
+            return False, str(exc)
+        return True, f"Connected to {self.settings.base_url} as application {self.settings.app_id}"

@@ -1,0 +1,312 @@
+"""Pydantic models of what the provider sends to and reads from Voucherify.
+
+Input models (``Order``, ``OrderItem``, ``Customer``) mirror the rules of
+``POST /v1/orders/import`` and refuse unknown fields, so a typo in a migration fails loudly
+instead of vanishing. Output models (``AsyncAction``, ``ImportResult``) ignore unknown fields,
+so a new field in the API's answers never breaks a running backfill.
+
+Personal data (names, emails, phones, addresses) is kept out of ``repr`` and out of every
+error message built here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timezone
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from airflow_provider_voucherify.exceptions import InvalidOrderError
+
+MAX_ORDERS_PER_IMPORT = 2000
+MAX_IMPORT_BYTES = 10 * 1024 * 1024
+MAX_ITEMS_PER_ORDER = 500
+# The API runs on JavaScript numbers: integers beyond 2**53 - 1 lose precision there.
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_METADATA_DEPTH = 16
+DEFAULT_CREATED_AT_METADATA_KEY = "original_created_at"
+
+Money = Annotated[int, Field(strict=True, ge=0, le=MAX_SAFE_INTEGER)]
+Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_SAFE_INTEGER)]
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_SAFE_INTEGER)]
+Price = Annotated[float, Field(strict=False, ge=0, le=MAX_SAFE_INTEGER, allow_inf_nan=False)]
+Id = Annotated[str, Field(min_length=1, max_length=255)]
+Metadata = dict[str, Any]
+
+
+class OrderStatus(str, Enum):
+    """Status of an order, as the API spells it."""
+
+    CREATED = "CREATED"
+    PAID = "PAID"
+    CANCELED = "CANCELED"
+    FULFILLED = "FULFILLED"
+
+
+class ActionStatus(str, Enum):
+    """Status of an async action."""
+
+    ENQUEUED = "ENQUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (ActionStatus.DONE, ActionStatus.FAILED)
+
+
+def check_metadata(value: Metadata | None) -> Metadata | None:
+    """Refuse metadata the API cannot store as JSON: NaN, infinities, non-JSON types, deep nesting."""
+    if value is None:
+        return None
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    raise ValueError("metadata keys must be strings")
+                stack.append((child, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                raise ValueError("metadata holds NaN or an infinite number, which JSON cannot carry")
+        elif node is not None and not isinstance(node, (str, int, bool)):
+            raise ValueError(f"metadata holds a {type(node).__name__}, which is not JSON")
+    return value
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=100_000)
+
+    @field_validator("metadata", check_fields=False)
+    @classmethod
+    def _json_metadata(cls, value: Metadata | None) -> Metadata | None:
+        return check_metadata(value)
+
+
+class Address(_Input):
+    city: str | None = None
+    state: str | None = None
+    line_1: str | None = None
+    line_2: str | None = None
+    country: str | None = None
+    postal_code: str | None = None
+
+
+class Customer(_Input):
+    """A customer or a referrer, identified by ``id`` (Voucherify's) or ``source_id`` (yours)."""
+
+    id: Id | None = None
+    source_id: Id | None = None
+    name: str | None = Field(default=None, repr=False)
+    description: str | None = None
+    email: str | None = Field(default=None, repr=False)
+    phone: str | None = Field(default=None, repr=False)
+    birthday: date | None = Field(default=None, repr=False)
+    birthdate: date | None = Field(default=None, repr=False)
+    address: Address | None = Field(default=None, repr=False)
+    metadata: Metadata | None = Field(default=None, repr=False)
+
+
+class ItemProduct(_Input):
+    """The product of an order item; with ``override=True`` the import updates it."""
+
+    id: Id | None = None
+    source_id: Id | None = None
+    override: bool | None = None
+    name: str | None = None
+    price: Price | None = None
+    metadata: Metadata | None = None
+
+
+class ItemSku(_Input):
+    """The SKU of an order item; with ``override=True`` the import updates it."""
+
+    id: Id | None = None
+    source_id: Id | None = None
+    override: bool | None = None
+    sku: str | None = None
+    price: Price | None = None
+    metadata: Metadata | None = None
+
+
+class OrderItem(_Input):
+    """One line of an order. Amounts and prices are integers in the smallest currency unit."""
+
+    sku_id: Id | None = None
+    product_id: Id | None = None
+    related_object: Literal["product", "sku"] | None = None
+    source_id: Id | None = None
+    quantity: Quantity | None = None
+    discount_quantity: Count | None = None
+    initial_quantity: Quantity | None = None
+    amount: Money | None = None
+    discount_amount: Money | None = None
+    initial_amount: Money | None = None
+    price: Money | None = None
+    product: ItemProduct | None = None
+    sku: ItemSku | None = None
+    metadata: Metadata | None = None
+
+
+class Order(_Input):
+    """One order of ``POST /v1/orders/import``.
+
+    ``created_at`` is accepted on input but never sent: the import ignores it, so
+    :meth:`move_created_at` puts it into ``metadata`` where the API asks historical dates to go.
+    """
+
+    id: Id | None = None
+    source_id: Id | None = None
+    status: OrderStatus | None = None
+    amount: Money | None = None
+    initial_amount: Money | None = None
+    discount_amount: Money | None = None
+    items: Annotated[list[OrderItem], Field(max_length=MAX_ITEMS_PER_ORDER)] | None = None
+    metadata: Metadata | None = None
+    customer: Customer | None = None
+    customer_id: Id | None = None
+    referrer: Customer | None = None
+    referrer_id: Id | None = None
+    created_at: datetime | None = Field(default=None, exclude=True)
+
+    def move_created_at(self, metadata_key: str | None = DEFAULT_CREATED_AT_METADATA_KEY) -> Order:
+        """Move ``created_at`` into ``metadata[metadata_key]`` as ISO 8601 (in place); ``None`` drops it."""
+        if self.created_at is not None:
+            if metadata_key is not None:
+                when = self.created_at
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=timezone.utc)
+                self.metadata = {**(self.metadata or {}), metadata_key: when.isoformat()}
+            self.created_at = None
+        return self
+
+    def to_json(self) -> bytes:
+        """The order as the API wants it: JSON without null fields."""
+        return self.__pydantic_serializer__.to_json(self, exclude_none=True)
+
+
+class FailedOrder(BaseModel):
+    """An order an import could not store, with the API's reason."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    source_id: str | None = None
+    reason: str = ""
+
+
+class ImportResult(BaseModel):
+    """``result`` of a finished ``ORDERS.IMPORT`` async action."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message: str | None = None
+    done_count: int = 0
+    failed_count: int = 0
+    failed: list[FailedOrder] = Field(default_factory=list)
+
+    @field_validator("failed", mode="before")
+    @classmethod
+    def _failed_as_list(cls, value: Any) -> Any:
+        # The spec types `failed` as one object; the API returns a list (see DESIGN.md).
+        if value is None:
+            return []
+        if isinstance(value, Mapping):
+            return [value]
+        return value
+
+
+class AsyncAction(BaseModel):
+    """An async action as ``GET /v1/async-actions[/{id}]`` returns it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    type: str | None = None
+    status: ActionStatus
+    progress: int | None = None
+    result: ImportResult | dict[str, Any] | None = None
+    request_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    processing_time: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_result(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("type") == "ORDERS.IMPORT" and data.get("result"):
+            data = dict(data)
+            data["result"] = ImportResult.model_validate(data["result"])
+        return data
+
+    @property
+    def import_result(self) -> ImportResult | None:
+        """The import's result, when this is a finished orders import."""
+        return self.result if isinstance(self.result, ImportResult) else None
+
+
+def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """``(field path, reason)`` pairs of a pydantic error, without the input values (may be personal)."""
+    pairs = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
+        reason = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        pairs.append((path, reason))
+    return pairs
+
+
+def parse_order(
+    record: Order | Mapping[str, Any] | str | bytes,
+    *,
+    line: int | None = None,
+    require_source_id: bool = False,
+) -> Order:
+    """Validate one record (an ``Order``, a dict, or one JSON text) into an ``Order``.
+
+    :raises InvalidOrderError: naming the line, the ``source_id`` when readable, and each field path
+    """
+    try:
+        if isinstance(record, Order):
+            order = record
+        elif isinstance(record, (str, bytes)):
+            order = Order.model_validate_json(record)
+        else:
+            order = Order.model_validate(record)
+    except ValidationError as exc:
+        # `from None`: pydantic's own message quotes the input values, which may be personal
+        # data; the paths and reasons are all carried over into InvalidOrderError.
+        raise InvalidOrderError(
+            validation_errors(exc), line=line, source_id=_readable_source_id(record)
+        ) from None
+    if require_source_id and order.source_id is None:
+        raise InvalidOrderError(
+            [(".source_id", "required, so that a repeated import updates instead of duplicating")],
+            line=line,
+        )
+    return order
+
+
+def _readable_source_id(record: Any) -> str | None:
+    if isinstance(record, (str, bytes)):
+        try:
+            record = json.loads(record)
+        except ValueError:
+            return None
+    if isinstance(record, Mapping):
+        value = record.get("source_id")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def parse_orders(records: Iterable[Order | Mapping[str, Any]]) -> list[Order]:
+    """Validate a small in-memory collection; positions in errors start at 1."""
+    return [parse_order(record, line=position) for position, record in enumerate(records, start=1)]
