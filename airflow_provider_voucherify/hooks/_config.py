@@ -37,11 +37,10 @@ def resolve_base_url(host: str | None, port: int | None = None) -> str:
     assumed) or a full URL. Plain ``http://`` is refused unless the host is loopback, where the
     local emulator runs: an App Token must never cross a network in clear text.
     """
-    host = (host or "api").strip().rstrip("/")
-    if host in CLUSTERS:
-        return CLUSTERS[host]
-    url = host if "://" in host else f"https://{host}"
-    parts = urlsplit(url)
+    host = (host or "api").strip()
+    if host.rstrip("/") in CLUSTERS:
+        return CLUSTERS[host.rstrip("/")]
+    parts = urlsplit(host if "://" in host else f"https://{host}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConnectionConfigError(f"Voucherify host {host!r} is not a base URL, host name or cluster alias")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -49,9 +48,8 @@ def resolve_base_url(host: str | None, port: int | None = None) -> str:
             f"Refusing plain http:// for {parts.hostname}: the App Token would travel unencrypted. "
             "Use https:// (plain http is allowed for loopback hosts only, e.g. the local emulator)."
         )
-    if port and parts.port is None:
-        url = f"{parts.scheme}://{parts.hostname}:{port}{parts.path}"
-    return url
+    netloc = parts.netloc if (parts.port or not port) else f"{parts.netloc}:{port}"
+    return f"{parts.scheme}://{netloc}{parts.path}".rstrip("/")
 
 
 def _number(extra: dict[str, Any], key: str, default: float) -> float:
