@@ -6,7 +6,7 @@ VENV := .venv
 LOWEST := .venv-lowest
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit-lowest pytest bench clean
+.PHONY: demo test lint typecheck unit-lowest pytest bench clean postgresql
 
 $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,16 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy airflow_provider_voucherify
 
-pytest: $(VENV)/.installed
+pytest: $(VENV)/.installed postgresql
 	$(PY) -m pytest -m "not bench"
+
+# The PostgreSQL warehouse test needs the server binaries (Debian's package); the test starts
+# and stops its own throwaway cluster.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
 
 # The unit tests again on the lowest Airflow release we declare (pyproject: apache-airflow>=3.1.0).
 unit-lowest: $(LOWEST)/.installed
