@@ -1,0 +1,99 @@
+"""Command line: ``python -m airflow_provider_voucherify.emulator --port 8000 --db emulator.db``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from airflow_provider_voucherify.emulator.app import create_app
+from airflow_provider_voucherify.emulator.config import (
+    DEFAULT_APP_ID,
+    DEFAULT_APP_TOKEN,
+    EmulatorConfig,
+    Project,
+    load_projects,
+)
+from airflow_provider_voucherify.emulator.faults import FaultConfig
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_voucherify.emulator",
+        description="A local Voucherify API emulator (orders import and async actions).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--db", type=Path, default=Path("voucherify-emulator.db"), help="SQLite file")
+    parser.add_argument("--app-id", help=f"project Application ID (default {DEFAULT_APP_ID})")
+    parser.add_argument("--app-token", help="project Secret Key (default: the emulator's well-known token)")
+    parser.add_argument("--projects-file", type=Path, help='JSON: [{"app_id": ..., "app_token": ...}, ...]')
+    parser.add_argument("--orders-per-second", type=float, default=2000.0, help="import speed; 0 = unlimited")
+    parser.add_argument("--rate-limit-per-minute", type=int, default=0, help="API calls per minute; 0 = off")
+    parser.add_argument("--bulk-calls-per-hour", type=int, default=0, help="imports per hour; 0 = off")
+    parser.add_argument("--fault-error-rate", type=float, default=0.0)
+    parser.add_argument("--fault-latency", type=float, default=0.0, help="seconds added to each answer")
+    parser.add_argument("--fault-drop-rate", type=float, default=0.0)
+    parser.add_argument("--fault-seed", type=int)
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> EmulatorConfig:
+    projects: tuple[Project, ...] = ()
+    if args.projects_file is not None:
+        projects = load_projects(args.projects_file)
+    if args.app_id or args.app_token or not projects:
+        projects = (
+            Project(args.app_id or DEFAULT_APP_ID, args.app_token or DEFAULT_APP_TOKEN),
+            *[project for project in projects if project.app_id != (args.app_id or DEFAULT_APP_ID)],
+        )
+    faults = FaultConfig(
+        error_rate=args.fault_error_rate,
+        latency_seconds=args.fault_latency,
+        drop_rate=args.fault_drop_rate,
+        seed=args.fault_seed,
+    )
+    return EmulatorConfig(
+        db_path=args.db,
+        projects=projects,
+        host=args.host,
+        port=args.port,
+        orders_per_second=max(0.0, args.orders_per_second),
+        rate_limit_per_minute=max(0, args.rate_limit_per_minute),
+        bulk_calls_per_hour=max(0, args.bulk_calls_per_hour),
+        faults=faults,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = build_config(args)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    config.db_path.parent.mkdir(parents=True, exist_ok=True)
+    app = create_app(config)
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        access_log=False,
+        # Longer than httpx's 5 s pool expiry, so a client never reuses a connection we are closing.
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

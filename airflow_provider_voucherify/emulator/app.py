@@ -1,0 +1,290 @@
+"""The FastAPI application: the Voucherify routes the provider uses, and the ``/_emulator`` controls."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from airflow_provider_voucherify.emulator.config import MAX_BODY_BYTES, EmulatorConfig
+from airflow_provider_voucherify.emulator.faults import FaultConfig, FaultInjector
+from airflow_provider_voucherify.emulator.ids import hex_id
+from airflow_provider_voucherify.emulator.middleware import (
+    PROJECT_KEY,
+    REQUEST_ID_KEY,
+    ApiGate,
+    RequestCounter,
+    describe_counts,
+    error_body,
+)
+from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
+from airflow_provider_voucherify.emulator.store import Store
+from airflow_provider_voucherify.emulator.validation import validate_import
+from airflow_provider_voucherify.emulator.worker import ImportWorker
+
+log = logging.getLogger("airflow_provider_voucherify.emulator")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_TOO_LARGE = json.dumps(
+    {
+        "statusCode": 413,
+        "error": "Request Entity Too Large",
+        "message": f"Payload content length greater than maximum allowed: {MAX_BODY_BYTES}",
+    }
+).encode()
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Response(raw, status_code=status, media_type="application/json")
+
+
+def _error(request: Request, status: int, key: str, message: str, details: str, **extra: str) -> Response:
+    rid = request.scope.get(REQUEST_ID_KEY, "v-0")
+    body = json.loads(error_body(status, key, message, details, rid))
+    return _json({**body, **extra}, status)
+
+
+def _not_found(request: Request, kind: str, key: str) -> Response:
+    details = f"Cannot find {kind} with id {key}"
+    return _error(
+        request, 404, "not_found", "Resource not found", details, resource_id=key, resource_type=kind
+    )
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int | None) -> int | Response:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    bad = None
+    if not raw.lstrip("-").isdigit():
+        bad = f"Property .{name} should be integer"
+    elif int(raw) < low:
+        bad = f"Property .{name} cannot be lower than {low}"
+    elif high is not None and int(raw) > high:
+        bad = f"Property .{name} cannot be greater than {high}"
+    if bad:
+        return _error(request, 400, "invalid_query_params", "Invalid query params", bad)
+    return int(raw)
+
+
+def parse_end_date(text: str) -> int | None:
+    """ISO 8601 date or date-time (UTC when no offset) as epoch microseconds; ``None`` if unreadable."""
+    # An unencoded "+" in a query string arrives as a space.
+    text = text.strip().replace(" ", "+").replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+class Emulator:
+    """Everything the routes share: storage, queue workers, faults, limits and counters."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.store = Store(config.db_path)
+        self.faults = FaultInjector(config.faults)
+        self.limiter = RateLimiter()
+        self.counter = RequestCounter(self.store.load_request_counts())
+        self.workers: dict[str, ImportWorker] = {}
+        self.apply_limits()
+
+    def apply_limits(self) -> None:
+        fault = self.faults.config
+        self.limiter.configure(
+            self.config.rate_limit_per_minute
+            if fault.rate_limit_per_minute is None
+            else fault.rate_limit_per_minute,
+            self.config.bulk_calls_per_hour
+            if fault.bulk_calls_per_hour is None
+            else fault.bulk_calls_per_hour,
+            fault.retry_after_seconds,
+        )
+
+    def start(self) -> None:
+        for project in self.config.projects:
+            worker = ImportWorker(self.store, project.app_id, self.config.orders_per_second)
+            self.workers[project.app_id] = worker
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+        self.store.save_request_counts(self.counter.snapshot())
+        self.store.close()
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.counter.clear()
+        self.faults.configure(FaultConfig())
+        self.apply_limits()
+
+
+def create_app(config: EmulatorConfig) -> FastAPI:
+    emulator = Emulator(config)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        emulator.start()
+        log.info("Voucherify emulator listening on http://%s:%s", config.host, config.port)
+        yield
+        emulator.stop()
+
+    app = FastAPI(
+        title="Voucherify emulator", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.emulator = emulator
+    store = emulator.store
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            details = f"{request.method} is not supported by this endpoint."
+            return _error(request, 405, "method_not_allowed", "HTTP Method Not Allowed", details)
+        details = f"Cannot find route {request.method} {request.url.path}"
+        return _error(request, exc.status_code, "not_found", "Resource not found", details)
+
+    @app.post("/v1/orders/import")
+    async def import_orders(request: Request) -> Response:
+        project: str = request.scope[PROJECT_KEY]
+        declared = request.headers.get("content-length", "")
+        too_large = declared.isdigit() and int(declared) > MAX_BODY_BYTES
+        parts, size = [], 0
+        async for part in request.stream():
+            size += len(part)
+            too_large = too_large or size > MAX_BODY_BYTES
+            if not too_large:
+                parts.append(part)
+        if too_large:
+            return _json(_TOO_LARGE, 413)
+        try:
+            orders = json.loads(b"".join(parts))
+        except ValueError as exc:
+            return _error(
+                request, 400, "invalid_payload", "Invalid payload", f"Request body is not valid JSON: {exc}"
+            )
+        if problem := validate_import(orders):
+            return _error(request, 400, "invalid_payload", "Invalid payload", problem)
+        canonical = json.dumps(orders, sort_keys=True, separators=(",", ":")).encode()
+        action_id = hex_id("aa")
+        store.accept_import(
+            project,
+            action_id,
+            request.scope[REQUEST_ID_KEY],
+            canonical,
+            len(orders),
+            hashlib.sha256(canonical).hexdigest(),
+            {order["source_id"] for order in orders if order.get("source_id") is not None},
+            emulator.faults.take_import_failure(),
+        )
+        emulator.workers[project].notify()
+        return _json({"async_action_id": action_id})
+
+    @app.get("/v1/async-actions/{action_id}")
+    async def get_async_action(request: Request, action_id: str) -> Response:
+        action = store.get_action(request.scope[PROJECT_KEY], action_id)
+        return _not_found(request, "async_action", action_id) if action is None else _json(action)
+
+    @app.get("/v1/async-actions")
+    async def list_async_actions(request: Request) -> Response:
+        limit = _int_param(request, "limit", 10, 1, 100)
+        if isinstance(limit, Response):
+            return limit
+        end_date = request.query_params.get("end_date")
+        before = None if end_date is None else parse_end_date(end_date)
+        if end_date is not None and before is None:
+            details = "Property .end_date cannot be recognized as a ISO-8601 compliant date"
+            return _error(request, 400, "invalid_query_params", "Invalid query params", details)
+        actions, has_more = store.list_actions(request.scope[PROJECT_KEY], limit, before)
+        return _json(
+            {"object": "list", "data_ref": "async_actions", "async_actions": actions, "has_more": has_more}
+        )
+
+    @app.get("/v1/orders")
+    async def list_orders(request: Request) -> Response:
+        limit = _int_param(request, "limit", 10, 1, 100)
+        page = _int_param(request, "page", 1, 1, None)
+        if isinstance(limit, Response):
+            return limit
+        if isinstance(page, Response):
+            return page
+        orders, total = store.list_orders(request.scope[PROJECT_KEY], limit, page)
+        body = '{"object":"list","data_ref":"orders","orders":[' + ",".join(orders) + f'],"total":{total}}}'
+        return _json(body.encode())
+
+    @app.get("/v1/orders/{key}")
+    async def get_order(request: Request, key: str) -> Response:
+        order = store.get_order(request.scope[PROJECT_KEY], key)
+        return _not_found(request, "order", key) if order is None else _json(order.encode())
+
+    @app.get("/v1/customers/{key}")
+    async def get_customer(request: Request, key: str) -> Response:
+        customer = store.get_customer(request.scope[PROJECT_KEY], key)
+        return _not_found(request, "customer", key) if customer is None else _json(customer)
+
+    @app.get("/v1/products/{key}")
+    async def get_product(request: Request, key: str) -> Response:
+        product = store.get_product(request.scope[PROJECT_KEY], key)
+        return _not_found(request, "product", key) if product is None else _json(product)
+
+    @app.get("/v1/skus/{key}")
+    async def get_sku(request: Request, key: str) -> Response:
+        sku = store.get_sku(request.scope[PROJECT_KEY], key)
+        return _not_found(request, "sku", key) if sku is None else _json(sku)
+
+    _control_routes(app, emulator)
+    app.add_middleware(
+        ApiGate,
+        projects=config.projects,
+        faults=emulator.faults,
+        limiter=emulator.limiter,
+        counter=emulator.counter,
+    )
+    return app
+
+
+def _control_routes(app: FastAPI, emulator: Emulator) -> None:
+    """Test controls: no auth, no limits, no faults, not counted."""
+
+    def faults_body() -> dict[str, Any]:
+        limits = emulator.limiter.limits
+        return {**emulator.faults.describe(), "effective_rate_limits": dict(limits)}
+
+    @app.get("/_emulator/health")
+    async def health() -> Response:
+        return _json({"status": "ok", "projects": len(emulator.config.projects)})
+
+    @app.get("/_emulator/faults")
+    async def get_faults() -> Response:
+        return _json(faults_body())
+
+    @app.post("/_emulator/faults")
+    async def set_faults(request: Request) -> Response:
+        try:
+            config = FaultConfig.model_validate_json(await request.body() or b"{}")
+        except ValidationError as exc:
+            return _json({"error": "invalid fault config", "details": json.loads(exc.json())}, 422)
+        emulator.faults.configure(config)
+        emulator.apply_limits()
+        return _json(faults_body())
+
+    @app.get("/_emulator/stats")
+    async def stats() -> Response:
+        return _json(describe_counts(emulator.counter, emulator.store.counts()))
+
+    @app.post("/_emulator/reset")
+    async def reset() -> Response:
+        emulator.reset()
+        return Response(status_code=204)

@@ -1,0 +1,67 @@
+"""Fault injection: failing, slow and dropped answers and whole-import failures, repeatable by seed."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class FaultConfig(BaseModel):
+    """What ``POST /_emulator/faults`` accepts; every field is optional and ``{}`` means no faults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: float = Field(0.0, ge=0.0, le=1.0)
+    error_statuses: list[int] = Field(default_factory=lambda: [500, 502, 503], min_length=1)
+    latency_seconds: float = Field(0.0, ge=0.0, le=600.0)
+    drop_rate: float = Field(0.0, ge=0.0, le=1.0)
+    fail_imports: int = Field(0, ge=0)
+    rate_limit_per_minute: int | None = Field(None, ge=0)
+    bulk_calls_per_hour: int | None = Field(None, ge=0)
+    retry_after_seconds: int | None = Field(None, ge=1)
+    seed: int | None = None
+    paths: list[str] | None = None
+
+    @field_validator("error_statuses")
+    @classmethod
+    def _server_errors_only(cls, statuses: list[int]) -> list[int]:
+        if any(not 500 <= status <= 599 for status in statuses):
+            raise ValueError("error_statuses must be 5xx codes")
+        return statuses
+
+
+class FaultInjector:
+    """Holds the active fault config and the seeded generator that decides each request's fate."""
+
+    def __init__(self, config: FaultConfig | None = None) -> None:
+        self.configure(config or FaultConfig())
+
+    def configure(self, config: FaultConfig) -> None:
+        self.config = config
+        self.imports_to_fail = config.fail_imports
+        # A fresh generator per configuration: the same seed and request sequence give the same faults.
+        self.rng = random.Random(config.seed)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.config.model_dump(), "fail_imports_remaining": self.imports_to_fail}
+
+    def applies_to(self, path: str, template: str) -> bool:
+        paths = self.config.paths
+        return paths is None or path in paths or template in paths
+
+    def draw_error_status(self) -> int | None:
+        if self.config.error_rate > 0 and self.rng.random() < self.config.error_rate:
+            return self.rng.choice(self.config.error_statuses)
+        return None
+
+    def draw_drop(self) -> bool:
+        return self.config.drop_rate > 0 and self.rng.random() < self.config.drop_rate
+
+    def take_import_failure(self) -> bool:
+        """Whether the import being accepted now must end ``FAILED`` (consumes one ``fail_imports``)."""
+        if self.imports_to_fail > 0:
+            self.imports_to_fail -= 1
+            return True
+        return False

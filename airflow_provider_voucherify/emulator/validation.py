@@ -1,0 +1,154 @@
+"""The import endpoint's payload rules, written independently of the client's models.
+
+Each check returns the API's ``details`` text (``Property .items[0].quantity cannot be lower than 1``),
+with the property path relative to the order, as the real API reports it, or ``None`` when valid.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from airflow_provider_voucherify.emulator.config import MAX_ITEMS_PER_ORDER, MAX_ORDERS_PER_IMPORT
+
+ORDER_STATUSES = ("CREATED", "PAID", "CANCELED", "FULFILLED")
+RELATED_OBJECTS = ("product", "sku")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+_ORDER_AMOUNTS = ("amount", "initial_amount", "discount_amount")
+_ITEM_AMOUNTS = ("amount", "price", "discount_amount", "initial_amount")
+_ITEM_QUANTITIES = (("quantity", 1), ("initial_quantity", 1), ("discount_quantity", 0))
+_ITEM_STRINGS = ("sku_id", "product_id", "source_id")
+_CUSTOMER_STRINGS = ("id", "source_id", "name", "description", "email", "phone")
+_CATALOG_STRINGS = ("id", "source_id", "name", "sku")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _integer(value: Any, path: str, minimum: int) -> str | None:
+    if not _is_int(value):
+        return f"Property {path} should be integer"
+    if value < minimum:
+        return f"Property {path} cannot be lower than {minimum}"
+    return None
+
+
+def _string(value: Any, path: str, nullable: bool = False) -> str | None:
+    if isinstance(value, str) or (nullable and value is None):
+        return None
+    return f"Property {path} should be string"
+
+
+def _object(value: Any, path: str, nullable: bool = False) -> str | None:
+    if isinstance(value, dict) or (nullable and value is None):
+        return None
+    return f"Property {path} should be object"
+
+
+def _one_of(value: Any, path: str, allowed: tuple[str, ...]) -> str | None:
+    if value in allowed:
+        return None
+    return f"Property {path} should be equal to one of the allowed values: {', '.join(allowed)}"
+
+
+def _customer(customer: Any, path: str) -> str | None:
+    if error := _object(customer, path):
+        return error
+    for key in _CUSTOMER_STRINGS:
+        if key in customer and (error := _string(customer[key], f"{path}.{key}")):
+            return error
+    for key in ("birthdate", "birthday"):
+        if key in customer and (not isinstance(customer[key], str) or not _DATE.match(customer[key])):
+            return f'Property {path}.{key} should match format "date"'
+    if "address" in customer and (error := _object(customer["address"], f"{path}.address", True)):
+        return error
+    if "metadata" in customer:
+        return _object(customer["metadata"], f"{path}.metadata")
+    return None
+
+
+def _catalog_entry(entry: Any, path: str) -> str | None:
+    """An item's inline ``product`` or ``sku`` object."""
+    if error := _object(entry, path):
+        return error
+    for key in _CATALOG_STRINGS:
+        if key in entry and (error := _string(entry[key], f"{path}.{key}")):
+            return error
+    if entry.get("price") is not None and (error := _integer(entry["price"], f"{path}.price", 0)):
+        return error
+    if "override" in entry and not isinstance(entry["override"], bool):
+        return f"Property {path}.override should be boolean"
+    if "metadata" in entry:
+        return _object(entry["metadata"], f"{path}.metadata")
+    return None
+
+
+def _item(item: Any, path: str) -> str | None:
+    if error := _object(item, path):
+        return error
+    for key in _ITEM_AMOUNTS:
+        if key in item and (error := _integer(item[key], f"{path}.{key}", 0)):
+            return error
+    for key, minimum in _ITEM_QUANTITIES:
+        if key in item and (error := _integer(item[key], f"{path}.{key}", minimum)):
+            return error
+    for key in _ITEM_STRINGS:
+        if key in item and (error := _string(item[key], f"{path}.{key}")):
+            return error
+    if "related_object" in item and (
+        error := _one_of(item["related_object"], f"{path}.related_object", RELATED_OBJECTS)
+    ):
+        return error
+    for key in ("product", "sku"):
+        if key in item and (error := _catalog_entry(item[key], f"{path}.{key}")):
+            return error
+    if "metadata" in item:
+        return _object(item["metadata"], f"{path}.metadata")
+    return None
+
+
+def validate_order(order: Any) -> str | None:
+    """The first rule one order breaks, as the API's ``details`` text; ``None`` when it is valid."""
+    if not isinstance(order, dict):
+        return "Property . should be object"
+    for key in ("source_id", "referrer_id", "customer_id"):
+        if key in order and (error := _string(order[key], f".{key}", nullable=True)):
+            return error
+    if "id" in order and (error := _string(order["id"], ".id")):
+        return error
+    if "status" in order and (error := _one_of(order["status"], ".status", ORDER_STATUSES)):
+        return error
+    for key in _ORDER_AMOUNTS:
+        if key in order and (error := _integer(order[key], f".{key}", 0)):
+            return error
+    if "metadata" in order and (error := _object(order["metadata"], ".metadata")):
+        return error
+    for key in ("customer", "referrer"):
+        if key in order and (error := _customer(order[key], f".{key}")):
+            return error
+    if "items" in order:
+        items = order["items"]
+        if not isinstance(items, list):
+            return "Property .items should be array"
+        if len(items) > MAX_ITEMS_PER_ORDER:
+            return f"Property .items should NOT have more than {MAX_ITEMS_PER_ORDER} items"
+        for index, item in enumerate(items):
+            if error := _item(item, f".items[{index}]"):
+                return error
+    return None
+
+
+def validate_import(orders: Any) -> str | None:
+    """The first rule an import body breaks (shape, size, then each order in turn)."""
+    if not isinstance(orders, list):
+        return "Request body should be array"
+    if not orders:
+        return "Request body should NOT have fewer than 1 items"
+    if len(orders) > MAX_ORDERS_PER_IMPORT:
+        return f"Request body should NOT have more than {MAX_ORDERS_PER_IMPORT} items"
+    for order in orders:
+        if error := validate_order(order):
+            return error
+    return None

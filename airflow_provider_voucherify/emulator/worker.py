@@ -1,0 +1,146 @@
+"""The per-project import queue: one thread per project runs its imports one at a time, oldest first."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from typing import Any
+
+from airflow_provider_voucherify.emulator.ids import iso_ms, now_ms
+from airflow_provider_voucherify.emulator.processing import ChunkImporter
+from airflow_provider_voucherify.emulator.store import (
+    DONE,
+    ENQUEUED,
+    FAILED,
+    IN_PROGRESS,
+    Store,
+    connect,
+    transaction,
+)
+
+log = logging.getLogger(__name__)
+
+_MAX_CHUNK = 500
+_IDLE_WAIT_SECONDS = 1.0  # a safety net only: accepting an import wakes the worker at once
+
+
+def _result(done: int, failed: list[Any], message: str | None = None) -> str:
+    text = message or f"{done} order(s) imported successfully, {len(failed)} failed."
+    return json.dumps({"message": text, "done_count": done, "failed_count": len(failed), "failed": failed})
+
+
+class ImportWorker(threading.Thread):
+    """Processes one project's queue at ``orders_per_second`` (0: as fast as it can).
+
+    Each chunk's upserts and the import's progress commit in one transaction, so after a crash or
+    a stop the import resumes exactly where it was: no order is applied twice.
+    """
+
+    def __init__(self, store: Store, project: str, orders_per_second: float) -> None:
+        super().__init__(name=f"voucherify-import-{project}", daemon=True)
+        self.store, self.project, self.orders_per_second = store, project, orders_per_second
+        self.chunk = (
+            _MAX_CHUNK if orders_per_second <= 0 else max(1, min(_MAX_CHUNK, int(orders_per_second / 10)))
+        )
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+
+    def notify(self) -> None:
+        self.wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        self.wake.set()
+        self.join(timeout)
+
+    def run(self) -> None:
+        conn = connect(self.store.path)
+        try:
+            while not self.stopping.is_set():
+                self.wake.clear()
+                with self.store.lock:
+                    generation = self.store.generation
+                    job = self._next(conn)
+                if job is None:
+                    self.wake.wait(_IDLE_WAIT_SECONDS)
+                    continue
+                try:
+                    self._process(conn, job, generation)
+                except Exception as exc:
+                    log.exception("import %s failed", job[0])
+                    self._finish(conn, job[0], generation, FAILED, _result(0, [], f"Internal error: {exc}"))
+        finally:
+            conn.close()
+
+    def _next(self, conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = conn.execute(
+            "SELECT id, status, order_count, processed, done_count, failed, fail_whole, payload"
+            " FROM imports WHERE project = ? AND status IN (?, ?)"
+            " ORDER BY status = ? DESC, seq LIMIT 1",
+            (self.project, ENQUEUED, IN_PROGRESS, IN_PROGRESS),
+        ).fetchone()
+        return row
+
+    def _process(self, conn: sqlite3.Connection, job: tuple[Any, ...], generation: int) -> None:
+        action_id, status, count, processed, done, failed_json, fail_whole, payload = job
+        if status == ENQUEUED:
+            with self.store.lock:
+                if generation != self.store.generation:
+                    return
+                now = now_ms()
+                conn.execute(
+                    "UPDATE imports SET status = ?, started_ms = ?, updated_ms = ? WHERE id = ?",
+                    (IN_PROGRESS, now, now, action_id),
+                )
+        if fail_whole:
+            self._finish(conn, action_id, generation, FAILED, _result(0, [], "Internal error"))
+            return
+        orders = json.loads(payload)
+        failed: list[Any] = json.loads(failed_json)
+        started, base = time.monotonic(), processed
+        while processed < count:
+            chunk = orders[processed : processed + self.chunk]
+            if self.orders_per_second > 0:
+                # A chunk "takes" its share of time before it lands, so N orders finish after N/speed s.
+                due = started + (processed - base + len(chunk)) / self.orders_per_second
+                if self.stopping.wait(max(0.0, due - time.monotonic())):
+                    return
+            elif self.stopping.is_set():
+                return
+            with self.store.lock:
+                if generation != self.store.generation:
+                    return
+                now = now_ms()
+                with transaction(conn):
+                    chunk_done, chunk_failed = ChunkImporter(conn, self.project, iso_ms(now)).run(chunk)
+                    done += chunk_done
+                    failed.extend(chunk_failed)
+                    processed += len(chunk)
+                    if processed < count:
+                        conn.execute(
+                            "UPDATE imports SET processed = ?, done_count = ?, failed = ?, updated_ms = ?"
+                            " WHERE id = ?",
+                            (processed, done, json.dumps(failed), now, action_id),
+                        )
+                    else:
+                        self._write_end(conn, action_id, DONE, _result(done, failed), now, processed)
+
+    def _finish(
+        self, conn: sqlite3.Connection, action_id: str, generation: int, status: str, result: str
+    ) -> None:
+        with self.store.lock:
+            if generation == self.store.generation:
+                self._write_end(conn, action_id, status, result, now_ms(), None)
+
+    @staticmethod
+    def _write_end(
+        conn: sqlite3.Connection, action_id: str, status: str, result: str, now: int, processed: int | None
+    ) -> None:
+        conn.execute(
+            "UPDATE imports SET status = ?, result = ?, finished_ms = ?, updated_ms = ?,"
+            " processed = coalesce(?, processed), started_ms = coalesce(started_ms, ?) WHERE id = ?",
+            (status, result, now, now, processed, now, action_id),
+        )
