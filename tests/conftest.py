@@ -33,3 +33,7 @@ def airflow_db() -> Path:
         env=os.environ.copy(),
     )
     return _AIRFLOW_HOME
+
+
+# The Voucherify emulator fixtures: `voucherify_emulator` (session) and `emulator` (reset per test).
+pytest_plugins = ["airflow_provider_voucherify.emulator.testing"]

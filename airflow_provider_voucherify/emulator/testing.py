@@ -1,0 +1,219 @@
+"""Run the emulator as a subprocess for tests: :class:`EmulatorServer` and pytest fixtures.
+
+Register the fixtures once in the top-level ``conftest.py``::
+
+    pytest_plugins = ["airflow_provider_voucherify.emulator.testing"]
+
+``voucherify_emulator`` is one server per session (unlimited import speed); ``emulator`` is the same
+server, reset before each test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_voucherify.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_TOKEN
+
+TERMINAL_STATUSES = frozenset({"DONE", "FAILED"})
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class EmulatorError(RuntimeError):
+    """The emulator process did not start or stop as expected."""
+
+
+class EmulatorServer:
+    """One emulator process on a free port, its SQLite file in ``directory``.
+
+    ``flags`` become command-line options: ``orders_per_second=5`` gives ``--orders-per-second 5``.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        app_id: str = DEFAULT_APP_ID,
+        app_token: str = DEFAULT_APP_TOKEN,
+        startup_timeout: float = 30.0,
+        **flags: Any,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.host, self.port = host, port or free_port(host)
+        self.app_id, self.app_token = app_id, app_token
+        self.db_path = self.directory / "voucherify-emulator.db"
+        self.log_path = self.directory / f"voucherify-emulator-{self.port}.log"
+        self.startup_timeout = startup_timeout
+        self.flags = flags
+        self.process: subprocess.Popen[bytes] | None = None
+        self._control = httpx.Client(base_url=self.url, timeout=30.0)
+
+    # ---- what tests read
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-App-Id": self.app_id, "X-App-Token": self.app_token}
+
+    @property
+    def conn_json(self) -> str:
+        """The JSON form of an Airflow connection to this server (``AIRFLOW_CONN_...``)."""
+        return json.dumps(
+            {"conn_type": "voucherify", "host": self.url, "login": self.app_id, "password": self.app_token}
+        )
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An httpx client for the API, authenticated as this server's project."""
+        return httpx.Client(base_url=self.url, headers=self.headers, **{"timeout": 30.0, **kwargs})
+
+    # ---- lifecycle
+    def command(self) -> list[str]:
+        args = [sys.executable, "-m", "airflow_provider_voucherify.emulator"]
+        args += ["--host", self.host, "--port", str(self.port), "--db", str(self.db_path)]
+        args += ["--app-id", self.app_id, "--app-token", self.app_token]
+        for name, value in self.flags.items():
+            if value is not None:
+                args += ["--" + name.replace("_", "-"), str(value)]
+        return args
+
+    def start(self) -> EmulatorServer:
+        if self.process is not None and self.process.poll() is None:
+            return self
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmulatorError(f"emulator exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if self._control.get("/_emulator/health", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)  # poll interval while waiting for the port to open
+        self.stop(graceful=False)
+        raise EmulatorError(f"emulator not healthy within {self.startup_timeout} s:\n{self.log_tail()}")
+
+    def stop(self, graceful: bool = True, timeout: float = 15.0) -> None:
+        """Stop the process: SIGTERM and a clean shutdown, or SIGKILL (a crash) with ``graceful=False``."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+            raise EmulatorError(f"emulator ignored SIGTERM for {timeout} s:\n{self.log_tail()}") from None
+
+    def kill(self) -> None:
+        self.stop(graceful=False)
+
+    def restart(self, graceful: bool = True, **changed_flags: Any) -> EmulatorServer:
+        """Stop and start again on the same port and database, with some flags changed."""
+        self.stop(graceful=graceful)
+        self.flags.update(changed_flags)
+        return self.start()
+
+    def close(self) -> None:
+        self.stop()
+        self._control.close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    # ---- control endpoints
+    def stats(self) -> dict[str, Any]:
+        return dict(self._checked(self._control.get("/_emulator/stats")).json())
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        """Replace the fault config (see ``FaultConfig``); unnamed faults are cleared."""
+        return dict(self._checked(self._control.post("/_emulator/faults", json=faults)).json())
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self.set_faults()
+
+    def reset(self) -> None:
+        self._checked(self._control.post("/_emulator/reset"))
+
+    @staticmethod
+    def _checked(response: httpx.Response) -> httpx.Response:
+        if response.is_error:
+            raise EmulatorError(
+                f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+            )
+        return response
+
+
+def wait_for_actions(server: EmulatorServer, ids: Iterable[str], deadline_s: float = 30.0) -> dict[str, Any]:
+    """Poll ``GET /v1/async-actions/{id}`` until every action is DONE or FAILED; returns them by id."""
+    pending = list(ids)
+    finished: dict[str, Any] = {}
+    deadline = time.monotonic() + deadline_s
+    with server.client() as client:
+        while pending:
+            for action_id in list(pending):
+                response = client.get(f"/v1/async-actions/{action_id}")
+                response.raise_for_status()
+                action = response.json()
+                if action["status"] in TERMINAL_STATUSES:
+                    finished[action_id] = action
+                    pending.remove(action_id)
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"async actions not finished after {deadline_s} s: {pending}")
+            if pending:
+                time.sleep(0.02)  # poll interval
+    return finished
+
+
+@pytest.fixture(scope="session")
+def voucherify_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    """One emulator for the whole session, importing as fast as it can."""
+    with EmulatorServer(tmp_path_factory.mktemp("voucherify-emulator"), orders_per_second=0) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(voucherify_emulator: EmulatorServer) -> EmulatorServer:
+    """The session's emulator, wiped (data, stats, faults) for this test."""
+    voucherify_emulator.reset()
+    return voucherify_emulator
