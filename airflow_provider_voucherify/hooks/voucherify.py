@@ -107,7 +107,12 @@ class VoucherifyHook(BaseHook):
     async def asettings(self) -> ClientSettings:
         """The connection's settings, read without blocking the event loop (for triggers)."""
         if self._settings is None:
-            conn = await self.aget_connection(self.voucherify_conn_id)
+            try:
+                conn = await self.aget_connection(self.voucherify_conn_id)
+            except ImportError:
+                # Airflow 3.1 outside a supervised process (no SUPERVISOR_COMMS to import):
+                # read it from the secrets backends in a thread, off the event loop.
+                conn = await asyncio.to_thread(self.get_connection, self.voucherify_conn_id)
             self._settings = self._settings_from(conn)
         return self._settings
 
