@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -184,12 +185,17 @@ class EmulatorServer:
         return response
 
 
-def wait_for_actions(server: EmulatorServer, ids: Iterable[str], deadline_s: float = 30.0) -> dict[str, Any]:
-    """Poll ``GET /v1/async-actions/{id}`` until every action is DONE or FAILED; returns them by id."""
+def wait_for_actions(
+    server: EmulatorServer, ids: Iterable[str], deadline_s: float = 30.0, client: httpx.Client | None = None
+) -> dict[str, Any]:
+    """Poll ``GET /v1/async-actions/{id}`` until every action is DONE or FAILED; returns them by id.
+
+    ``client`` polls as another project than the server's default one.
+    """
     pending = list(ids)
     finished: dict[str, Any] = {}
     deadline = time.monotonic() + deadline_s
-    with server.client() as client:
+    with server.client() if client is None else nullcontext(client) as client:
         while pending:
             for action_id in list(pending):
                 response = client.get(f"/v1/async-actions/{action_id}")
