@@ -1,0 +1,152 @@
+"""Warehouse rows (one per order line) into the orders of ``POST /v1/orders/import``.
+
+The example DAG's query returns one row per order line, ordered so that the lines of an order
+are consecutive, with these columns (the ``customer_*`` and ``referrer_*`` groups, the product
+and the SKU are optional; missing or NULL columns are left out of the order):
+
+=======================  ================================================================
+``order_source_id``      your order id: the import upserts by it
+``order_status``         ``CREATED``, ``PAID``, ``CANCELED`` or ``FULFILLED``
+``order_amount``         the order's total in currency units (e.g. ``19.99``)
+``order_created_at``     when the order was placed (a timestamp or ISO 8601 text; naive = UTC)
+``customer_source_id``   ... and ``customer_name``, ``customer_email``, ``customer_phone``,
+                         ``customer_city``, ``customer_country``, ``customer_postal_code``
+``referrer_source_id``   ... and the same ``referrer_*`` details
+``product_source_id``    ... and ``product_name``, ``product_price``
+``sku_source_id``        ... and ``sku_code``, ``sku_price``
+``quantity``             units of the line
+``unit_price``           price of one unit in currency units
+=======================  ================================================================
+
+Amounts become integers in the smallest currency unit (cents), exactly, through ``Decimal``.
+Products and SKUs are sent with ``override: true`` so the import creates or updates them.
+The original order date goes out as ``created_at``; the import operator moves it into metadata.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Protocol
+
+Row = Mapping[str, Any]
+_CENT = Decimal("0.01")
+_PARTY_DETAILS = ("name", "email", "phone")
+_ADDRESS_DETAILS = ("city", "country", "postal_code")
+
+
+class WritablePath(Protocol):
+    """A local ``pathlib.Path`` or an ``ObjectStoragePath`` (s3://, gs://, file://...)."""
+
+    @property
+    def parent(self) -> Any: ...
+
+    def open(self, mode: str = ...) -> Any: ...
+
+
+def to_cents(value: Decimal | float | int | str | None) -> int | None:
+    """An amount in currency units as an integer number of cents, rounded half up; ``None`` stays."""
+    if value is None:
+        return None
+    # str() first: a float such as 19.99 is really 19.989999..., its shortest repr is not.
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    return int((amount.quantize(_CENT, rounding=ROUND_HALF_UP) * 100).to_integral_value())
+
+
+def iso_utc(value: datetime | date | str | None) -> str | None:
+    """A timestamp as ISO 8601 with its offset; naive timestamps are taken as UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    elif not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
+def _drop_none(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in mapping.items() if value is not None}
+
+
+def _party(row: Row, prefix: str) -> dict[str, Any] | None:
+    source_id = row.get(f"{prefix}_source_id")
+    if source_id is None:
+        return None
+    party = _drop_none({"source_id": str(source_id)} | {k: row.get(f"{prefix}_{k}") for k in _PARTY_DETAILS})
+    address = _drop_none({key: row.get(f"{prefix}_{key}") for key in _ADDRESS_DETAILS})
+    if address:
+        party["address"] = address
+    return party
+
+
+def _item(row: Row) -> dict[str, Any]:
+    quantity = row.get("quantity")
+    price = to_cents(row.get("unit_price"))
+    item: dict[str, Any] = {"quantity": quantity, "price": price}
+    if quantity is not None and price is not None:
+        item["amount"] = quantity * price
+    product_source_id = row.get("product_source_id")
+    if product_source_id is not None:
+        item["related_object"] = "product"
+        item["product"] = _drop_none(
+            {
+                "source_id": str(product_source_id),
+                "name": row.get("product_name"),
+                "price": to_cents(row.get("product_price")),
+                "override": True,
+            }
+        )
+    sku_source_id = row.get("sku_source_id")
+    if sku_source_id is not None:
+        item["related_object"] = "sku"
+        item["sku"] = _drop_none(
+            {
+                "source_id": str(sku_source_id),
+                "sku": row.get("sku_code"),
+                "price": to_cents(row.get("sku_price")),
+                "override": True,
+            }
+        )
+    return _drop_none(item)
+
+
+def order_from_rows(rows: Iterable[Row]) -> dict[str, Any]:
+    """One order from the rows of its lines (the order's own columns are read from the first)."""
+    lines = iter(rows)
+    first = next(lines)
+    order: dict[str, Any] = _drop_none(
+        {
+            "source_id": str(first["order_source_id"]),
+            "status": first.get("order_status"),
+            "amount": to_cents(first.get("order_amount")),
+            "created_at": iso_utc(first.get("order_created_at")),
+            "customer": _party(first, "customer"),
+            "referrer": _party(first, "referrer"),
+        }
+    )
+    items = [_item(row) for row in itertools.chain([first], lines)]
+    order["items"] = [item for item in items if item]
+    return order
+
+
+def orders_from_rows(rows: Iterable[Row]) -> Iterator[dict[str, Any]]:
+    """Group consecutive rows by ``order_source_id`` into orders, one order in memory at a time."""
+    for _, lines in itertools.groupby(rows, key=lambda row: row["order_source_id"]):
+        yield order_from_rows(lines)
+
+
+def write_jsonl_gz(orders: Iterable[Mapping[str, Any]], path: WritablePath) -> int:
+    """Write ``orders`` as gzip-compressed JSON Lines to ``path``; returns how many were written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+        for order in orders:
+            out.write(json.dumps(order, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
+            count += 1
+    return count
