@@ -33,7 +33,6 @@ DEFAULT_CREATED_AT_METADATA_KEY = "original_created_at"
 Money = Annotated[int, Field(strict=True, ge=0, le=MAX_SAFE_INTEGER)]
 Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_SAFE_INTEGER)]
 Count = Annotated[int, Field(strict=True, ge=0, le=MAX_SAFE_INTEGER)]
-Price = Annotated[float, Field(strict=False, ge=0, le=MAX_SAFE_INTEGER, allow_inf_nan=False)]
 Id = Annotated[str, Field(min_length=1, max_length=255)]
 Metadata = dict[str, Any]
 
@@ -124,7 +123,7 @@ class ItemProduct(_Input):
     source_id: Id | None = None
     override: bool | None = None
     name: str | None = None
-    price: Price | None = None
+    price: Money | None = None
     metadata: Metadata | None = None
 
 
@@ -135,7 +134,7 @@ class ItemSku(_Input):
     source_id: Id | None = None
     override: bool | None = None
     sku: str | None = None
-    price: Price | None = None
+    price: Money | None = None
     metadata: Metadata | None = None
 
 
