@@ -39,7 +39,9 @@ def test_imports_run_one_at_a_time_in_order(slow_emulator: EmulatorServer) -> No
     assert ("IN_PROGRESS", "ENQUEUED") in statuses
     assert ("DONE", "IN_PROGRESS") in statuses
     # The second never started before the first finished.
-    assert all(first_status == "DONE" for first_status, second_status in statuses if second_status != "ENQUEUED")
+    assert all(
+        first_status == "DONE" for first_status, second_status in statuses if second_status != "ENQUEUED"
+    )
     progress = [snapshot[first][1] for snapshot in snapshots if snapshot[first][0] == "IN_PROGRESS"]
     assert any(0 < value < 100 for value in progress)
     assert progress == sorted(progress)
@@ -62,7 +64,9 @@ def test_accepted_imports_survive_a_crash_and_the_queue_resumes(tmp_path: Path) 
     first_import = [order(None) for _ in range(10)] + orders("crash-a", 90)
     with EmulatorServer(tmp_path, orders_per_second=100) as server:
         with server.client() as client:
-            ids = [post_import(client, first_import)] + [post_import(client, orders(f"crash-{n}", 100)) for n in "bc"]
+            ids = [post_import(client, first_import)] + [
+                post_import(client, orders(f"crash-{n}", 100)) for n in "bc"
+            ]
             deadline = time.monotonic() + 30
             while client.get(f"/v1/async-actions/{ids[0]}").json()["progress"] < 20:
                 assert time.monotonic() < deadline, "the first import never progressed"

@@ -1,0 +1,90 @@
+"""Rate limits like the API's: ``X-Rate-Limit-*`` headers, 429 with ``Retry-After``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
+from airflow_provider_voucherify.emulator.testing import EmulatorServer
+from tests.emulator.helpers import order
+
+
+def test_api_calls_limit_and_headers(emulator: EmulatorServer) -> None:
+    emulator.set_faults(rate_limit_per_minute=3)
+    with emulator.client() as client:
+        answers = [client.get("/v1/async-actions") for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+    assert [answer.headers["x-rate-limit-remaining"] for answer in answers] == ["2", "1", "0", "0"]
+    assert {answer.headers["x-rate-limit-limit"] for answer in answers} == {"3"}
+    limited = answers[-1]
+    retry_after = int(limited.headers["retry-after"])
+    assert 50 <= retry_after <= 60
+    assert abs(int(limited.headers["x-rate-limit-retry"]) - (time.time() + retry_after)) <= 2
+    assert limited.headers["x-rate-limit-type"] == "api_calls"
+    body = limited.json()
+    assert (body["code"], body["key"]) == (429, "too_many_requests")
+    assert body["request_id"].startswith("v-")
+    assert emulator.stats()["requests"]["GET /v1/async-actions"] == {"200": 3, "429": 1}
+
+
+def test_bulk_calls_limit_imports_only(emulator: EmulatorServer) -> None:
+    emulator.set_faults(bulk_calls_per_hour=1)
+    with emulator.client() as client:
+        assert client.post("/v1/orders/import", json=[order("bulk-1")]).status_code == 200
+        limited = client.post("/v1/orders/import", json=[order("bulk-2")])
+        assert client.get("/v1/async-actions").status_code == 200
+    assert limited.status_code == 429
+    assert limited.headers["x-rate-limit-type"] == "bulk_api_calls"
+    assert 3500 <= int(limited.headers["retry-after"]) <= 3600
+    assert emulator.stats()["imports_accepted"] == 1
+
+
+def test_limit_resets_after_retry_after(emulator: EmulatorServer) -> None:
+    emulator.set_faults(rate_limit_per_minute=1, retry_after_seconds=1)
+    with emulator.client() as client:
+        assert client.get("/v1/async-actions").status_code == 200
+        limited = client.get("/v1/async-actions")
+        assert limited.status_code == 429
+        assert limited.headers["retry-after"] == "1"
+        deadline = time.monotonic() + 5
+        while (status := client.get("/v1/async-actions").status_code) == 429 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status == 200
+
+
+def test_no_limit_headers_when_limits_are_off(emulator: EmulatorServer) -> None:
+    with emulator.client() as client:
+        response = client.get("/v1/async-actions")
+    assert "x-rate-limit-limit" not in response.headers
+
+
+def test_limit_flags_apply_and_survive_reset(tmp_path: Path) -> None:
+    with EmulatorServer(
+        tmp_path, rate_limit_per_minute=2, bulk_calls_per_hour=5, orders_per_second=0
+    ) as server:
+        for _ in range(2):
+            with server.client() as client:
+                assert [client.get("/v1/orders").status_code for _ in range(3)] == [200, 200, 429]
+            server.reset()
+        with httpx.Client(base_url=server.url) as raw:
+            assert raw.get("/_emulator/faults").json()["effective_rate_limits"] == {
+                "api_calls": 2,
+                "bulk_api_calls": 5,
+            }
+
+
+def test_limits_are_per_project_and_refusals_consume_nothing() -> None:
+    now = [1000.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    limiter.configure(per_minute=2, bulk_per_hour=1)
+    assert limiter.check("a", is_bulk=True).allowed
+    assert not limiter.check("a", is_bulk=True).allowed  # bulk budget spent; api budget untouched
+    assert limiter.check("a", is_bulk=False).allowed
+    assert not limiter.check("a", is_bulk=False).allowed
+    assert limiter.check("b", is_bulk=False).allowed
+    now[0] += 60
+    assert limiter.check("a", is_bulk=False).allowed
+    assert not limiter.check("a", is_bulk=True).allowed  # the hour is not over
