@@ -85,9 +85,11 @@ def evaluate(actions: Sequence[AsyncAction], max_failed_orders: int = 0) -> Verd
     """Decide whether waiting on ``actions`` is over.
 
     - any action ``FAILED``: failed, naming its id and request_id;
+    - the summed ``failed_count`` of the ``DONE`` actions above ``max_failed_orders``: failed,
+      listing the first 20 failed orders and the total; at once, even while others still run,
+      since counts only grow;
     - any action not yet ``DONE``: running, with progress;
-    - all ``DONE``: success when the summed ``failed_count`` is at most ``max_failed_orders``,
-      else failed, listing the first 20 failed orders and the total.
+    - else success.
     """
     if not actions:
         raise ValueError("evaluate() needs at least one async action")
@@ -102,9 +104,8 @@ def evaluate(actions: Sequence[AsyncAction], max_failed_orders: int = 0) -> Verd
                 ),
                 summary=summarize(actions),
             )
-    if not all(action.status is ActionStatus.DONE for action in actions):
-        return Verdict(status=Outcome.RUNNING, message=_progress(actions))
     summary = summarize(actions)
+    running = sum(action.status is not ActionStatus.DONE for action in actions)
     if summary.failed_count > max_failed_orders:
         first = summary.failed_orders[:MAX_FAILED_ORDERS_IN_MESSAGE]
         listing = "\n".join(f"  - source_id={order.source_id}: {order.reason}" for order in first)
@@ -119,9 +120,12 @@ def evaluate(actions: Sequence[AsyncAction], max_failed_orders: int = 0) -> Verd
                 f"{summary.failed_count} orders failed to import, more than max_failed_orders="
                 f"{max_failed_orders} ({summary.done_count} imported). Failed per action: {by_action}. "
                 f"First {len(first)}:\n{listing}"
+                + (f"\n({running} async actions had not finished yet)" if running else "")
             ),
             summary=summary,
         )
+    if running:
+        return Verdict(status=Outcome.RUNNING, message=_progress(actions))
     return Verdict(
         status=Outcome.SUCCESS,
         message=(

@@ -75,8 +75,14 @@ FAILED = action("aa_failed", "FAILED", message="Import crashed")
         pytest.param(
             [action("aa_d", "DONE", failed=3), action("aa_q", "ENQUEUED")],
             0,
+            Outcome.FAILED,
+            id="failures-above-while-another-is-queued",
+        ),
+        pytest.param(
+            [action("aa_d", "DONE", failed=1), action("aa_q", "ENQUEUED")],
+            1,
             Outcome.RUNNING,
-            id="failures-above-but-still-queued",
+            id="failures-at-tolerance-while-another-is-queued",
         ),
     ],
 )
@@ -121,6 +127,12 @@ def test_failed_orders_beyond_tolerance_list_the_first_20_and_the_total() -> Non
     assert len(listed) == MAX_FAILED_ORDERS_IN_MESSAGE
     assert listed[0].strip() == "- source_id=aa_big-order-0: reason 0"
     assert "aa_big-order-20:" not in verdict.message
+
+
+def test_failing_before_every_action_is_done_says_so() -> None:
+    verdict = evaluate([action("aa_d", "DONE", failed=3), action("aa_q", "ENQUEUED")])
+
+    assert verdict.message.endswith("(1 async actions had not finished yet)")
 
 
 def test_a_failed_order_without_source_id_is_still_listed() -> None:
