@@ -36,4 +36,4 @@ def airflow_db() -> Path:
 
 
 # The Voucherify emulator fixtures: `voucherify_emulator` (session) and `emulator` (reset per test).
-pytest_plugins = ["airflow_provider_voucherify.emulator.testing"]
+pytest_plugins = ["airflow_provider_voucherify.emulator.testing", "tests.leak_guard"]

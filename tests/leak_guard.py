@@ -1,0 +1,67 @@
+"""Secrets never leak: a pytest plugin that greps everything the suite captured.
+
+After every test it reads the captured stdout, stderr and log records (pytest captures all of
+them, at DEBUG, see ``log_level`` in setup.cfg) and the failure text. At the end of the session
+it also greps every file under the test Airflow home (metadata DB with XComs and rendered
+templates, task logs) and pytest's temporary directory (emulator logs, e2e Airflow homes and
+their logs). Any App Token found fails the session and names where it was seen.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_voucherify.emulator.testing import DEFAULT_APP_TOKEN
+
+# Every token the suite hands to a hook or an emulator.
+SECRETS = (DEFAULT_APP_TOKEN, "tok-3f9c1e-very-secret-value")
+# The emulator's own database holds the project's credentials by design: it is the server.
+SERVER_SIDE = ("voucherify-emulator",)
+
+_leaks: list[str] = []
+
+
+def find_secrets(text: str | bytes, secrets: Iterable[str] = SECRETS) -> list[str]:
+    blob = text if isinstance(text, bytes) else text.encode("utf-8", "replace")
+    return [secret for secret in secrets if secret.encode() in blob]
+
+
+def _files(root: Path) -> Iterator[Path]:
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            if not name.startswith(SERVER_SIDE):
+                yield Path(dirpath) / name
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    texts = [content for _title, content in report.sections] + [report.longreprtext]
+    for secret in find_secrets("\n".join(texts)):
+        _leaks.append(f"{item.nodeid} ({report.when}): captured output holds {secret[:4]}…")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    roots = [Path(os.environ["AIRFLOW_HOME"])]
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None:
+        roots.append(factory.getbasetemp())
+    for root in roots:
+        for path in _files(root):
+            try:
+                found = find_secrets(path.read_bytes())
+            except OSError:
+                continue
+            _leaks.extend(f"{path}: holds {secret[:4]}…" for secret in found)
+    if _leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("App Token leaks found:", red=True)
+            for leak in _leaks:
+                reporter.write_line(f"  {leak}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,35 @@
+"""The leak guard itself can fail: a session that logs a token ends red."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.leak_guard import SECRETS, find_secrets
+
+pytest_plugins = ["pytester"]
+
+
+def test_find_secrets_sees_tokens_in_text_and_bytes() -> None:
+    assert find_secrets(f"X-App-Token: {SECRETS[0]}") == [SECRETS[0]]
+    assert find_secrets(SECRETS[1].encode()) == [SECRETS[1]]
+    assert find_secrets("nothing here") == []
+
+
+def test_a_session_that_logs_a_token_fails(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    # The token is spelled backwards in the file, so only the careless log line holds it.
+    pytester.makepyfile(
+        f"""
+        import logging
+
+        def test_careless():
+            logging.getLogger("x").warning("token is %s", {SECRETS[0][::-1]!r}[::-1])
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "tests.leak_guard", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*App Token leaks found*", "*test_careless*"])
