@@ -1,0 +1,150 @@
+"""Where the orders come from: an in-memory list, or JSON Lines (plain or gzip) read as a stream.
+
+:class:`OrderSource` yields ``(line, record)`` pairs with 1-based line numbers: a record is the raw
+bytes of one JSON line (validated later by pydantic's own JSON parser, never ``json.loads``) or,
+for a list, the dict / ``Order`` itself with its 1-based position. Files are read line by line
+through a 1 MiB buffer, so memory does not grow with the file. Blank lines are not records, but
+they still count in line numbers, so a line number always points at the line in an editor.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_voucherify.models import Order
+
+Record = bytes | Mapping[str, Any] | Order
+OrdersArg = str | os.PathLike[str] | ObjectStoragePath | Sequence[Mapping[str, Any] | Order]
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+READ_BUFFER = 1024 * 1024
+LOCAL_PROTOCOLS = ("file", "local")
+
+
+def storage_path(location: str | os.PathLike[str] | ObjectStoragePath) -> Path | ObjectStoragePath:
+    """A local ``Path`` for local files (fastest to read), else an ``ObjectStoragePath`` (s3://, ...)."""
+    if isinstance(location, ObjectStoragePath):
+        return Path(location.path) if location.protocol in LOCAL_PROTOCOLS else location
+    if isinstance(location, str) and "://" in location:
+        return storage_path(ObjectStoragePath(location))
+    return Path(location)
+
+
+def lineage_input(orders: object) -> tuple[str, str] | None:
+    """OpenLineage ``(namespace, name)`` of a file source (``file`` or ``scheme://bucket``), else ``None``."""
+    if not isinstance(orders, (str, os.PathLike, ObjectStoragePath)):
+        return None
+    path = storage_path(orders)
+    if not isinstance(path, ObjectStoragePath):
+        return "file", str(path.absolute())
+    return f"{path.protocol}://{path.bucket}" if path.bucket else path.protocol, "/" + path.key
+
+
+def describe_orders_arg(orders: object) -> str:
+    """How the ``orders`` argument reads in errors, without its content (which may be personal)."""
+    if isinstance(orders, (str, os.PathLike, ObjectStoragePath)):
+        return repr(str(orders))
+    return f"a {type(orders).__name__}"
+
+
+class OrderSource:
+    """The records of the operator's ``orders`` argument, with 1-based line numbers.
+
+    Use it as a context manager (it closes the file) and iterate it once.
+
+    :param orders: a list of dicts / ``Order``s, or a path or URI (``str``, ``os.PathLike`` or
+        ``ObjectStoragePath``) to JSON Lines, optionally gzip-compressed (detected from its content)
+    """
+
+    def __init__(self, orders: OrdersArg) -> None:
+        self._records: Sequence[Mapping[str, Any] | Order] | None = None
+        self.path: Path | ObjectStoragePath | None = None
+        self._stream: io.BufferedIOBase | None = None
+        self._raw: io.BufferedReader[Any] | None = None
+        self._size: int | None = None
+        if isinstance(orders, str) and orders.lstrip()[:1] in ("[", "{"):
+            raise TypeError(
+                "orders is a string that looks like JSON, not a path. A Jinja template renders to a "
+                "string: pass the upstream task's output (e.g. orders=transform.output) or set "
+                "render_template_as_native_obj=True on the DAG."
+            )
+        if isinstance(orders, (str, os.PathLike, ObjectStoragePath)):
+            self.path = storage_path(orders)
+        elif isinstance(orders, Sequence) and not isinstance(orders, (str, bytes, bytearray)):
+            self._records = orders
+        else:
+            raise TypeError(
+                "orders must be a list of orders or a path/URI to JSON Lines, "
+                f"got {describe_orders_arg(orders)}"
+            )
+
+    @property
+    def total(self) -> int | None:
+        """The number of records when known up front (a list), else ``None``."""
+        return len(self._records) if self._records is not None else None
+
+    def __enter__(self) -> OrderSource:
+        if self.path is not None:
+            self._raw = self._open_raw(self.path)
+            self._stream = self._raw
+            if self._raw.peek(2)[:2] == GZIP_MAGIC:
+                self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for stream in (self._stream, self._raw):
+            if stream is not None:
+                stream.close()
+        self._stream = self._raw = None
+
+    def _open_raw(self, path: Path | ObjectStoragePath) -> io.BufferedReader[Any]:
+        # Before Airflow 3.2 an ObjectStoragePath is also a pathlib.Path: test for it first.
+        if not isinstance(path, ObjectStoragePath):
+            handle = io.BufferedReader(io.FileIO(path, "rb"), buffer_size=READ_BUFFER)
+            self._size = os.fstat(handle.fileno()).st_size
+            return handle
+        remote: Any = path.open("rb")  # type: ignore[no-untyped-call]
+        try:
+            self._size = int(path.stat().st_size)
+        except (OSError, TypeError, ValueError, KeyError):
+            self._size = None
+        # fsspec files split lines in Python; a C BufferedReader on top makes iteration fast.
+        return io.BufferedReader(remote, buffer_size=READ_BUFFER)
+
+    def fraction_read(self) -> float | None:
+        """How much of the file was read (0..1, of the compressed size for gzip); ``None`` if unknown."""
+        if self._raw is None or not self._size:
+            return None
+        try:
+            return min(self._raw.tell() / self._size, 1.0)
+        except (OSError, ValueError):
+            return None
+
+    def __iter__(self) -> Iterator[tuple[int, Record]]:
+        if self._records is not None:
+            yield from enumerate(self._records, start=1)
+            return
+        if self._stream is None:
+            raise RuntimeError("OrderSource must be entered (with ...) before reading a file")
+        lines = enumerate(self._stream, start=1)
+        for number, line in lines:
+            # Only the very first line can carry a byte-order mark; checked once, outside the loop.
+            if line.startswith(UTF8_BOM):
+                line = line[len(UTF8_BOM) :]
+            if line and not line.isspace():
+                yield number, line
+            break
+        for number, line in lines:
+            if not line.isspace():
+                yield number, line

@@ -1,0 +1,149 @@
+"""From records to serialized orders: validation, the invalid-record policy, and the rejects file.
+
+:func:`serialized_orders` is the hot path of an import: each JSON line goes straight to pydantic's
+JSON parser (through :func:`~airflow_provider_voucherify.models.parse_order`), each valid order is
+serialized once, and nothing is logged per order. Invalid records follow ``on_invalid``:
+
+- ``"fail"``: the first one raises its :class:`InvalidOrderError` (line, source_id, field paths);
+- ``"skip"``: each one is counted and written to the rejects file, and the one that takes the
+  count past ``max_invalid`` raises at once, so no batch after it is sent.
+
+Neither the errors nor the rejects file quote a record's content: it may hold personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from types import TracebackType
+from typing import IO, Any, Literal
+
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_voucherify.exceptions import InvalidOrderError
+from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, Order, parse_order
+from airflow_provider_voucherify.operators._source import Record, storage_path
+
+OnInvalid = Literal["fail", "skip"]
+ON_INVALID_CHOICES: tuple[OnInvalid, ...] = ("fail", "skip")
+# A request body is "[" + orders joined by "," + "]": one order alone must leave room for the brackets.
+MAX_ORDER_BYTES = MAX_IMPORT_BYTES - 2
+
+
+@dataclass
+class Counts:
+    """Records read, valid and invalid so far."""
+
+    read: int = 0
+    valid: int = 0
+    invalid: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class RejectsFile:
+    """JSON Lines of invalid records: ``{"line", "source_id", "errors": [{"path", "reason"}]}``.
+
+    Never the record itself. A local path or any ``ObjectStoragePath`` URI; rewritten on each try.
+    """
+
+    def __init__(self, location: str | os.PathLike[str]) -> None:
+        self.location = location
+        self._path = storage_path(location)
+        self._handle: IO[bytes] | None = None
+
+    def __enter__(self) -> RejectsFile:
+        if not isinstance(self._path, ObjectStoragePath):
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self._path.open("wb")
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def write(self, error: InvalidOrderError) -> None:
+        if self._handle is None:
+            raise RuntimeError("RejectsFile must be entered (with ...) before writing")
+        entry = {
+            "line": error.line,
+            "source_id": error.source_id,
+            "errors": [{"path": path, "reason": reason} for path, reason in error.errors],
+        }
+        self._handle.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+
+
+def _checked(
+    record: Record, line: int, require_source_id: bool, created_at_metadata_key: str | None
+) -> tuple[bytes, bool]:
+    order = parse_order(record, line=line, require_source_id=require_source_id)
+    if order.created_at is not None:
+        if isinstance(record, Order):
+            # An Order handed in by the caller stays theirs: move the date on a copy.
+            order = order.model_copy()
+        order.move_created_at(created_at_metadata_key)
+    body = order.to_json()
+    if len(body) > MAX_ORDER_BYTES:
+        raise InvalidOrderError(
+            [("", f"the order is {len(body)} bytes as JSON, more than one import takes ({MAX_ORDER_BYTES})")],
+            line=line,
+            source_id=order.source_id,
+        )
+    return body, order.source_id is not None
+
+
+def serialized_orders(
+    records: Iterable[tuple[int, Record]],
+    *,
+    counts: Counts,
+    on_invalid: OnInvalid = "fail",
+    max_invalid: int = 0,
+    rejects: RejectsFile | None = None,
+    require_source_id: bool = True,
+    created_at_metadata_key: str | None = "original_created_at",
+) -> Iterator[tuple[bytes, bool]]:
+    """Yield ``(order JSON, has source_id)`` for each valid record, applying ``on_invalid`` to the rest.
+
+    :param counts: updated as records go by, so the caller can report them even after an error
+    :raises InvalidOrderError: on the first invalid record (``"fail"``), or on the one that takes
+        the number of skipped records past ``max_invalid`` (``"skip"``)
+    """
+    for line, record in records:
+        counts.read += 1
+        try:
+            body, has_source_id = _checked(record, line, require_source_id, created_at_metadata_key)
+        except InvalidOrderError as error:
+            counts.invalid += 1
+            if on_invalid == "fail":
+                raise
+            if rejects is not None:
+                rejects.write(error)
+            if counts.invalid > max_invalid:
+                raise _too_many(error, counts.invalid, max_invalid, rejects) from error
+            continue
+        counts.valid += 1
+        yield body, has_source_id
+
+
+def _too_many(
+    error: InvalidOrderError, invalid: int, max_invalid: int, rejects: RejectsFile | None
+) -> InvalidOrderError:
+    where = f" (each listed in {rejects.location})" if rejects is not None else ""
+    reason = f"stopping: {invalid} invalid records, more than max_invalid={max_invalid}{where}"
+    errors: list[tuple[str, Any]] = [("", reason), *error.errors]
+    return InvalidOrderError(errors, line=error.line, source_id=error.source_id)
+
+
+def rejects_location(value: str | os.PathLike[str] | None) -> str | os.PathLike[str] | None:
+    """``rejects_path`` as given, with an empty template rendering treated as unset."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (str, os.PathLike, ObjectStoragePath)):
+        return value
+    raise TypeError(f"rejects_path must be a path or URI, got a {type(value).__name__}")

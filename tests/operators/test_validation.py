@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_voucherify.exceptions import InvalidOrderError
+from airflow_provider_voucherify.models import Order
+from airflow_provider_voucherify.operators._validation import (
+    MAX_ORDER_BYTES,
+    Counts,
+    RejectsFile,
+    rejects_location,
+    serialized_orders,
+)
+from tests.operators.conftest import assert_no_personal_data, order_dict
+
+
+def lines(*records: dict[str, Any] | str) -> list[tuple[int, bytes]]:
+    return [
+        (number, (record if isinstance(record, str) else json.dumps(record)).encode())
+        for number, record in enumerate(records, start=1)
+    ]
+
+
+def run(records: Any, **options: Any) -> tuple[list[tuple[bytes, bool]], Counts]:
+    counts = Counts()
+    return list(serialized_orders(records, counts=counts, **options)), counts
+
+
+BAD_QUANTITY = order_dict(2, items=[{"source_id": "sku-1", "quantity": 0}])
+
+
+def test_valid_records_are_serialized_once_without_nulls() -> None:
+    out, counts = run(lines(order_dict(1), order_dict(2)))
+    assert counts == Counts(read=2, valid=2, invalid=0)
+    body, has_source_id = out[0]
+    assert has_source_id
+    order = json.loads(body)
+    assert order["source_id"] == "ord-0000001"
+    assert "id" not in order
+
+
+def test_created_at_moves_into_metadata_as_iso_8601() -> None:
+    out, _ = run(lines(order_dict(1, metadata={"channel": "web"})))
+    order = json.loads(out[0][0])
+    assert "created_at" not in order
+    assert order["metadata"] == {"channel": "web", "original_created_at": "2021-03-04T05:06:07+00:00"}
+
+
+def test_created_at_key_is_configurable_and_none_drops_it() -> None:
+    out, _ = run(lines(order_dict(1)), created_at_metadata_key="placed_at")
+    assert json.loads(out[0][0])["metadata"] == {"placed_at": "2021-03-04T05:06:07+00:00"}
+    out, _ = run(lines(order_dict(1)), created_at_metadata_key=None)
+    assert "metadata" not in json.loads(out[0][0])
+
+
+def test_orders_given_as_models_are_not_modified() -> None:
+    original = Order.model_validate(order_dict(1))
+    out, _ = run([(1, original), (2, order_dict(2))])
+    assert original.created_at is not None
+    assert original.metadata is None
+    assert json.loads(out[0][0])["metadata"]["original_created_at"].startswith("2021-03-04")
+
+
+def test_fail_policy_raises_on_the_first_invalid_record_with_its_location() -> None:
+    with pytest.raises(InvalidOrderError) as error:
+        run(lines(order_dict(1), BAD_QUANTITY, {"broken": True}))
+    assert error.value.line == 2
+    assert error.value.source_id == "ord-0000002"
+    assert error.value.errors[0][0] == ".items[0].quantity"
+    assert "line 2" in str(error.value)
+    assert ".items[0].quantity" in str(error.value)
+    assert_no_personal_data(str(error.value))
+
+
+@pytest.mark.parametrize(
+    ("record", "path", "reason"),
+    [
+        ("not json at all", "", "Invalid JSON"),
+        ('{"source_id": "x", "amount": ', "", "Invalid JSON"),
+        ("[1, 2]", "", "should be an object"),
+        ({"amount": 1}, ".source_id", "required"),
+        (order_dict(3, colour="red"), ".colour", "unknown field"),
+    ],
+)
+def test_records_that_are_not_orders_are_invalid_not_tracebacks(
+    record: dict[str, Any] | str, path: str, reason: str
+) -> None:
+    with pytest.raises(InvalidOrderError) as error:
+        run(lines(record))
+    assert error.value.errors[0][0] == path
+    assert reason in error.value.errors[0][1]
+
+
+def test_source_id_can_be_optional() -> None:
+    out, _ = run(lines({"amount": 1}), require_source_id=False)
+    assert out == [(b'{"amount":1}', False)]
+
+
+def test_an_order_too_big_for_any_import_is_invalid() -> None:
+    huge = order_dict(1, metadata={"blob": "x" * MAX_ORDER_BYTES})
+    with pytest.raises(InvalidOrderError, match="more than one import takes"):
+        run(lines(huge))
+
+
+def test_skip_policy_writes_each_reject_and_counts(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "rejects.jsonl"
+    records = lines(order_dict(1), BAD_QUANTITY, "{not json", order_dict(4), {"amount": -1})
+    with RejectsFile(path) as rejects:
+        out, counts = run(records, on_invalid="skip", max_invalid=3, rejects=rejects)
+    assert counts == Counts(read=5, valid=2, invalid=3)
+    assert [json.loads(body)["source_id"] for body, _ in out] == ["ord-0000001", "ord-0000004"]
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert entries == [
+        {
+            "line": 2,
+            "source_id": "ord-0000002",
+            "errors": [
+                {"path": ".items[0].quantity", "reason": "Input should be greater than or equal to 1"}
+            ],
+        },
+        {"line": 3, "source_id": None, "errors": [entries[1]["errors"][0]]},
+        {
+            "line": 5,
+            "source_id": None,
+            "errors": [{"path": ".amount", "reason": "Input should be greater than or equal to 0"}],
+        },
+    ]
+    assert entries[1]["errors"][0]["path"] == ""
+    assert entries[1]["errors"][0]["reason"].startswith("Invalid JSON")
+    assert_no_personal_data(path.read_text())
+
+
+def test_skip_policy_stops_at_the_record_that_passes_max_invalid(tmp_path: Path) -> None:
+    records = lines(BAD_QUANTITY, order_dict(2), {"amount": -1}, order_dict(4))
+    counts = Counts()
+    valid = serialized_orders(records, counts=counts, on_invalid="skip", max_invalid=1)
+    assert next(valid)[1] is True
+    with pytest.raises(InvalidOrderError) as error:
+        next(valid)
+    assert error.value.line == 3
+    assert "more than max_invalid=1" in str(error.value)
+    assert ".amount" in str(error.value)
+    assert counts == Counts(read=3, valid=1, invalid=2)  # line 4 was never read
+
+
+def test_rejects_can_go_to_object_storage(memory_storage: str) -> None:
+    location = ObjectStoragePath(f"{memory_storage}/rejects.jsonl")
+    with RejectsFile(location) as rejects:
+        run(lines(BAD_QUANTITY), on_invalid="skip", max_invalid=5, rejects=rejects)
+    assert json.loads(location.read_text())["line"] == 1
+
+
+def test_writing_rejects_requires_entering_the_file(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="entered"):
+        RejectsFile(tmp_path / "r.jsonl").write(InvalidOrderError([("", "x")]))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, None), ("", None), ("  ", None), ("/r.jsonl", "/r.jsonl")]
+)
+def test_rejects_location_treats_an_empty_rendering_as_unset(value: str | None, expected: str | None) -> None:
+    assert rejects_location(value) == expected
+
+
+def test_rejects_location_refuses_other_types() -> None:
+    with pytest.raises(TypeError):
+        rejects_location(42)  # type: ignore[arg-type]
