@@ -1,6 +1,6 @@
 """Backfill historical orders from a SQL warehouse into Voucherify, one month per DAG run.
 
-What it shows: a monthly ``@monthly`` schedule with ``catchup`` walks through history; each run
+What it shows: a monthly data-interval schedule with ``catchup`` walks through history; each run
 streams its month out of the warehouse into a JSON Lines .gz file, imports it, waits for
 Voucherify in the triggerer, and proves the result against the warehouse.
 
@@ -36,7 +36,12 @@ import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, BaseHook, ObjectStoragePath, Param, task
+from airflow.sdk import DAG, BaseHook, CronDataIntervalTimetable, ObjectStoragePath, Param, task
+
+try:
+    from airflow.sdk.exceptions import AirflowSkipException
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowSkipException
 
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
@@ -102,7 +107,9 @@ def _month_dir(staging_base: str, start: datetime) -> ObjectStoragePath:
 with DAG(
     dag_id="voucherify_orders_backfill",
     description="Monthly backfill of historical orders from a SQL warehouse into Voucherify",
-    schedule="@monthly",
+    # A data-interval timetable: the run for January covers [Jan 1, Feb 1) and starts after it.
+    # (A plain "@monthly" makes a point-in-time trigger on Airflow 3: no interval to extract.)
+    schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
     start_date=START.replace(tzinfo=timezone.utc),
     end_date=END.replace(tzinfo=timezone.utc),
     catchup=True,
@@ -146,6 +153,8 @@ with DAG(
         month = _month_dir(params["staging_base"], data_interval_start)
         rows = stream_rows(hook, ORDER_LINES_SQL, _interval(data_interval_start, data_interval_end))
         count = write_jsonl_gz(orders_from_rows(rows), month / "orders.jsonl.gz")
+        if count == 0:
+            raise AirflowSkipException(f"No orders in [{data_interval_start}, {data_interval_end})")
         log.info("%d orders of [%s, %s) staged in %s", count, data_interval_start, data_interval_end, month)
         return {"orders": str(month / "orders.jsonl.gz"), "rejects": str(month / "rejects.jsonl")}
 
