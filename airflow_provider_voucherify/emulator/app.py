@@ -42,6 +42,9 @@ _TOO_LARGE = json.dumps(
 ).encode()
 
 
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False).encode
+
+
 def _json(body: Any, status: int = 200) -> Response:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return Response(raw, status_code=status, media_type="application/json")
@@ -177,7 +180,8 @@ def create_app(config: EmulatorConfig) -> FastAPI:
             )
         if problem := validate_import(orders):
             return _error(request, 400, "invalid_payload", "Invalid payload", problem)
-        canonical = json.dumps(orders, sort_keys=True, separators=(",", ":")).encode()
+        # One canonical JSON document per line: the worker parses and stores each order on its own.
+        canonical = "\n".join(_canonical(order) for order in orders).encode()
         action_id = hex_id("aa")
         store.accept_import(
             project,
@@ -221,13 +225,12 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         if isinstance(page, Response):
             return page
         orders, total = store.list_orders(request.scope[PROJECT_KEY], limit, page)
-        body = '{"object":"list","data_ref":"orders","orders":[' + ",".join(orders) + f'],"total":{total}}}'
-        return _json(body.encode())
+        return _json({"object": "list", "data_ref": "orders", "orders": orders, "total": total})
 
     @app.get("/v1/orders/{key}")
     async def get_order(request: Request, key: str) -> Response:
         order = store.get_order(request.scope[PROJECT_KEY], key)
-        return _not_found(request, "order", key) if order is None else _json(order.encode())
+        return _not_found(request, "order", key) if order is None else _json(order)
 
     @app.get("/v1/customers/{key}")
     async def get_customer(request: Request, key: str) -> Response:

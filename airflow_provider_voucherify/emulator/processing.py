@@ -1,7 +1,8 @@
 """Applying a chunk of imported orders: reference checks, upserts, and failures of single orders.
 
-A chunk is handled in one transaction with a few bulk reads and one ``executemany`` per table, so the
-per-order cost is plain dictionary work.
+Speed matters (the emulator must outrun any client), so a chunk costs a few bulk reads and one
+``executemany`` per table, and an order is stored as the JSON it arrived in plus the columns the
+import decides (id, dates, customer); ``documents.py`` renders it as the API's order object on reads.
 """
 
 from __future__ import annotations
@@ -16,30 +17,31 @@ from airflow_provider_voucherify.emulator.ids import alnum_id, hex_id
 Doc = dict[str, Any]
 
 _CUSTOMER_FIELDS = ("name", "description", "email", "phone", "birthdate", "birthday", "address", "metadata")
-_ITEM_FIELDS = (
-    "source_id",
-    "related_object",
-    "product_id",
-    "sku_id",
-    "quantity",
-    "discount_quantity",
-    "initial_quantity",
-    "amount",
-    "discount_amount",
-    "initial_amount",
-    "price",
-)
-_ORDER_AMOUNTS = ("amount", "initial_amount", "discount_amount")
+_CATALOG_FIELDS = {"product": ("name", "price", "metadata"), "sku": ("sku", "price", "metadata")}
+_KINDS = (("product", "product_id"), ("sku", "sku_id"))
+_CATALOG_KEYS = frozenset(("product", "sku", "product_id", "sku_id"))
 _BATCH = 500  # bound on SQL parameters per IN (...) query
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
-def _dumps(doc: Doc) -> str:
-    return json.dumps(doc, separators=(",", ":"))
-
-
-def _parts(keys: list[str]) -> Iterator[list[str]]:
+def _parts(keys: Iterable[str]) -> Iterator[list[str]]:
+    keys = list(keys)
     for start in range(0, len(keys), _BATCH):
         yield keys[start : start + _BATCH]
+
+
+def items_amount(items: list[Doc]) -> int | None:
+    """The order amount the API derives from its items: each ``amount``, or ``price * quantity``."""
+    total = 0
+    for item in items:
+        amount = item.get("amount")
+        if amount is None:
+            price, quantity = item.get("price"), item.get("quantity")
+            if price is None or quantity is None:
+                return None
+            amount = price * quantity
+        total += amount
+    return total
 
 
 class _Catalog:
@@ -51,9 +53,9 @@ class _Catalog:
         self.by_source: dict[str, Doc] = {}
         self.dirty: dict[str, Doc] = {}
 
-    def load(self, ids: Iterable[str], source_ids: Iterable[str]) -> None:
-        for column, keys in (("id", set(ids)), ("source_id", set(source_ids))):
-            for part in _parts(list(keys)):
+    def load(self, ids: set[str], source_ids: set[str]) -> None:
+        for column, keys in (("id", ids), ("source_id", source_ids)):
+            for part in _parts(keys):
                 marks = ",".join("?" * len(part))
                 query = f"SELECT data FROM {self.table} WHERE project = ? AND {column} IN ({marks})"
                 for (data,) in self.conn.execute(query, (self.project, *part)):
@@ -69,13 +71,15 @@ class _Catalog:
         self.dirty[doc["id"]] = doc
 
     def write(self) -> None:
+        if not self.dirty:
+            return
         if self.table == "skus":
             self.conn.executemany(
                 "INSERT INTO skus (id, project, source_id, product_id, data) VALUES (?,?,?,?,?)"
                 " ON CONFLICT(id) DO UPDATE SET source_id = excluded.source_id,"
                 " product_id = excluded.product_id, data = excluded.data",
                 (
-                    (d["id"], self.project, d["source_id"], d["product_id"], _dumps(d))
+                    (d["id"], self.project, d["source_id"], d["product_id"], _encode(d))
                     for d in self.dirty.values()
                 ),
             )
@@ -83,7 +87,7 @@ class _Catalog:
             self.conn.executemany(
                 f"INSERT INTO {self.table} (id, project, source_id, data) VALUES (?,?,?,?)"
                 " ON CONFLICT(id) DO UPDATE SET source_id = excluded.source_id, data = excluded.data",
-                ((d["id"], self.project, d["source_id"], _dumps(d)) for d in self.dirty.values()),
+                ((d["id"], self.project, d["source_id"], _encode(d)) for d in self.dirty.values()),
             )
 
 
@@ -91,8 +95,16 @@ def _changed(doc: Doc, updates: Doc) -> bool:
     return any(doc.get(key) != value for key, value in updates.items())
 
 
+def _inline_source(item: Doc, kind: str, inline: Doc) -> str | None:
+    """The source_id an item's inline product or SKU is keyed on (the item's own for its related kind)."""
+    source_id = inline.get("source_id")
+    if source_id is None and item.get("related_object") == kind:
+        source_id = item.get("source_id")
+    return source_id
+
+
 class ChunkImporter:
-    """Imports one chunk of orders into one project, inside the caller's transaction."""
+    """Imports a chunk of orders (one JSON document each) into one project, in the caller's transaction."""
 
     def __init__(self, conn: sqlite3.Connection, project: str, now: str) -> None:
         self.conn, self.project, self.now = conn, project, now
@@ -103,12 +115,13 @@ class ChunkImporter:
         self.order_by_source: dict[str, tuple[str, str]] = {}  # source_id -> (id, created_at)
         self.order_rows: dict[str, tuple[Any, ...]] = {}
 
-    def run(self, orders: list[Doc]) -> tuple[int, list[Doc]]:
+    def run(self, lines: list[str]) -> tuple[int, list[Doc]]:
         """Returns the number of orders stored and a ``{"source_id", "reason"}`` entry per failed one."""
-        self._load(orders)
+        orders = [json.loads(line) for line in lines]
+        checks = self._load(orders)
         done, failed = 0, []
-        for order in orders:
-            reason = self._missing_reference(order) or self._store(order)
+        for order, line, check in zip(orders, lines, checks, strict=True):
+            reason = (check and self._missing_reference(order)) or self._store(order, line, check)
             if reason is None:
                 done += 1
             else:
@@ -116,60 +129,68 @@ class ChunkImporter:
         for catalog in (self.customers, self.products, self.skus):
             catalog.write()
         self.conn.executemany(
-            "INSERT INTO orders (id, project, source_id, customer_id, amount, data) VALUES (?,?,?,?,?,?)"
-            " ON CONFLICT(id) DO UPDATE SET source_id = excluded.source_id,"
-            " customer_id = excluded.customer_id, amount = excluded.amount, data = excluded.data",
+            "INSERT INTO orders (id, project, source_id, customer_id, referrer_id, amount, created_at,"
+            " updated_at, data) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+            " source_id = excluded.source_id, customer_id = excluded.customer_id,"
+            " referrer_id = excluded.referrer_id, amount = excluded.amount,"
+            " updated_at = excluded.updated_at, data = excluded.data",
             self.order_rows.values(),
         )
         return done, failed
 
-    def _load(self, orders: list[Doc]) -> None:
-        keys: dict[str, set[str]] = {
-            name: set()
-            for name in ("cust", "cust_src", "prod", "prod_src", "sku", "sku_src", "ord", "ord_src")
-        }
+    def _load(self, orders: list[Doc]) -> list[bool]:
+        """Bulk-read what the chunk refers to; per order, whether it names Voucherify ids or catalog data."""
+        cust_ids: set[str] = set()
+        cust_sources: set[str] = set()
+        order_ids: set[str] = set()
+        order_sources: set[str] = set()
+        keys = {"product": (set[str](), set[str]()), "sku": (set[str](), set[str]())}
+        checks = []
         for order in orders:
-            for party in (order.get("customer"), order.get("referrer")):
+            get = order.get
+            check = False
+            for party in (get("customer"), get("referrer")):
                 if party:
                     if party.get("id"):
-                        keys["cust"].add(party["id"])
+                        cust_ids.add(party["id"])
+                        check = True
                     elif party.get("source_id") is not None:
-                        keys["cust_src"].add(party["source_id"])
-            for key in ("customer_id", "referrer_id"):
-                if order.get(key):
-                    keys["cust"].add(order[key])
-            if order.get("id"):
-                keys["ord"].add(order["id"])
-            if order.get("source_id") is not None:
-                keys["ord_src"].add(order["source_id"])
-            for item in order.get("items") or ():
-                related = item.get("related_object")
-                for kind, id_key in (("prod", "product_id"), ("sku", "sku_id")):
-                    inline = item.get("product" if kind == "prod" else "sku")
+                        cust_sources.add(party["source_id"])
+            for key in ("customer_id", "referrer_id", "id"):
+                if get(key):
+                    (order_ids if key == "id" else cust_ids).add(order[key])
+                    check = True
+            if get("source_id") is not None:
+                order_sources.add(order["source_id"])
+            for item in get("items") or ():
+                if _CATALOG_KEYS.isdisjoint(item):
+                    continue  # the common case: an item named only by source_id
+                check = True
+                for kind, id_key in _KINDS:
+                    ids, sources = keys[kind]
                     if item.get(id_key):
-                        keys[kind].add(item[id_key])
-                    if inline and inline.get("id"):
-                        keys[kind].add(inline["id"])
-                    if inline and inline.get("source_id") is not None:
-                        keys[kind + "_src"].add(inline["source_id"])
-                    elif (
-                        related == ("product" if kind == "prod" else "sku")
-                        and item.get("source_id") is not None
-                    ):
-                        keys[kind + "_src"].add(item["source_id"])
-        self.customers.load(keys["cust"], keys["cust_src"])
-        self.products.load(keys["prod"], keys["prod_src"])
-        self.skus.load(keys["sku"], keys["sku_src"])
-        for column, wanted in (("id", keys["ord"]), ("source_id", keys["ord_src"])):
-            for part in _parts(list(wanted)):
+                        ids.add(item[id_key])
+                    inline = item.get(kind)
+                    if inline:
+                        if inline.get("id"):
+                            ids.add(inline["id"])
+                        elif (source_id := _inline_source(item, kind, inline)) is not None:
+                            sources.add(source_id)
+            checks.append(check)
+        self.customers.load(cust_ids, cust_sources)
+        self.products.load(*keys["product"])
+        self.skus.load(*keys["sku"])
+        for column, wanted in (("id", order_ids), ("source_id", order_sources)):
+            for part in _parts(wanted):
                 query = (
-                    "SELECT id, source_id, json_extract(data, '$.created_at') FROM orders"
+                    "SELECT id, source_id, created_at FROM orders"
                     f" WHERE project = ? AND {column} IN ({','.join('?' * len(part))})"
                 )
                 for order_id, source_id, created in self.conn.execute(query, (self.project, *part)):
                     self.order_by_id[order_id] = (source_id, created)
                     if source_id is not None:
                         self.order_by_source[source_id] = (order_id, created)
+        return checks
 
     def _missing_reference(self, order: Doc) -> str | None:
         """Voucherify ids that must already exist; the first one missing fails the order."""
@@ -182,8 +203,9 @@ class ChunkImporter:
         if order.get("id") and order["id"] not in self.order_by_id:
             return f"Cannot find order with id {order['id']}"
         for item in order.get("items") or ():
-            for kind, catalog in (("product", self.products), ("sku", self.skus)):
-                wanted = item.get(f"{kind}_id")
+            for kind, id_key in _KINDS:
+                catalog = self.products if kind == "product" else self.skus
+                wanted = item.get(id_key)
                 if wanted and wanted not in catalog.by_id:
                     return f"Cannot find {kind} with id {wanted}"
                 inline = item.get(kind)
@@ -191,9 +213,10 @@ class ChunkImporter:
                     return f"Cannot find {kind} with id {inline['id']}"
         return None
 
-    def _store(self, order: Doc) -> str | None:
+    def _store(self, order: Doc, line: str, has_catalog_data: bool) -> str | None:
         source_id = order.get("source_id")
         known = self.order_by_source.get(source_id) if source_id is not None else None
+        created: str | None = None
         if order.get("id"):
             if known is not None and known[0] != order["id"]:
                 return f"Duplicate source_id {source_id}: it belongs to order {known[0]}"
@@ -201,42 +224,28 @@ class ChunkImporter:
         elif known is not None:
             order_id, created = known
         else:
-            order_id, created = alnum_id("ord"), ""
-        customer_id = self._party(order["customer"]) if order.get("customer") else order.get("customer_id")
-        referrer_id = self._party(order["referrer"]) if order.get("referrer") else order.get("referrer_id")
-        items = [self._item(item) for item in order.get("items") or ()]
-        doc: Doc = {
-            "id": order_id,
-            "source_id": source_id,
-            "created_at": created or self.now,
-            "updated_at": self.now if created else None,
-            "status": order.get("status", "CREATED"),
-        }
-        for key in _ORDER_AMOUNTS:
-            if key in order:
-                doc[key] = order[key]
-        if "amount" not in doc and items and all("amount" in item for item in items):
-            doc["amount"] = sum(item["amount"] for item in items)
-        doc["items"] = items
-        doc["metadata"] = order.get("metadata", {})
-        doc["customer_id"] = customer_id
-        doc["referrer_id"] = referrer_id
-        if customer_id:
-            doc["customer"] = {"id": customer_id, "object": "customer"}
-        if referrer_id:
-            doc["referrer"] = {"id": referrer_id, "object": "customer"}
-        doc["object"] = "order"
-        self.order_by_id[order_id] = (source_id, doc["created_at"])
+            order_id = alnum_id("ord")
+        customer = order.get("customer")
+        customer_id = self._party(customer) if customer else order.get("customer_id")
+        referrer = order.get("referrer")
+        referrer_id = self._party(referrer) if referrer else order.get("referrer_id")
+        amount = order.get("amount")
+        items = order.get("items")
+        if items:
+            if has_catalog_data:
+                for item in items:
+                    if "product" in item or "sku" in item:
+                        self._catalog_entries(item)
+            if amount is None:
+                amount = items_amount(items)
+        created_at = created or self.now
+        self.order_by_id[order_id] = (source_id, created_at)
         if source_id is not None:
-            self.order_by_source[source_id] = (order_id, doc["created_at"])
+            self.order_by_source[source_id] = (order_id, created_at)
         self.order_rows[order_id] = (
-            order_id,
-            self.project,
-            source_id,
-            customer_id,
-            doc.get("amount"),
-            _dumps(doc),
-        )
+            order_id, self.project, source_id, customer_id, referrer_id, amount,
+            created_at, self.now if created else None, line,
+        )  # fmt: skip
         return None
 
     def _party(self, party: Doc) -> str:
@@ -251,48 +260,32 @@ class ChunkImporter:
             doc = {"id": alnum_id("cust"), "source_id": source_id, "metadata": {}, "system_metadata": {}}
             doc.update(updates, created_at=self.now, object="customer")
             self.customers.save(doc)
-        elif _changed(doc, updates):
+        elif updates and _changed(doc, updates):
             self.customers.save({**doc, **updates, "updated_at": self.now})
         return str(doc["id"])
 
-    def _item(self, item: Doc) -> Doc:
-        out: Doc = {"object": "order_item"}
-        for key in _ITEM_FIELDS:
-            if key in item:
-                out[key] = item[key]
-        related = item.get("related_object")
-        product = self._catalog_entry(item, "product", related, None)
-        sku = self._catalog_entry(item, "sku", related, product)
-        if product is not None:
-            out["product_id"] = product["id"]
-        if sku is not None:
-            out["sku_id"] = sku["id"]
-            out.setdefault("product_id", sku["product_id"])
-        if "amount" not in out and "price" in out and "quantity" in out:
-            out["amount"] = out["price"] * out["quantity"]
-        for kind in ("product", "sku"):
-            if kind in item:
-                out[kind] = {key: value for key, value in item[kind].items() if key != "override"}
-        if "metadata" in item:
-            out["metadata"] = item["metadata"]
-        return out
+    def _catalog_entries(self, item: Doc) -> None:
+        """Create or update the product and SKU an item carries inline with ``override: true``."""
+        product = None
+        inline = item.get("product")
+        if inline:
+            product = self._catalog_entry(item, "product", inline, None)
+        elif item.get("product_id"):
+            product = self.products.by_id[item["product_id"]]
+        inline = item.get("sku")
+        if inline:
+            self._catalog_entry(item, "sku", inline, product)
 
-    def _catalog_entry(self, item: Doc, kind: str, related: str | None, product: Doc | None) -> Doc | None:
-        """The product or SKU an item names; created or updated when its inline object says override."""
+    def _catalog_entry(self, item: Doc, kind: str, inline: Doc, product: Doc | None) -> Doc | None:
         catalog = self.products if kind == "product" else self.skus
-        inline = item.get(kind) or {}
-        wanted = item.get(f"{kind}_id") or inline.get("id")
-        source_id = inline.get("source_id")
-        if source_id is None and related == kind:
-            source_id = item.get("source_id")
-        if wanted:
-            doc: Doc | None = catalog.by_id[wanted]
+        source_id = _inline_source(item, kind, inline)
+        if inline.get("id"):
+            doc: Doc | None = catalog.by_id[inline["id"]]
         else:
             doc = catalog.by_source.get(source_id) if source_id is not None else None
         if not inline.get("override"):
             return doc
-        fields = ("name", "price", "metadata") if kind == "product" else ("sku", "price", "metadata")
-        updates = {key: inline[key] for key in fields if key in inline}
+        updates = {key: inline[key] for key in _CATALOG_FIELDS[kind] if key in inline}
         if doc is None:
             # Nothing to key a new record on (or no parent product for a SKU): the item stays a reference.
             if source_id is None or (kind == "sku" and product is None):
@@ -304,22 +297,12 @@ class ChunkImporter:
                     "name": None,
                     "price": None,
                     "attributes": [],
-                    "metadata": {},
-                    "image_url": None,
                 }
             else:
                 assert product is not None
-                doc = {
-                    "id": hex_id("sku"),
-                    "source_id": source_id,
-                    "product_id": product["id"],
-                    "sku": None,
-                    "price": None,
-                    "currency": None,
-                    "attributes": {},
-                    "image_url": None,
-                    "metadata": {},
-                }
+                doc = {"id": hex_id("sku"), "source_id": source_id, "product_id": product["id"], "sku": None}
+                doc.update(price=None, currency=None, attributes={})
+            doc.update(image_url=None, metadata={})
             doc.update(updates, created_at=self.now, updated_at=None, object=kind)
             catalog.save(doc)
         elif _changed(doc, updates):

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_voucherify.emulator.documents import ORDER_COLUMNS, render_orders
 from airflow_provider_voucherify.emulator.ids import iso_ms, now_ms
 
 ENQUEUED, IN_PROGRESS, DONE, FAILED = "ENQUEUED", "IN_PROGRESS", "DONE", "FAILED"
@@ -36,11 +37,10 @@ CREATE TABLE IF NOT EXISTS imports (
 );
 CREATE INDEX IF NOT EXISTS imports_by_project ON imports(project, created_ms);
 CREATE TABLE IF NOT EXISTS orders (
-    id TEXT PRIMARY KEY, project TEXT NOT NULL, source_id TEXT,
-    customer_id TEXT, amount INTEGER, data TEXT NOT NULL
+    id TEXT PRIMARY KEY, project TEXT NOT NULL, source_id TEXT, customer_id TEXT, referrer_id TEXT,
+    amount INTEGER, created_at TEXT NOT NULL, updated_at TEXT, data TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS orders_by_source ON orders(project, source_id);
-CREATE INDEX IF NOT EXISTS orders_by_project ON orders(project);
 CREATE INDEX IF NOT EXISTS orders_by_customer ON orders(customer_id);
 CREATE TABLE IF NOT EXISTS customers (
     id TEXT PRIMARY KEY, project TEXT NOT NULL, source_id TEXT, data TEXT NOT NULL
@@ -188,16 +188,24 @@ class Store:
         return [action_body(row) for row in rows[:limit]], len(rows) > limit
 
     # ---- imported resources
-    def get_order(self, project: str, key: str) -> str | None:
-        return self._get_data("orders", project, key)
+    def get_order(self, project: str, key: str) -> dict[str, Any] | None:
+        # Like the API, a path accepts either the Voucherify id or the merchant's source_id.
+        for column in ("id", "source_id"):
+            rows = self.conn.execute(
+                f"SELECT {ORDER_COLUMNS} FROM orders WHERE project = ? AND {column} = ?", (project, key)
+            ).fetchall()
+            if rows:
+                return render_orders(self.conn, project, rows)[0]
+        return None
 
-    def list_orders(self, project: str, limit: int, page: int) -> tuple[list[str], int]:
+    def list_orders(self, project: str, limit: int, page: int) -> tuple[list[dict[str, Any]], int]:
+        """Oldest first, as the API lists orders by default."""
         (total,) = self.conn.execute("SELECT count(*) FROM orders WHERE project = ?", (project,)).fetchone()
         rows = self.conn.execute(
-            "SELECT data FROM orders WHERE project = ? ORDER BY rowid LIMIT ? OFFSET ?",
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE project = ? ORDER BY rowid LIMIT ? OFFSET ?",
             (project, limit, (page - 1) * limit),
         ).fetchall()
-        return [row[0] for row in rows], total
+        return render_orders(self.conn, project, rows), total
 
     def get_customer(self, project: str, key: str) -> dict[str, Any] | None:
         data = self._get_data("customers", project, key)

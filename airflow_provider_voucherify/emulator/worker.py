@@ -98,7 +98,7 @@ class ImportWorker(threading.Thread):
         if fail_whole:
             self._finish(conn, action_id, generation, FAILED, _result(0, [], "Internal error"))
             return
-        orders = json.loads(payload)
+        orders = bytes(payload).decode().split("\n")
         failed: list[Any] = json.loads(failed_json)
         started, base = time.monotonic(), processed
         while processed < count:
