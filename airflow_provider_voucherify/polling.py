@@ -28,13 +28,21 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyTransportError,
 )
 from airflow_provider_voucherify.models import ActionStatus, AsyncAction
-from airflow_provider_voucherify.verdict import MAX_FAILED_ORDERS_IN_SUMMARY, Outcome, Verdict, evaluate
+from airflow_provider_voucherify.verdict import (
+    MAX_FAILED_ORDERS_IN_SUMMARY,
+    Outcome,
+    Verdict,
+    describe_progress,
+    evaluate,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 
 LIST_PAGE_SIZE = 100
 PROGRESS_LOG_INTERVAL = 60.0
+# After consecutive transient errors the wait doubles, up to this (or poll_interval, if longer).
+MAX_ERROR_BACKOFF = 300.0
 # The list's end_date is exclusive and the API's clock keeps milliseconds: starting the window a
 # second after the newest pending action cannot cut it off, and skips whatever was queued later.
 WINDOW_MARGIN = timedelta(seconds=1)
@@ -49,6 +57,13 @@ def is_transient(exc: BaseException) -> bool:
         and not isinstance(exc, VoucherifyAuthError)
         and (exc.status_code == 429 or exc.status_code >= 500)
     )
+
+
+def error_backoff(poll_interval: float, failures: int) -> float:
+    """Seconds to wait after ``failures`` consecutive transient errors (0: none, poll as usual)."""
+    if failures <= 0:
+        return poll_interval
+    return min(poll_interval * 2.0 ** (failures - 1), max(poll_interval, MAX_ERROR_BACKOFF))
 
 
 def action_ids(value: Any) -> list[str]:
@@ -126,6 +141,7 @@ class ActionTracker:
         self.eager_results = eager_results
         self._last: dict[str, AsyncAction] = {}
         self._complete: set[str] = set()
+        self.answers = 0  # answers recorded so far: a cycle that adds some made progress
 
     def _is_final(self, action_id: str) -> bool:
         action = self._last.get(action_id)
@@ -133,6 +149,7 @@ class ActionTracker:
 
     def record(self, action: AsyncAction, *, with_result: bool) -> None:
         """Remember an answer; ``with_result`` for a ``GET /v1/async-actions/{id}`` answer."""
+        self.answers += 1
         if action.id not in self.ids or action.id in self._complete:
             return
         if with_result and action.status.is_final:
@@ -192,11 +209,23 @@ class ActionTracker:
         ]
 
     def verdict(self) -> Verdict:
-        """The verdict over the latest known states (running until every id has been seen)."""
+        """The verdict over the latest known states.
+
+        Running while an id has not been seen yet, or while every action is final but some
+        result is still unread (a cycle cut short by an error): success needs every result.
+        """
         missing = [i for i in self.ids if i not in self._last]
         if missing:
             return Verdict(status=Outcome.RUNNING, message=f"{len(missing)} async actions not read yet")
-        return evaluate([self._last[i] for i in self.ids], self.max_failed_orders)
+        actions = [self._last[i] for i in self.ids]
+        verdict = evaluate(actions, self.max_failed_orders)
+        unread = [i for i in self.ids if self._is_final(i) and i not in self._complete]
+        if verdict.status is Outcome.SUCCESS and unread:
+            return Verdict(
+                status=Outcome.RUNNING,
+                message=f"{describe_progress(actions)}; results of {len(unread)} not read yet",
+            )
+        return verdict
 
     def timed_out(self, waited: float) -> Verdict:
         """The verdict of a wait that ran out of time, with what was known at that point."""
@@ -277,18 +306,24 @@ def wait_until_finished(
     tracker = ActionTracker(ids, max_failed_orders=max_failed_orders)
     progress = ProgressLog(log)
     started = time.monotonic()
+    failures = 0
     while True:
+        answers = tracker.answers
         try:
             verdict = poll_once(hook, tracker)
         except (VoucherifyApiError, VoucherifyTransportError) as exc:
             if not is_transient(exc):
                 raise
+            # Back off only while nothing gets through; a cycle cut short still made progress.
+            failures = failures + 1 if tracker.answers == answers else 0
             log.warning("Polling async actions failed for now, polling again: %s", exc)
         else:
             if verdict.finished:
                 return verdict
+            failures = 0
             progress(verdict)
         waited = time.monotonic() - started
         if timeout is not None and waited >= timeout:
             return tracker.timed_out(waited)
-        time.sleep(poll_interval if timeout is None else max(0.0, min(poll_interval, timeout - waited)))
+        pause = error_backoff(poll_interval, failures)
+        time.sleep(pause if timeout is None else max(0.0, min(pause, timeout - waited)))

@@ -72,7 +72,8 @@ def summarize(actions: Sequence[AsyncAction]) -> Summary:
     return summary
 
 
-def _progress(actions: Sequence[AsyncAction]) -> str:
+def describe_progress(actions: Sequence[AsyncAction]) -> str:
+    """``2 of 5 async actions finished; aa_... at 40%``: for progress logs and running verdicts."""
     finished = sum(action.status.is_final for action in actions)
     text = f"{finished} of {len(actions)} async actions finished"
     running = [action for action in actions if action.status is ActionStatus.IN_PROGRESS]
@@ -125,7 +126,7 @@ def evaluate(actions: Sequence[AsyncAction], max_failed_orders: int = 0) -> Verd
             summary=summary,
         )
     if running:
-        return Verdict(status=Outcome.RUNNING, message=_progress(actions))
+        return Verdict(status=Outcome.RUNNING, message=describe_progress(actions))
     return Verdict(
         status=Outcome.SUCCESS,
         message=(

@@ -23,6 +23,7 @@ from airflow_provider_voucherify.polling import (
     ActionTracker,
     ProgressLog,
     action_ids,
+    error_backoff,
     is_transient,
     poll_once,
     wait_until_finished,
@@ -213,6 +214,16 @@ def test_the_verdict_is_running_until_every_action_was_read() -> None:
     assert tracker.verdict().status is Outcome.RUNNING
 
 
+def test_success_waits_until_every_result_is_read() -> None:
+    tracker = ActionTracker(["aa_1", "aa_2"])
+    tracker.record(AsyncAction(id="aa_1", status=ActionStatus.DONE), with_result=True)
+    tracker.record(AsyncAction(id="aa_2", status=ActionStatus.DONE), with_result=False)
+
+    verdict = tracker.verdict()
+    assert verdict.status is Outcome.RUNNING
+    assert verdict.message.endswith("results of 1 not read yet")
+
+
 def test_an_interrupted_cycle_keeps_what_it_learnt() -> None:
     api = FakeApi(3)
     api.finish("aa_0000", "aa_0001")
@@ -264,6 +275,16 @@ def test_action_ids_refuses_what_is_not_a_list_of_ids(value: Any) -> None:
 )
 def test_only_errors_that_waiting_can_cure_are_transient(error: Exception, transient: bool) -> None:
     assert is_transient(error) is transient
+
+
+@pytest.mark.parametrize(
+    ("poll_interval", "failures", "expected"),
+    [(30, 0, 30), (30, 1, 30), (30, 2, 60), (30, 4, 240), (30, 10, 300), (600, 3, 600), (0.1, 3, 0.4)],
+)
+def test_consecutive_transient_errors_double_the_wait_up_to_a_cap(
+    poll_interval: float, failures: int, expected: float
+) -> None:
+    assert error_backoff(poll_interval, failures) == pytest.approx(expected)
 
 
 def test_progress_is_logged_at_most_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:

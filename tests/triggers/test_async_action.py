@@ -1,0 +1,194 @@
+"""AsyncActionTrigger: serialization, deadline, transient errors and its single event, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TriggerEvent
+
+from airflow_provider_voucherify.emulator.testing import EmulatorServer
+from airflow_provider_voucherify.triggers.async_action import CLASSPATH, AsyncActionTrigger
+from airflow_provider_voucherify.verdict import Outcome, Verdict
+from tests.waiting import (  # noqa: F401
+    bad_order,
+    order,
+    point_connection,
+    queue_imports,
+    requests,
+    slow_emulator,
+    slow_emulator_server,
+)
+
+
+def make_trigger(ids: list[str], *, seconds: float = 60, **kwargs: Any) -> AsyncActionTrigger:
+    return AsyncActionTrigger(
+        async_action_ids=ids,
+        voucherify_conn_id="voucherify_default",
+        poll_interval=kwargs.pop("poll_interval", 0.05),
+        end_time=time.time() + seconds,
+        **kwargs,
+    )
+
+
+def run_to_end(trigger: AsyncActionTrigger) -> list[TriggerEvent]:
+    """Every event the trigger yields until its generator ends."""
+
+    async def collect() -> list[TriggerEvent]:
+        return [event async for event in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def only_verdict(events: list[TriggerEvent]) -> Verdict:
+    assert len(events) == 1, events
+    return Verdict.from_event(events[0].payload)
+
+
+def test_serialize_gives_the_classpath_and_primitive_kwargs() -> None:
+    trigger = AsyncActionTrigger(["aa_1", "aa_2"], "my_conn", 15, 1_900_000_000.5, max_failed_orders=3)
+
+    classpath, kwargs = trigger.serialize()
+
+    assert classpath == CLASSPATH == f"{AsyncActionTrigger.__module__}.{AsyncActionTrigger.__name__}"
+    assert kwargs == {
+        "async_action_ids": ["aa_1", "aa_2"],
+        "voucherify_conn_id": "my_conn",
+        "poll_interval": 15.0,
+        "end_time": 1_900_000_000.5,
+        "max_failed_orders": 3,
+    }
+    assert json.loads(json.dumps(kwargs)) == kwargs
+
+
+def test_a_trigger_rebuilt_from_its_serialized_form_keeps_its_deadline() -> None:
+    original = make_trigger(["aa_1"], seconds=3600, max_failed_orders=2)
+    _, kwargs = original.serialize()
+
+    # As a triggerer in another process would: from the stored JSON, some time later.
+    rebuilt = AsyncActionTrigger(**json.loads(json.dumps(kwargs)))
+    again = AsyncActionTrigger(**rebuilt.serialize()[1])
+
+    assert again.end_time == rebuilt.end_time == original.end_time
+    assert again.serialize() == original.serialize()
+
+
+def test_waiting_on_queued_imports_ends_with_one_success_event(slow_emulator: EmulatorServer) -> None:  # noqa: F811
+    ids = queue_imports(3)
+
+    verdict = only_verdict(run_to_end(make_trigger(ids)))
+
+    assert verdict.status is Outcome.SUCCESS, verdict.message
+    assert verdict.summary is not None
+    assert (verdict.summary.actions, verdict.summary.done_count) == (ids, 30)
+
+
+def test_transient_errors_are_retried_inside_the_trigger(
+    slow_emulator: EmulatorServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = queue_imports(3)
+    # No retries in the hook: every 5xx and dropped answer reaches the trigger's own loop.
+    point_connection(monkeypatch, slow_emulator, max_retries=0)
+    slow_emulator.set_faults(error_rate=0.3, error_statuses=[500, 502, 503], drop_rate=0.1, seed=7)
+
+    verdict = only_verdict(run_to_end(make_trigger(ids)))
+
+    assert verdict.status is Outcome.SUCCESS, verdict.message
+    failures = sum(
+        n
+        for counts in slow_emulator.stats()["requests"].values()
+        for status, n in counts.items()
+        if status.startswith("5")
+    )
+    assert failures > 0, "the faults should have been met"
+
+
+def test_rate_limiting_is_waited_out_inside_the_trigger(
+    slow_emulator: EmulatorServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = queue_imports(2)
+    point_connection(monkeypatch, slow_emulator, max_retries=0)
+    slow_emulator.set_faults(rate_limit_per_minute=3, retry_after_seconds=1)
+
+    verdict = only_verdict(run_to_end(make_trigger(ids, seconds=120, poll_interval=0.2)))
+
+    assert verdict.status is Outcome.SUCCESS, verdict.message
+    limited = sum(counts.get("429", 0) for counts in slow_emulator.stats()["requests"].values())
+    assert limited > 0, "the rate limit should have been met"
+
+
+def test_the_deadline_ends_the_wait_with_one_timeout_event(slow_emulator: EmulatorServer) -> None:  # noqa: F811
+    ids = queue_imports(2, orders_each=200)  # 10 s of work at the emulator's speed
+
+    started = time.monotonic()
+    verdict = only_verdict(run_to_end(make_trigger(ids, seconds=1)))
+
+    assert verdict.status is Outcome.TIMEOUT
+    assert time.monotonic() - started < 5
+    assert "0 of 2 async actions finished" in verdict.message or "1 of 2" in verdict.message
+
+
+def test_a_trigger_rebuilt_after_its_deadline_times_out_at_once(slow_emulator: EmulatorServer) -> None:  # noqa: F811
+    ids = queue_imports(1)
+    _, kwargs = make_trigger(ids, seconds=-1).serialize()
+
+    verdict = only_verdict(run_to_end(AsyncActionTrigger(**kwargs)))
+
+    assert verdict.status is Outcome.TIMEOUT
+    assert requests(slow_emulator, "GET /v1/async-actions/{id}") == 0
+
+
+def test_a_failed_action_ends_with_one_failed_event(slow_emulator: EmulatorServer) -> None:  # noqa: F811
+    slow_emulator.set_faults(fail_imports=1)
+    ids = queue_imports(1)
+
+    verdict = only_verdict(run_to_end(make_trigger(ids)))
+
+    assert verdict.status is Outcome.FAILED
+    assert ids[0] in verdict.message
+    assert "request_id=v-" in verdict.message
+
+
+def test_an_unknown_action_ends_with_one_error_event_without_the_token(
+    slow_emulator: EmulatorServer,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        events = run_to_end(make_trigger(["aa_does_not_exist"]))
+    verdict = only_verdict(events)
+
+    assert verdict.status is Outcome.ERROR
+    assert "404" in verdict.message
+    assert slow_emulator.app_token not in json.dumps(events[0].payload)
+    assert slow_emulator.app_token not in caplog.text
+
+
+def test_a_missing_connection_ends_with_one_error_event() -> None:
+    trigger = AsyncActionTrigger(["aa_1"], "voucherify_no_such_conn", 0.05, time.time() + 30)
+
+    verdict = only_verdict(run_to_end(trigger))
+
+    assert verdict.status is Outcome.ERROR
+    assert "voucherify_no_such_conn" in verdict.message
+
+
+def test_a_done_import_with_too_many_failed_orders_ends_with_one_failed_event(
+    slow_emulator: EmulatorServer,  # noqa: F811
+) -> None:
+    from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
+
+    hook = VoucherifyHook()
+    action_id = hook.import_orders([order("good-1"), bad_order("bad-1"), bad_order("bad-2")])
+    hook.close()
+
+    verdict = only_verdict(run_to_end(make_trigger([action_id], max_failed_orders=1)))
+
+    assert verdict.status is Outcome.FAILED
+    assert "2 orders failed" in verdict.message
+    assert "source_id=bad-1: Cannot find product" in verdict.message
