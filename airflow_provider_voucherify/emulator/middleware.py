@@ -72,6 +72,14 @@ class RequestCounter:
         self.dropped = 0
 
 
+async def _drain(receive: Receive) -> None:
+    """Read and discard the request body, so a client still sending a large one gets our answer."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
 async def _answer(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]], ctype: bytes
 ) -> None:
@@ -117,6 +125,7 @@ class ApiGate:
         fault_status = self.faults.draw_error_status() if faulted else None
         if fault_status is not None:
             # An injected failure answers at once: the request is not processed at all.
+            await _drain(receive)
             self.counter.add(route, fault_status)
             text = _FAULT_TEXT.get(fault_status, "Server Error")
             if fault_status == 502:
@@ -129,6 +138,7 @@ class ApiGate:
 
         project = self._authenticate(scope)
         if project is None:
+            await _drain(receive)
             self.counter.add(route, 401)
             details = "Cannot authenticate: missing or invalid X-App-Id / X-App-Token headers"
             body = error_body(401, "unauthorized", "Unauthorized", details, rid)
@@ -138,6 +148,7 @@ class ApiGate:
 
         verdict = self.limiter.check(project, is_bulk=template == IMPORT_PATH and scope["method"] == "POST")
         if not verdict.allowed:
+            await _drain(receive)
             self.counter.add(route, 429)
             details = f"Limit of {verdict.limit_type} reached; retry after {verdict.retry_after} s"
             body = error_body(

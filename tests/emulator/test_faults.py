@@ -110,3 +110,13 @@ def test_fault_flags_apply_from_start(tmp_path: Path) -> None:
         faults = httpx.get(f"{server.url}/_emulator/faults").json()
         assert (faults["error_rate"], faults["seed"], faults["latency_seconds"]) == (1.0, 3, 0.05)
         assert all(status >= 500 for status in statuses(server, 3))
+
+
+def test_refusals_of_a_large_body_reach_the_client(emulator: EmulatorServer) -> None:
+    big = [order(f"big-{index}", metadata={"padding": "x" * 3000}) for index in range(1500)]
+    emulator.set_faults(error_rate=1.0, error_statuses=[503])
+    with emulator.client() as client:
+        assert client.post("/v1/orders/import", json=big).status_code == 503
+    emulator.clear_faults()
+    with httpx.Client(base_url=emulator.url) as anonymous:
+        assert anonymous.post("/v1/orders/import", json=big).status_code == 401

@@ -91,3 +91,19 @@ def test_graceful_restart_keeps_data_and_request_counts(tmp_path: Path) -> None:
         requests = server.stats()["requests"]
         assert requests["POST /v1/orders/import"] == {"200": 1}
         assert requests["GET /v1/orders/{id}"] == {"200": 1}
+
+
+def test_reset_abandons_the_running_import(slow_emulator: EmulatorServer) -> None:
+    slow_emulator.reset()
+    with slow_emulator.client() as client:
+        running = post_import(client, orders("abandoned", 100))
+        deadline = time.monotonic() + 30
+        while client.get(f"/v1/async-actions/{running}").json()["status"] != "IN_PROGRESS":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        slow_emulator.reset()
+        assert client.get(f"/v1/async-actions/{running}").status_code == 404
+        fresh = post_import(client, orders("fresh", 5))
+        assert wait_for_actions(slow_emulator, [fresh])[fresh]["result"]["done_count"] == 5
+        sources = {o["source_id"] for o in client.get("/v1/orders", params={"limit": 100}).json()["orders"]}
+    assert sources == {f"fresh-{index}" for index in range(5)}
