@@ -1,0 +1,102 @@
+"""Every example DAG imports cleanly and touches neither the network nor a database while parsed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+DAG_FILES = sorted(path for path in DAGS.glob("*.py") if not path.name.startswith("_"))
+
+# Run in a fresh interpreter: Airflow and the provider are imported first (their own start-up may
+# open the metadata DB), then an audit hook turns any connection into an error while the DAG
+# file itself is executed.
+PARSE_WITHOUT_IO = """
+import importlib.util, json, sys
+import airflow.sdk
+import airflow_provider_voucherify.operators.import_orders
+import airflow_provider_voucherify.sensors.async_action
+
+FORBIDDEN = {"socket.connect", "socket.getaddrinfo", "sqlite3.connect", "subprocess.Popen", "urllib.Request"}
+def guard(event, args):
+    if event in FORBIDDEN:
+        raise RuntimeError(f"{event} while parsing the DAG file")
+sys.addaudithook(guard)
+
+spec = importlib.util.spec_from_file_location("dag_under_test", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps(sorted(name for name, value in vars(module).items() if not name.startswith("__"))))
+"""
+
+
+def test_the_dags_folder_holds_the_two_examples() -> None:
+    assert [path.name for path in DAG_FILES] == ["voucherify_import_file.py", "voucherify_orders_backfill.py"]
+
+
+def test_every_dag_file_imports_with_no_errors(airflow_db: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) >= {"voucherify_orders_backfill", "voucherify_import_file"}
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda path: path.name)
+def test_parsing_opens_no_connection(dag_file: Path) -> None:
+    result = _parse(dag_file)
+    assert result.returncode == 0, result.stderr[-3000:]
+    json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "top_level_io",
+    [
+        "import socket; socket.create_connection(('127.0.0.1', 9), timeout=1)",
+        "import sqlite3; sqlite3.connect(':memory:')",
+    ],
+    ids=["network", "database"],
+)
+def test_the_parse_guard_catches_io_at_parse_time(tmp_path: Path, top_level_io: str) -> None:
+    bad = tmp_path / "bad_dag.py"
+    bad.write_text(top_level_io + "\n")
+    result = _parse(bad)
+    assert result.returncode != 0
+    assert "while parsing the DAG file" in result.stderr
+
+
+def _parse(dag_file: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", PARSE_WITHOUT_IO, str(dag_file)], capture_output=True, text=True, check=False
+    )
+
+
+def test_the_backfill_runs_monthly_with_catchup_and_imports_in_the_pool(airflow_db: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "voucherify_orders_backfill.py")).get_dag("voucherify_orders_backfill")
+    assert dag.catchup is True
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    assert set(dag.params.keys()) == {"warehouse_conn_id", "staging_base", "verify_sample_size"}
+    assert dag.get_task("import_orders").pool == "voucherify_imports"
+    assert dag.get_task("wait_for_import").deferrable is True
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "extract_transform",
+        "import_orders",
+        "wait_for_import",
+        "verify",
+    ]
+
+
+def test_the_one_off_dag_asks_for_a_file_and_waits_deferred(airflow_db: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "voucherify_import_file.py")).get_dag("voucherify_import_file")
+    assert type(dag.timetable).__name__ == "NullTimetable"
+    assert "orders_path" in dag.params
+    assert dag.get_task("import_orders").pool == "voucherify_imports"
+    assert dag.get_task("wait_for_import").deferrable is True
