@@ -285,7 +285,9 @@ def _control_routes(app: FastAPI, emulator: Emulator) -> None:
 
     @app.get("/_emulator/stats")
     async def stats() -> Response:
-        return _json(describe_counts(emulator.counter, emulator.store.counts()))
+        return _json(
+            describe_counts(emulator.counter, emulator.store.counts(), emulator.store.processing_cpu_seconds)
+        )
 
     @app.post("/_emulator/reset")
     async def reset() -> Response:

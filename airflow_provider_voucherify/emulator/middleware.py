@@ -193,7 +193,9 @@ class ApiGate:
         return app_id
 
 
-def describe_counts(counter: RequestCounter, db_counts: dict[str, dict[str, int]]) -> dict[str, Any]:
+def describe_counts(
+    counter: RequestCounter, db_counts: dict[str, dict[str, int]], cpu_seconds: float
+) -> dict[str, Any]:
     """The ``GET /_emulator/stats`` body."""
     totals = dict.fromkeys(
         (
@@ -214,5 +216,6 @@ def describe_counts(counter: RequestCounter, db_counts: dict[str, dict[str, int]
         "total_requests": sum(sum(by_status.values()) for by_status in requests.values()),
         "dropped_responses": counter.dropped,
         **totals,
+        "processing_cpu_seconds": round(cpu_seconds, 6),
         "projects": db_counts,
     }

@@ -121,6 +121,7 @@ class Store:
         self.path = path
         self.lock = threading.Lock()
         self.generation = 0
+        self.processing_cpu_seconds = 0.0  # written by workers under ``lock``
         # Accepting an import must survive a power cut, not only a crash: fsync on every commit here.
         self.conn = connect(path, synchronous="FULL")
         self.conn.executescript(_SCHEMA)
@@ -273,6 +274,7 @@ class Store:
         """Wipe everything; a worker mid-import notices the new generation and abandons it."""
         with self.lock:
             self.generation += 1
+            self.processing_cpu_seconds = 0.0
             with transaction(self.conn) as conn:
                 for table in _TABLES:
                     conn.execute(f"DELETE FROM {table}")
