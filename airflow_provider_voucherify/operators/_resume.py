@@ -45,7 +45,7 @@ class BatchLedger:
         store = context.get("task_state_store") if hasattr(context, "get") else None
         if store is None:
             log.warning(
-                "This Airflow has no task_state_store (it arrived in 3.3): a retried task sends every "
+                "No task_state_store in the task context (Airflow 3.3+ has one): a retried task sends every "
                 "batch again, and resumption relies on source_id upserts%s.",
                 "" if resend_safe else " (orders without source_id would be imported twice)",
             )

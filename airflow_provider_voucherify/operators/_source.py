@@ -39,6 +39,32 @@ def storage_path(location: str | os.PathLike[str] | ObjectStoragePath) -> Path |
     return Path(location)
 
 
+class OrdersInMemory(Sequence[Mapping[str, Any] | Order]):
+    """A list of orders that shows only its length in Airflow's "Rendered Template" view.
+
+    Airflow stores every rendered template field in its database and shows it in the UI; for a list
+    of orders that would be customers' personal data. Airflow falls back to ``str()`` for types it
+    does not know, so wrapping the list after rendering keeps the content out.
+    """
+
+    def __init__(self, records: Sequence[Mapping[str, Any] | Order]) -> None:
+        self._records = records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._records[index]
+
+    def __iter__(self) -> Iterator[Mapping[str, Any] | Order]:
+        return iter(self._records)
+
+    def __str__(self) -> str:
+        return f"<{len(self)} orders in memory, not shown: they may hold personal data>"
+
+    __repr__ = __str__
+
+
 def lineage_input(orders: object) -> tuple[str, str] | None:
     """OpenLineage ``(namespace, name)`` of a file source (``file`` or ``scheme://bucket``), else ``None``."""
     if not isinstance(orders, (str, os.PathLike, ObjectStoragePath)):

@@ -7,7 +7,12 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_voucherify.models import Order
-from airflow_provider_voucherify.operators._source import OrderSource, lineage_input, storage_path
+from airflow_provider_voucherify.operators._source import (
+    OrdersInMemory,
+    OrderSource,
+    lineage_input,
+    storage_path,
+)
 from tests.operators.conftest import order_dict, write_jsonl
 
 
@@ -21,6 +26,14 @@ def test_list_records_are_numbered_from_1_and_counted() -> None:
     source = OrderSource(records)
     assert source.total == 2
     assert read_all(records) == [(1, records[0]), (2, records[1])]
+
+
+def test_orders_in_memory_read_like_the_list_but_print_only_their_length() -> None:
+    records = [order_dict(1), order_dict(2)]
+    wrapped = OrdersInMemory(records)
+    assert read_all(wrapped) == read_all(records)
+    assert wrapped[1] is records[1]
+    assert str(wrapped) == repr(wrapped) == "<2 orders in memory, not shown: they may hold personal data>"
 
 
 def test_jsonl_lines_are_raw_bytes_numbered_like_an_editor(tmp_path: Path) -> None:

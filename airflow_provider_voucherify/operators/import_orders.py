@@ -1,0 +1,252 @@
+"""ImportOrdersOperator: stream, validate, batch and submit historical orders to Voucherify."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from datetime import timedelta
+from typing import Any
+
+from airflow.configuration import conf
+from airflow.sdk import BaseOperator, Context
+
+from airflow_provider_voucherify.exceptions import VoucherifyError
+from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
+from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
+from airflow_provider_voucherify.operators._batching import batches
+from airflow_provider_voucherify.operators._options import check_options
+from airflow_provider_voucherify.operators._progress import Progress
+from airflow_provider_voucherify.operators._resume import BatchLedger
+from airflow_provider_voucherify.operators._source import (
+    OrdersArg,
+    OrdersInMemory,
+    OrderSource,
+    lineage_input,
+)
+from airflow_provider_voucherify.operators._validation import (
+    Counts,
+    OnInvalid,
+    RejectsFile,
+    rejects_location,
+    serialized_orders,
+)
+from airflow_provider_voucherify.verdict import Outcome, Verdict
+
+DEFAULT_TIMEOUT = timedelta(days=7)
+
+
+class ImportOrdersOperator(BaseOperator):
+    """Import historical orders into Voucherify through ``POST /v1/orders/import``.
+
+    Records are read as a stream, validated one by one, serialized once and sent in batches, one
+    request after another (Voucherify runs one import per project at a time anyway). Memory stays
+    flat whatever the size of the input. Each accepted batch logs a progress line.
+
+    Retries are idempotent: on Airflow 3.3+ each accepted batch is recorded (number, SHA-256 of its
+    body, async action id) in the task state store before the next one is sent, and a retried try
+    skips the batches it finds there unchanged, keeping their action ids. Before 3.3 a retry sends
+    everything again and relies on ``source_id`` upserts, which is why ``require_source_id``
+    defaults to ``True``.
+
+    Invalid records never reach the API. With ``on_invalid="fail"`` the first one fails the task;
+    with ``"skip"`` they are counted and listed in ``rejects_path``, and the task fails as soon as
+    more than ``max_invalid`` were skipped: batches before that point are sent (and recorded for a
+    retry), none after. Errors and the rejects file name the line, ``source_id``, field path and
+    reason, never a record's content, which may be personal data.
+
+    XComs: ``return_value`` is the list of async action ids (one per batch); ``import_summary`` is
+    ``{"read", "valid", "invalid", "sent", "skipped_on_retry", "batches"}``: records read, valid
+    and invalid; orders posted by this try, orders in batches an earlier try had already sent; and
+    the number of batches.
+
+    To schedule downstream DAGs on a finished import, give the task an Asset outlet and wait::
+
+        orders_asset = Asset("voucherify://api.voucherify.io/orders")
+        ImportOrdersOperator(task_id="import_orders", orders="s3://dwh/orders.jsonl.gz",
+                             wait_for_completion=True, outlets=[orders_asset])
+        # elsewhere: DAG(..., schedule=[orders_asset])
+
+    Without ``wait_for_completion`` the asset event means "submitted", not "imported".
+
+    :param orders: a list of dicts or ``Order``\\ s, or a path or URI (``str`` or ``ObjectStoragePath``:
+        ``file://``, ``s3://``, ...) to JSON Lines, plain or gzip. Templated.
+    :param voucherify_conn_id: the Voucherify connection
+    :param batch_size: orders per request, 1 to 2000; a batch also stays under 10 MiB of JSON
+    :param on_invalid: ``"fail"`` on the first invalid record, or ``"skip"`` invalid records
+    :param max_invalid: with ``"skip"``, how many invalid records are tolerated
+    :param rejects_path: with ``"skip"``, where to write the invalid records' line numbers,
+        ``source_id`` and errors as JSON Lines (local path or URI). Templated.
+    :param require_source_id: treat an order without ``source_id`` as invalid; only ``source_id``
+        makes a repeated import an update instead of a duplicate
+    :param created_at_metadata_key: metadata key that receives an order's ``created_at`` (ISO
+        8601), where the API asks for historical dates; ``None`` drops ``created_at``
+    :param wait_for_completion: wait until Voucherify finished every import, with the same verdict
+        as ``AsyncActionSensor``
+    :param deferrable: wait in the triggerer instead of the worker
+    :param poll_interval: seconds between two checks while waiting
+    :param max_failed_orders: how many orders Voucherify may reject before the wait fails
+    :param timeout: how long to wait (seconds or a ``timedelta``) before failing
+    """
+
+    template_fields: Sequence[str] = ("orders", "rejects_path")
+    ui_color = "#ff8c61"
+
+    def __init__(
+        self,
+        *,
+        orders: OrdersArg,
+        voucherify_conn_id: str = VoucherifyHook.default_conn_name,
+        batch_size: int = MAX_ORDERS_PER_IMPORT,
+        on_invalid: OnInvalid = "fail",
+        max_invalid: int = 0,
+        rejects_path: str | os.PathLike[str] | None = None,
+        require_source_id: bool = True,
+        created_at_metadata_key: str | None = "original_created_at",
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30,
+        max_failed_orders: int = 0,
+        timeout: timedelta | float = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.timeout = check_options(
+            batch_size=batch_size,
+            on_invalid=on_invalid,
+            max_invalid=max_invalid,
+            rejects_path=rejects_path,
+            created_at_metadata_key=created_at_metadata_key,
+            poll_interval=poll_interval,
+            max_failed_orders=max_failed_orders,
+            timeout=timeout,
+        )
+        self.orders = orders
+        self.voucherify_conn_id = voucherify_conn_id
+        self.batch_size = batch_size
+        self.on_invalid = on_invalid
+        self.max_invalid = max_invalid
+        self.rejects_path = rejects_path
+        self.require_source_id = require_source_id
+        self.created_at_metadata_key = created_at_metadata_key
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.max_failed_orders = max_failed_orders
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        if isinstance(self.orders, (list, tuple)):
+            self.orders = OrdersInMemory(self.orders)
+
+    def execute(self, context: Context) -> list[str]:
+        hook = VoucherifyHook(self.voucherify_conn_id)
+        ledger = BatchLedger.from_context(context, self.log, resend_safe=self.require_source_id)
+        counts, action_ids, sent, skipped = Counts(), [], 0, 0
+        try:
+            with ExitStack() as stack:
+                source = stack.enter_context(OrderSource(self.orders))
+                location = rejects_location(self.rejects_path)
+                rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
+                progress = Progress(total=source.total)
+                valid = serialized_orders(
+                    source,
+                    counts=counts,
+                    on_invalid=self.on_invalid,
+                    max_invalid=self.max_invalid,
+                    rejects=rejects,
+                    require_source_id=self.require_source_id,
+                    created_at_metadata_key=self.created_at_metadata_key,
+                )
+                for batch in batches(valid, batch_size=self.batch_size):
+                    action_id = ledger.accepted(batch)
+                    if action_id is not None:
+                        skipped += batch.count
+                        self.log.info(
+                            "batch %d: sent by an earlier try as %s, skipped", batch.number, action_id
+                        )
+                    else:
+                        action_id = hook.import_serialized(
+                            batch.body, count=batch.count, resend_safe=batch.resend_safe
+                        )
+                        ledger.record(batch, action_id)
+                        sent += batch.count
+                        line = progress.describe(batch.number, sent + skipped, sent, source.fraction_read())
+                        self.log.info("%s, async action %s", line, action_id)
+                    action_ids.append(action_id)
+        finally:
+            hook.close()
+            summary = {
+                **counts.as_dict(),
+                "sent": sent,
+                "skipped_on_retry": skipped,
+                "batches": len(action_ids),
+            }
+            self.log.info("Import summary: %s", summary)
+        context["ti"].xcom_push(key="import_summary", value=summary)
+        if not action_ids:
+            self.log.warning("No valid orders to import: nothing was sent")
+            return action_ids
+        if self.wait_for_completion:
+            return self._wait(context, action_ids)
+        return action_ids
+
+    def _wait(self, context: Context, action_ids: list[str]) -> list[str]:
+        if self.deferrable:
+            from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
+
+            self.defer(
+                trigger=AsyncActionTrigger(
+                    async_action_ids=action_ids,
+                    voucherify_conn_id=self.voucherify_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=time.time() + self.timeout,
+                    max_failed_orders=self.max_failed_orders,
+                ),
+                method_name="execute_complete",
+                kwargs={"async_action_ids": action_ids},
+            )
+        from airflow_provider_voucherify.polling import wait_until_finished
+
+        hook = VoucherifyHook(self.voucherify_conn_id)
+        try:
+            verdict = wait_until_finished(
+                hook,
+                action_ids,
+                poll_interval=self.poll_interval,
+                timeout=self.timeout,
+                max_failed_orders=self.max_failed_orders,
+                log=self.log,
+            )
+        finally:
+            hook.close()
+        return self._conclude(verdict, action_ids)
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], async_action_ids: list[str] | None = None
+    ) -> list[str]:
+        """Resume after the trigger's single event."""
+        verdict = Verdict.from_event(event)
+        ids = async_action_ids or (verdict.summary.actions if verdict.summary else [])
+        return self._conclude(verdict, ids)
+
+    def _conclude(self, verdict: Verdict, action_ids: list[str]) -> list[str]:
+        if verdict.status is not Outcome.SUCCESS:
+            raise VoucherifyError(f"Import {verdict.status.value}: {verdict.message}")
+        self.log.info("%s", verdict.message)
+        return action_ids
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the source file in, the project's orders out; ``None`` without OpenLineage."""
+        try:
+            from airflow.providers.common.compat.openlineage.facet import Dataset
+            from airflow.providers.openlineage.extractors import OperatorLineage
+        except ImportError:
+            return None
+        source = lineage_input(self.orders)
+        settings = VoucherifyHook(self.voucherify_conn_id).settings
+        return OperatorLineage(
+            inputs=[Dataset(namespace=source[0], name=source[1])] if source else [],
+            outputs=[Dataset(namespace=settings.base_url, name=f"{settings.app_id}/orders")],
+        )
