@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -161,7 +161,7 @@ class AsyncActionSensor(BaseSensorOperator):
             return verdict.summary.model_dump(mode="json")
         _raise(verdict)
 
-    def _soft(self, finish: Any) -> Any:
+    def _soft(self, finish: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         # Outside poke() and execute_complete(), Airflow does not apply soft_fail for us.
         try:
             return finish()

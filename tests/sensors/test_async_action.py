@@ -119,16 +119,38 @@ def test_each_trigger_event_resumes_into_its_outcome(
             waiting.resume_execution("execute_complete", {"event": event}, {})
 
 
-def test_deferrable_finished_at_the_first_poke_does_not_defer(slow_emulator: EmulatorServer) -> None:  # noqa: F811
+def finished_import(orders: list[dict[str, Any]]) -> str:
+    """Import ``orders`` and wait until the action is final; its id."""
     hook = VoucherifyHook()
-    action_id = hook.import_orders([order("o-1")])
+    action_id = hook.import_orders(orders)
     deadline = time.monotonic() + 30
     while not hook.get_async_action(action_id).status.is_final and time.monotonic() < deadline:
-        time.sleep(0.05)  # poll interval while the emulator imports one order
+        time.sleep(0.05)  # poll interval while the emulator imports
+    hook.close()
+    return action_id
+
+
+def test_deferrable_finished_at_the_first_poke_does_not_defer(slow_emulator: EmulatorServer) -> None:  # noqa: F811
+    action_id = finished_import([order("o-1")])
 
     summary = sensor(async_action_ids=action_id, deferrable=True).execute({})
 
     assert summary == {"actions": [action_id], "done_count": 1, "failed_count": 0, "failed_orders": []}
+
+
+@pytest.mark.parametrize(
+    ("soft_fail", "expected"), [(False, AirflowFailException), (True, AirflowSkipException)]
+)
+def test_deferrable_failed_at_the_first_poke_fails_or_skips_without_deferring(
+    slow_emulator: EmulatorServer,  # noqa: F811
+    soft_fail: bool,
+    expected: type[Exception],
+) -> None:
+    slow_emulator.set_faults(fail_imports=1)
+    action_id = finished_import([order("o-1")])
+
+    with pytest.raises(expected):
+        sensor(async_action_ids=[action_id], deferrable=True, soft_fail=soft_fail).execute({})
 
 
 def test_deferrable_defers_with_every_parameter_and_a_wall_clock_deadline(
@@ -225,10 +247,15 @@ def test_a_json_list_rendered_from_a_template_is_accepted(
     assert seen["summary"]["actions"] == seen["ids"]
 
 
-def test_soft_fail_skips_a_failed_wait(airflow_db: Any, slow_emulator: EmulatorServer) -> None:  # noqa: F811
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_soft_fail_skips_a_failed_wait(
+    airflow_db: Any,
+    slow_emulator: EmulatorServer,  # noqa: F811
+    deferrable: bool,
+) -> None:
     slow_emulator.set_faults(fail_imports=1)
 
-    seen = run_dag(lambda: queue_imports(1), timeout=60, soft_fail=True)
+    seen = run_dag(lambda: queue_imports(1), timeout=60, soft_fail=True, deferrable=deferrable)
 
     assert seen["state"] == "skipped"
 
