@@ -1,0 +1,134 @@
+"""A real Airflow for end-to-end tests: api-server, scheduler, dag-processor and triggerer.
+
+Each component is its own process group (LocalExecutor, SQLite metadata database) in a temporary
+``AIRFLOW_HOME``; their output goes to ``<home>/<component>.log``. The test reads the metadata
+database directly (read-only queries), which is quicker than a CLI call per check.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from airflow_provider_voucherify.emulator.testing import free_port
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+T = TypeVar("T")
+
+
+class AirflowCluster:
+    def __init__(self, home: Path, extra_env: dict[str, str]) -> None:
+        self.home = home
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.db_path = home / "airflow.db"
+        self.env = {
+            **os.environ,
+            **extra_env,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db_path}",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    # ---- set-up and lifecycle
+    def cli(self, *args: str, timeout: float = 300) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"airflow {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+            )
+        return result.stdout
+
+    def start(self) -> AirflowCluster:
+        for component in COMPONENTS:
+            with (self.home / f"{component}.log").open("ab") as log:
+                self.processes[component] = subprocess.Popen(
+                    [sys.executable, "-m", "airflow", component],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: stop() ends its children too
+                )
+        return self
+
+    def check_alive(self) -> None:
+        for component, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"airflow {component} exited with {process.returncode}:\n{self.log_tail(component)}"
+                )
+
+    def stop(self, timeout: float = 30) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        self.processes.clear()
+
+    def log_tail(self, component: str, lines: int = 60) -> str:
+        path = self.home / f"{component}.log"
+        if not path.exists():
+            return "(no log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def logs(self) -> str:
+        return "\n\n".join(f"==== {c} ====\n{self.log_tail(c)}" for c in COMPONENTS)
+
+    # ---- reading the metadata database
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        if not self.db_path.exists():
+            return []
+        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10) as conn:
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError:  # tables not there yet, or a writer holds the lock
+                return []
+
+    def wait_for(self, what: str, check: Callable[[], T | None], timeout: float, interval: float = 0.2) -> T:
+        """Poll ``check`` until it returns something truthy; fail with every component's log tail."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = check()
+            if result:
+                return result
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not within {timeout} s: {what}\n{self.logs()}")
+            time.sleep(interval)  # poll interval
