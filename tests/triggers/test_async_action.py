@@ -6,10 +6,12 @@ import asyncio
 import json
 import logging
 import time
+from importlib.metadata import version
 from typing import Any
 
 import pytest
 from airflow.triggers.base import TriggerEvent
+from packaging.version import Version
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.triggers.async_action import CLASSPATH, AsyncActionTrigger
@@ -175,7 +177,9 @@ def test_a_missing_connection_ends_with_one_error_event() -> None:
     verdict = only_verdict(run_to_end(trigger))
 
     assert verdict.status is Outcome.ERROR
-    assert "voucherify_no_such_conn" in verdict.message
+    # Airflow 3.1 outside a triggerer cannot look a connection up at all (no supervisor to ask).
+    if Version(version("apache-airflow")) >= Version("3.2"):
+        assert "voucherify_no_such_conn" in verdict.message
 
 
 def test_a_done_import_with_too_many_failed_orders_ends_with_one_failed_event(
