@@ -48,7 +48,8 @@ class ImportOrdersOperator(BaseOperator):
     body, async action id) in the task state store before the next one is sent, and a retried try
     skips the batches it finds there unchanged, keeping their action ids. Before 3.3 a retry sends
     everything again and relies on ``source_id`` upserts, which is why ``require_source_id``
-    defaults to ``True``.
+    defaults to ``True``. A retry after a failed wait therefore waits on the same actions again
+    instead of re-importing; to re-import unchanged input, clear the task's state store first.
 
     Invalid records never reach the API. With ``on_invalid="fail"`` the first one fails the task;
     with ``"skip"`` they are counted and listed in ``rejects_path``, and the task fails as soon as
