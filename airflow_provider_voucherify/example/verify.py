@@ -13,7 +13,6 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from airflow_provider_voucherify.example.transform import Row, to_cents
 from airflow_provider_voucherify.exceptions import VoucherifyApiError, VoucherifyError
@@ -176,13 +175,7 @@ class _Customers:
         if not customer_id:
             return None
         if customer_id not in self.known:
-            getter = getattr(self.hook, "get_customer", None)
-            if getter is not None:
-                found: Mapping[str, Any] = getter(customer_id)
-            else:
-                found = self.hook._request(
-                    "GET", f"/v1/customers/{quote(customer_id, safe='')}", "GET /v1/customers/{id}"
-                ).json()
+            found = self.hook.get_customer(customer_id)
             self.known[customer_id] = found.get("source_id")
         return self.known[customer_id]
 

@@ -325,6 +325,14 @@ class VoucherifyHook(BaseHook):
         order: dict[str, Any] = response.json()
         return order
 
+    def get_customer(self, customer_id_or_source_id: str) -> dict[str, Any]:
+        """``GET /v1/customers/{id}``: a customer by Voucherify id or by your ``source_id``."""
+        response = self._request(
+            "GET", f"/v1/customers/{quote(customer_id_or_source_id, safe='')}", "GET /v1/customers/{id}"
+        )
+        customer: dict[str, Any] = response.json()
+        return customer
+
     def test_connection(self) -> tuple[bool, str]:
         """A cheap authenticated read (one async action) to check the host and the keys."""
         try:

@@ -278,3 +278,9 @@ def test_token_never_reaches_logs_or_errors(
         assert TOKEN not in text
     assert TOKEN not in repr(hook.settings)
     assert TOKEN not in repr(hook)
+
+
+def test_get_customer_by_source_id(conn_env: ScriptedServer) -> None:
+    conn_env.script(Reply(200, {"id": "cust_1", "source_id": "jane@x"}))
+    assert VoucherifyHook().get_customer("jane@x")["id"] == "cust_1"
+    assert conn_env.seen[0].path == "/v1/customers/jane%40x"
