@@ -279,7 +279,10 @@ def test_wait_for_completion_fails_when_the_import_fails(server: EmulatorServer)
 
 
 def test_deferrable_wait_hands_every_parameter_to_the_trigger(server: EmulatorServer) -> None:
-    from airflow.exceptions import TaskDeferred
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:  # Airflow < 3.2
+        from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
     operator = ImportOrdersOperator(
         task_id="import",
