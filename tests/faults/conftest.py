@@ -1,0 +1,50 @@
+"""Fixtures of the fault matrix, and the table of its cases printed at the end of the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.faults.matrix import ROWS, write_orders
+
+COLUMNS = (
+    ("case", "case"),
+    ("outcome", "outcome"),
+    ("expected", "orders expected"),
+    ("stored", "stored"),
+    ("lost", "lost"),
+    ("duplicated", "duplicated"),
+    ("imports", "imports accepted"),
+    ("seconds", "s"),
+    ("note", "note"),
+)
+
+
+@pytest.fixture(scope="session")
+def orders_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The matrix's input file, written once per session."""
+    return write_orders(tmp_path_factory.mktemp("fault-matrix") / "orders.jsonl.gz")
+
+
+def format_table() -> list[str]:
+    cells = [[header for _, header in COLUMNS]]
+    for row in ROWS:
+        values = [getattr(row, name) for name, _ in COLUMNS]
+        cells.append([f"{value:.1f}" if isinstance(value, float) else str(value) for value in values])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    lines = [
+        " | ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)) for line in cells
+    ]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not ROWS:
+        return
+    terminalreporter.section("fault matrix: every order once, nothing lost")
+    for line in format_table():
+        terminalreporter.write_line(line)
+    total = sum(row.seconds for row in ROWS)
+    terminalreporter.write_line(f"{len(ROWS)} cases in {total:.1f} s")
