@@ -44,6 +44,7 @@ class Verdict(BaseModel):
     status: Outcome
     message: str
     summary: Summary | None = None
+    failed_actions: list[str] = Field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -104,6 +105,7 @@ def evaluate(actions: Sequence[AsyncAction], max_failed_orders: int = 0) -> Verd
                     + (f": {detail}" if detail else "")
                 ),
                 summary=summarize(actions),
+                failed_actions=[a.id for a in actions if a.status is ActionStatus.FAILED],
             )
     summary = summarize(actions)
     running = sum(action.status is not ActionStatus.DONE for action in actions)

@@ -93,6 +93,7 @@ def test_evaluate_decides_every_combination(
 
     assert verdict.status is expected
     assert verdict.finished is (expected is not Outcome.RUNNING)
+    assert verdict.failed_actions == [a.id for a in actions if a.status.value == "FAILED"]
     if verdict.finished:
         assert verdict.summary is not None
         assert verdict.summary.actions == [a.id for a in actions]

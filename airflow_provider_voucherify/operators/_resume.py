@@ -14,6 +14,7 @@ retry reads keys only until the first missing one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from airflow_provider_voucherify.operators._batching import Batch
@@ -61,9 +62,29 @@ class BatchLedger:
             self._more_on_record = False
             return None
         action_id = entry.get("async_action_id")
-        if entry.get("fingerprint") == batch.fingerprint and isinstance(action_id, str):
+        if (
+            entry.get("fingerprint") == batch.fingerprint
+            and isinstance(action_id, str)
+            and not entry.get("failed")
+        ):
             return action_id
         return None
+
+    def forget_failed(self, async_action_ids: Collection[str]) -> int:
+        """Mark the batches whose import ended ``FAILED`` so that a retry sends them again.
+
+        The entry stays (marked), so a retry keeps reading past it and still skips the later
+        batches that did import. Returns how many batches were marked.
+        """
+        if self.store is None or not async_action_ids:
+            return 0
+        marked, number = 0, 1
+        while isinstance(entry := self.store.get(f"{KEY_PREFIX}{number}"), dict):
+            if entry.get("async_action_id") in async_action_ids:
+                self.store.set(f"{KEY_PREFIX}{number}", {**entry, "failed": True})
+                marked += 1
+            number += 1
+        return marked
 
     def record(self, batch: Batch, async_action_id: str) -> None:
         """Remember that Voucherify accepted ``batch`` as ``async_action_id``."""

@@ -222,7 +222,7 @@ class ImportOrdersOperator(BaseOperator):
             )
         finally:
             hook.close()
-        return self._conclude(verdict, action_ids)
+        return self._conclude(verdict, action_ids, context)
 
     def execute_complete(
         self, context: Context, event: dict[str, Any], async_action_ids: list[str] | None = None
@@ -230,9 +230,15 @@ class ImportOrdersOperator(BaseOperator):
         """Resume after the trigger's single event."""
         verdict = Verdict.from_event(event)
         ids = async_action_ids or (verdict.summary.actions if verdict.summary else [])
-        return self._conclude(verdict, ids)
+        return self._conclude(verdict, ids, context)
 
-    def _conclude(self, verdict: Verdict, action_ids: list[str]) -> list[str]:
+    def _conclude(self, verdict: Verdict, action_ids: list[str], context: Context) -> list[str]:
+        if verdict.failed_actions:
+            # A whole import FAILED: its orders are not in Voucherify, so a retry must send that
+            # batch again rather than skip it as accepted.
+            ledger = BatchLedger(context.get("task_state_store"))
+            if marked := ledger.forget_failed(verdict.failed_actions):
+                self.log.info("%d batches whose import FAILED will be sent again by a retry", marked)
         if verdict.status is not Outcome.SUCCESS:
             raise VoucherifyError(f"Import {verdict.status.value}: {verdict.message}")
         self.log.info("%s", verdict.message)

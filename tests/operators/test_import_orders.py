@@ -278,6 +278,29 @@ def test_wait_for_completion_fails_when_the_import_fails(server: EmulatorServer)
         run(operator)
 
 
+def test_a_retry_sends_again_the_batch_whose_import_failed(server: EmulatorServer) -> None:
+    from tests.operators.test_resume import DictStore
+
+    store = DictStore()
+    operator = ImportOrdersOperator(
+        task_id="import",
+        orders=[order_dict(n) for n in range(1, 7)],
+        batch_size=2,
+        wait_for_completion=True,
+        deferrable=False,
+        poll_interval=0.05,
+    )
+    server.set_faults(fail_imports=1)  # the first of the three imports ends FAILED
+    with pytest.raises(VoucherifyError, match="FAILED"):
+        run(operator, task_state_store=store)
+    server.clear_faults()
+    ids, summary = run(operator, task_state_store=store)
+    assert (summary["sent"], summary["skipped_on_retry"]) == (2, 4)
+    assert len(set(ids)) == 3
+    stats = server.stats()
+    assert (stats["imports_accepted"], stats["orders_stored"], stats["duplicate_payloads"]) == (4, 6, 1)
+
+
 def test_deferrable_wait_hands_every_parameter_to_the_trigger(server: EmulatorServer) -> None:
     try:
         from airflow.sdk.exceptions import TaskDeferred

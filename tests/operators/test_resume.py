@@ -75,3 +75,15 @@ def test_the_context_store_is_used_when_present() -> None:
         BatchLedger.from_context({"task_state_store": store}, logging.getLogger("t"), resend_safe=True).store
         is store
     )
+
+
+def test_a_batch_whose_import_failed_is_sent_again_and_later_ones_still_skipped() -> None:
+    store = DictStore()
+    first = BatchLedger(store)
+    for number in (1, 2, 3):
+        first.record(batch(number), f"aa_{number}")
+    assert first.forget_failed({"aa_2"}) == 1
+    retry = BatchLedger(store)
+    assert [retry.accepted(batch(n)) for n in (1, 2, 3)] == ["aa_1", None, "aa_3"]
+    retry.record(batch(2), "aa_4")
+    assert BatchLedger(store).accepted(batch(2)) == "aa_4"
