@@ -92,14 +92,18 @@ class EndState:
     source_ids: list[str | None]
     stats: dict[str, Any]
 
-    def lost(self, expected: Iterable[str]) -> set[str]:
-        return set(expected) - set(self.source_ids)
+    def lost(self, expected: Iterable[str], anonymous: int = 0) -> int:
+        """Expected orders not stored; ``anonymous`` orders without ``source_id`` are expected too."""
+        missing_anonymous = max(0, anonymous - self.source_ids.count(None))
+        return len(set(expected) - set(self.source_ids)) + missing_anonymous
 
-    def duplicated(self, expected: Iterable[str]) -> int:
-        """Stored orders beyond one per expected ``source_id`` (repeats and strangers alike)."""
+    def duplicated(self, expected: Iterable[str], anonymous: int = 0) -> int:
+        """Stored orders beyond one per expected ``source_id`` (repeats and strangers alike), and
+        beyond ``anonymous`` orders without one."""
         counts = Counter(self.source_ids)
         wanted = set(expected)
-        return sum(n - 1 if sid in wanted else n for sid, n in counts.items())
+        extra_anonymous = max(0, counts.pop(None, 0) - anonymous)
+        return extra_anonymous + sum(n - 1 if sid in wanted else n for sid, n in counts.items())
 
 
 def end_state(server: EmulatorServer) -> EndState:
@@ -152,33 +156,36 @@ class Case:
         *,
         batches: int | None = BATCHES,
         repeated_payloads: bool = False,
+        anonymous: int = 0,
     ) -> EndState:
         """Read the end state, add the table row, and assert nothing was lost or duplicated.
 
+        :param expected: the ``source_id`` of every order that must be stored, once
         :param batches: how many imports the emulator must have accepted (``None``: not checked)
         :param repeated_payloads: whether this fault may make the client send a body twice (an
             answer lost after the server acted on the request); orders must still be stored once
+        :param anonymous: how many orders without ``source_id`` must be stored, on top of ``expected``
         """
         expected = set(expected)
         state = end_state(server)
         stats = state.stats
-        lost, duplicated = state.lost(expected), state.duplicated(expected)
+        lost, duplicated = state.lost(expected, anonymous), state.duplicated(expected, anonymous)
         ROWS.append(
             Row(
                 case=self.name,
                 outcome=self.outcome,
-                expected=len(expected),
+                expected=len(expected) + anonymous,
                 stored=len(state.source_ids),
-                lost=len(lost),
+                lost=lost,
                 duplicated=duplicated,
                 imports=f"{stats['imports_accepted']} ({stats['duplicate_payloads']} repeated)",
                 seconds=time.monotonic() - self.started,
                 note=self.note,
             )
         )
-        assert not lost, f"{len(lost)} orders lost, e.g. {sorted(lost)[:5]}"
+        assert lost == 0, f"{lost} orders lost, e.g. {sorted(set(expected) - set(state.source_ids))[:5]}"
         assert duplicated == 0, f"{duplicated} orders duplicated"
-        assert stats["orders_stored"] == len(expected)
+        assert stats["orders_stored"] == len(expected) + anonymous
         if not repeated_payloads:
             assert stats["duplicate_payloads"] == 0, "a batch was imported twice"
             if batches is not None:
