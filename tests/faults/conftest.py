@@ -11,7 +11,7 @@ from tests.faults.matrix import ROWS, write_orders
 COLUMNS = (
     ("case", "case"),
     ("outcome", "outcome"),
-    ("expected", "orders expected"),
+    ("expected", "orders to store"),
     ("stored", "stored"),
     ("lost", "lost"),
     ("duplicated", "duplicated"),
