@@ -66,9 +66,13 @@ def import_operator(orders: Path, **kwargs: Any) -> ImportOrdersOperator:
     return ImportOrdersOperator(task_id="import_orders", orders=str(orders), batch_size=BATCH_SIZE, **kwargs)
 
 
-def run_task(operator: ImportOrdersOperator) -> list[str]:
-    """``execute`` the operator as a worker would; returns its XCom (the async action ids)."""
-    ids: list[str] = operator.execute({"ti": TaskInstance()})  # type: ignore[arg-type]
+def run_task(operator: ImportOrdersOperator, task_state_store: Any = None) -> list[str]:
+    """``execute`` the operator as a worker would; returns its XCom (the async action ids).
+
+    :param task_state_store: what Airflow 3.3+ puts in the context, kept across the tries
+    """
+    context = {"ti": TaskInstance(), "task_state_store": task_state_store}
+    ids: list[str] = operator.execute(context)  # type: ignore[arg-type]
     return ids
 
 

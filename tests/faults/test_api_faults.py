@@ -36,6 +36,7 @@ from tests.faults.matrix import (
     source_id,
 )
 from tests.operators.conftest import order_dict, write_jsonl
+from tests.operators.test_resume import DictStore
 
 IMPORT = "POST /v1/orders/import"
 
@@ -286,15 +287,17 @@ def test_a_lost_answer_to_orders_without_source_id_fails_clearly_instead_of_rese
 # -- 8. imports that Voucherify fails ----------------------------------------------------------
 
 
-def test_an_import_that_ends_failed_fails_the_task_naming_the_action_and_request(
+def test_an_import_that_ends_failed_fails_the_task_and_its_retry_sends_that_batch_again(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, orders_path: Path
 ) -> None:
     case = Case("import ends FAILED")
     connect(monkeypatch, emulator)
     emulator.set_faults(fail_imports=1)  # the first import accepted fails as a whole
+    store = DictStore()  # the task state store, as Airflow 3.3+ keeps it across tries
+    operator = import_operator(orders_path, wait_for_completion=True, deferrable=False, poll_interval=0.05)
 
     with pytest.raises(VoucherifyError) as error:
-        run_task(import_operator(orders_path, wait_for_completion=True, deferrable=False, poll_interval=0.05))
+        run_task(operator, store)
 
     actions = finished(emulator, all_action_ids(emulator))
     failed = [action for action in actions.values() if action["status"] == "FAILED"]
@@ -309,6 +312,15 @@ def test_an_import_that_ends_failed_fails_the_task_naming_the_action_and_request
     case.note = f"{len(not_imported)} orders of the FAILED action reported, not stored"
     state = case.record(emulator, ALL_SOURCE_IDS - not_imported)
     assert not_imported.isdisjoint(state.source_ids)
+
+    retried = Case("import ends FAILED, task retried")
+    ids = run_task(operator, store)
+    finished(emulator, ids)
+    stats = emulator.stats()
+    assert (stats["imports_accepted"], stats["duplicate_payloads"]) == (BATCHES + 1, 1)
+    retried.outcome = "success on retry"
+    retried.note = "only the FAILED batch sent again (its body repeated once)"
+    retried.record(emulator, ALL_SOURCE_IDS, repeated_payloads=True)
 
 
 def test_an_import_done_with_failed_orders_fails_the_task_listing_them(
