@@ -5,7 +5,6 @@ Import the fixtures a module uses with the helpers: ``slow_emulator`` needs ``sl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,9 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
+from tests.airflow_helpers import point_connection, run_test_dag
+
+__all__ = ["point_connection", "run_test_dag"]
 
 # Slow enough that a few imports of 10 orders stay queued for a second or two.
 ORDERS_PER_SECOND = 40
@@ -34,13 +36,6 @@ def bad_order(source_id: str) -> dict[str, Any]:
     return order(source_id, items=[{"product_id": "prod_does_not_exist", "quantity": 1, "price": 1000}])
 
 
-def point_connection(monkeypatch: pytest.MonkeyPatch, server: EmulatorServer, **extra: Any) -> None:
-    """Make ``voucherify_default`` reach ``server``, with quick retries."""
-    conn = json.loads(server.conn_json)
-    conn["extra"] = {"timeout": 5, "max_retries": 2, "retry_backoff": 0.01, **extra}
-    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", json.dumps(conn))
-
-
 def queue_imports(count: int, orders_each: int = 10, prefix: str = "ord") -> list[str]:
     """Send ``count`` imports through the hook; returns their async action ids."""
     hook = VoucherifyHook()
@@ -50,23 +45,6 @@ def queue_imports(count: int, orders_each: int = 10, prefix: str = "ord") -> lis
         ]
     finally:
         hook.close()
-
-
-def run_test_dag(dag: Any) -> Any:
-    """``dag.test()`` of a DAG defined in a test; returns the DagRun."""
-    # dag.test() runs only DAGs the metadata DB knows; this one lives in a test, not in a bundle.
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-
-    try:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow < 3.2
-        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder="/dev/null", collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
-    return dag.test()
 
 
 def requests(server: EmulatorServer, route: str) -> int:

@@ -8,15 +8,12 @@ to :data:`ROWS`, which ``conftest.py`` prints at the end of the run.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
@@ -39,17 +36,6 @@ ALL_SOURCE_IDS = frozenset(source_id(n) for n in range(1, ORDERS + 1))
 def write_orders(path: Path) -> Path:
     """The matrix's input: :data:`ORDERS` orders as gzip JSON Lines, read as a stream by the operator."""
     return write_jsonl(path, (order_dict(n) for n in range(1, ORDERS + 1)), gz=True)
-
-
-def connect(
-    monkeypatch: pytest.MonkeyPatch, server: EmulatorServer, *, password: str | None = None, **extra: Any
-) -> None:
-    """Point ``voucherify_default`` at ``server`` with the given connection extras (and Secret Key)."""
-    conn = json.loads(server.conn_json)
-    if password is not None:
-        conn["password"] = password
-    conn["extra"] = {"timeout": 5, "max_retries": 2, "retry_backoff": 0.01, **extra}
-    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", json.dumps(conn))
 
 
 class TaskInstance:

@@ -22,6 +22,7 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyTransportError,
     VoucherifyUnsafeRetryError,
 )
+from tests.airflow_helpers import point_connection
 from tests.faults.matrix import (
     ALL_SOURCE_IDS,
     BATCH_SIZE,
@@ -29,7 +30,6 @@ from tests.faults.matrix import (
     ORDERS,
     Case,
     all_action_ids,
-    connect,
     finished,
     import_operator,
     run_task,
@@ -109,7 +109,7 @@ def test_429_storm_slows_the_run_down_by_at_least_what_the_api_asked(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     case = Case("429 storm, Retry-After")
-    connect(monkeypatch, emulator, max_retries=20)
+    point_connection(monkeypatch, emulator, max_retries=20)
     # One-second windows: 2 imports and 6 calls of any kind per window, then 429 with Retry-After.
     emulator.set_faults(bulk_calls_per_hour=2, rate_limit_per_minute=6, retry_after_seconds=1)
 
@@ -147,7 +147,7 @@ def test_30_percent_server_errors_are_retried_through(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, orders_path: Path
 ) -> None:
     case = Case("30% 500/502/503")
-    connect(monkeypatch, emulator, max_retries=12)
+    point_connection(monkeypatch, emulator, max_retries=12)
     emulator.set_faults(error_rate=0.3, error_statuses=[500, 502, 503], seed=20240501)
 
     ids = run_task(
@@ -200,7 +200,7 @@ def test_answers_slower_than_the_timeout_are_retried_without_duplicating_orders(
     clear_faults_once_imports_reach: Any,
 ) -> None:
     case = Case("latency > timeout, passing")
-    connect(monkeypatch, emulator, timeout=1, max_retries=5)
+    point_connection(monkeypatch, emulator, timeout=1, max_retries=5)
     emulator.set_faults(latency_seconds=1.5, paths=["/v1/orders/import"])
     # The slowness passes once the server acted on a request whose answer the client gave up on.
     # (It does act on it: a batch of 1000 orders is far over uvicorn's 64 KiB read buffer, so the
@@ -221,7 +221,7 @@ def test_answers_always_slower_than_the_timeout_fail_clearly_and_a_retry_complet
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, orders_path: Path
 ) -> None:
     case = Case("latency > timeout, lasting")
-    connect(monkeypatch, emulator, timeout=0.5, max_retries=1)
+    point_connection(monkeypatch, emulator, timeout=0.5, max_retries=1)
     emulator.set_faults(latency_seconds=1.0, paths=["/v1/orders/import"])
 
     with pytest.raises(VoucherifyTransportError, match=r"POST /v1/orders/import: ReadTimeout"):
@@ -242,7 +242,7 @@ def test_answers_lost_after_the_request_was_read_do_not_duplicate_orders(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, orders_path: Path
 ) -> None:
     case = Case("connection dropped after the POST was read")
-    connect(monkeypatch, emulator, max_retries=10)
+    point_connection(monkeypatch, emulator, max_retries=10)
     emulator.set_faults(drop_rate=0.4, seed=4, paths=["/v1/orders/import"])
 
     ids = run_task(import_operator(orders_path))
@@ -262,7 +262,7 @@ def test_a_lost_answer_to_orders_without_source_id_fails_clearly_instead_of_rese
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     case = Case("answer lost, batch has orders w/o source_id")
-    connect(monkeypatch, emulator, max_retries=10)
+    point_connection(monkeypatch, emulator, max_retries=10)
     emulator.set_faults(drop_rate=1.0, paths=["/v1/orders/import"])
     anonymous = 500  # order 500, in batch 1: that batch cannot be sent twice safely
     path = write_jsonl(
@@ -291,7 +291,7 @@ def test_an_import_that_ends_failed_fails_the_task_and_its_retry_sends_that_batc
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, orders_path: Path
 ) -> None:
     case = Case("import ends FAILED")
-    connect(monkeypatch, emulator)
+    point_connection(monkeypatch, emulator)
     emulator.set_faults(fail_imports=1)  # the first import accepted fails as a whole
     store = DictStore()  # the task state store, as Airflow 3.3+ keeps it across tries
     operator = import_operator(orders_path, wait_for_completion=True, deferrable=False, poll_interval=0.05)
@@ -327,7 +327,7 @@ def test_an_import_done_with_failed_orders_fails_the_task_listing_them(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     case = Case("import DONE with failed orders")
-    connect(monkeypatch, emulator)
+    point_connection(monkeypatch, emulator)
     unknown_product = [{"product_id": "prod_does_not_exist", "quantity": 1, "price": 2500}]
     bad = {2500, 4100, 5999}
     path = write_jsonl(
@@ -363,7 +363,7 @@ def test_wrong_credentials_fail_at_once_without_retries(
 ) -> None:
     case = Case("wrong credentials")
     wrong = "not-the-secret-key"
-    connect(monkeypatch, emulator, password=wrong, max_retries=5)
+    point_connection(monkeypatch, emulator, password=wrong, max_retries=5)
 
     started = time.monotonic()
     with pytest.raises(VoucherifyAuthError) as error:

@@ -17,7 +17,8 @@ import pytest
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
 from airflow_provider_voucherify.verdict import Outcome, Verdict
-from tests.faults.matrix import ALL_SOURCE_IDS, BATCHES, ORDERS, Case, connect, import_operator, run_task
+from tests.airflow_helpers import point_connection
+from tests.faults.matrix import ALL_SOURCE_IDS, BATCHES, ORDERS, Case, import_operator, run_task
 
 try:
     from airflow.sdk.exceptions import TaskDeferred
@@ -40,7 +41,7 @@ def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorSe
 def server(slow_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
     slow_server.start()  # in case a test left it stopped
     slow_server.reset()
-    connect(monkeypatch, slow_server, timeout=2, max_retries=8, retry_backoff=0.05)
+    point_connection(monkeypatch, slow_server, timeout=2, max_retries=8, retry_backoff=0.05)
     return slow_server
 
 

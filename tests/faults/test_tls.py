@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
-from tests.faults.matrix import connect
+from tests.airflow_helpers import point_connection
 
 WARNING = "TLS certificate verification is OFF for connection 'voucherify_default'"
 
@@ -27,7 +27,7 @@ def test_turning_tls_verification_off_logs_a_warning(
     capsys: pytest.CaptureFixture[str],
     flag: object,
 ) -> None:
-    connect(monkeypatch, emulator, verify_tls=flag)
+    point_connection(monkeypatch, emulator, verify_tls=flag)
     hook = VoucherifyHook()
     with caplog.at_level(logging.WARNING):
         assert hook.get_conn().get("/v1/async-actions", params={"limit": 1}).status_code == 200
@@ -46,7 +46,7 @@ def test_tls_verification_is_on_by_default_without_a_warning(
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    connect(monkeypatch, emulator)
+    point_connection(monkeypatch, emulator)
     hook = VoucherifyHook()
     with caplog.at_level(logging.WARNING):
         hook.list_async_actions(limit=1)

@@ -18,8 +18,9 @@ import pytest
 from packaging.version import Version
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
+from tests.airflow_helpers import point_connection
 from tests.conftest import ROOT
-from tests.faults.matrix import ALL_SOURCE_IDS, BATCH_SIZE, BATCHES, ORDERS, Case, connect, finished
+from tests.faults.matrix import ALL_SOURCE_IDS, BATCH_SIZE, BATCHES, ORDERS, Case, finished
 
 KILL_AFTER = 2  # batches
 
@@ -59,7 +60,7 @@ def test_a_killed_worker_is_retried_from_the_recorded_batches(
     tmp_path: Path,
 ) -> None:
     case = Case("worker SIGKILLed, task retried")
-    connect(monkeypatch, emulator, max_retries=3)
+    point_connection(monkeypatch, emulator, max_retries=3)
     # Two imports go through, then the worker sleeps on a long Retry-After: no request is in flight.
     emulator.set_faults(bulk_calls_per_hour=KILL_AFTER, retry_after_seconds=600)
     dag_id = f"voucherify_fault_kill_{uuid.uuid4().hex[:8]}"

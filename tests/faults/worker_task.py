@@ -20,6 +20,7 @@ from typing import Any
 from airflow.sdk import DAG
 
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
+from tests.airflow_helpers import register_dag
 from tests.faults.matrix import BATCH_SIZE
 
 
@@ -27,21 +28,6 @@ def build(dag_id: str, orders: str) -> DAG:
     with DAG(dag_id, schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)) as dag:
         ImportOrdersOperator(task_id="import_orders", orders=orders, batch_size=BATCH_SIZE, retries=1)
     return dag
-
-
-def sync(dag: DAG) -> None:
-    """Make the metadata DB know the DAG: ``dag.test()`` runs only those."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-
-    try:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow < 3.2
-        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder="/dev/null", collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
 
 
 def retry(dag: DAG) -> Any:
@@ -69,7 +55,7 @@ def retry(dag: DAG) -> Any:
 def main(mode: str, dag_id: str, orders: str) -> None:
     dag = build(dag_id, orders)
     if mode == "first":
-        sync(dag)
+        register_dag(dag)
         ti = dag.test().get_task_instance("import_orders")
     else:
         ti = retry(dag)

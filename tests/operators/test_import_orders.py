@@ -19,6 +19,7 @@ from airflow_provider_voucherify.exceptions import InvalidOrderError, Voucherify
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_IMPORT_BYTES
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
+from tests.airflow_helpers import run_test_dag
 from tests.operators.conftest import PERSONAL, assert_no_personal_data, order_dict, write_jsonl
 
 AIRFLOW_3_3 = Version(version("apache-airflow")).release >= (3, 3)
@@ -348,19 +349,7 @@ def run_dag(dag_id: str, **operator_kwargs: Any) -> Any:
     """Run a one-task DAG with ``dag.test()`` and return its DagRun."""
     with DAG(dag_id, schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
         ImportOrdersOperator(task_id="import_orders", **operator_kwargs)
-    # dag.test() runs only DAGs the metadata DB knows; this one lives in a test, not in a bundle.
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-
-    try:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow < 3.2
-        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder="/dev/null", collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
-    return dag.test()
+    return run_test_dag(dag)
 
 
 def test_xcoms_through_airflow(airflow_db: Path, server: EmulatorServer, tmp_path: Path) -> None:
