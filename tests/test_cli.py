@@ -39,3 +39,28 @@ def test_connections_test_answers_through_test_connection(emulator: EmulatorServ
     assert "wrong-token-abcdef" not in bad.stdout + bad.stderr
     requests = emulator.stats()["requests"]["GET /v1/async-actions"]
     assert requests == {"200": 1, "401": 1}
+
+
+def test_connections_add_with_the_voucherify_type(airflow_db: object, emulator: EmulatorServer) -> None:
+    # A Secret Key the emulator does not know: the connection lands in the metadata DB, and the
+    # test goes through VoucherifyHook.test_connection() to the emulator, which answers 401.
+    added = _airflow(
+        "connections",
+        "add",
+        "vf_from_cli",
+        "--conn-type",
+        "voucherify",
+        "--conn-host",
+        emulator.url,
+        "--conn-login",
+        emulator.app_id,
+        "--conn-password",
+        "not-the-secret-key",
+    )
+    assert added.returncode == 0, added.stderr
+    try:
+        tested = _airflow("connections", "test", "vf_from_cli")
+        assert "401" in tested.stdout + tested.stderr
+        assert emulator.stats()["requests"]["GET /v1/async-actions"] == {"401": 1}
+    finally:
+        _airflow("connections", "delete", "vf_from_cli")
