@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
+import ssl
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -27,6 +29,13 @@ from airflow_provider_voucherify.models import (
 
 USER_AGENT = f"airflow-provider-voucherify/{__version__} httpx/{httpx.__version__}"
 IMPORT_ENDPOINT = "POST /v1/orders/import"
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client: building one costs ~20 ms of CPU and ~800 KiB,
+    which a triggerer running hundreds of AsyncActionTriggers would pay once per trigger."""
+    return httpx.create_ssl_context()
 
 
 def import_body(orders: Iterable[Order]) -> bytes:
@@ -127,7 +136,7 @@ class VoucherifyHook(BaseHook):
                 "Accept": "application/json",
             },
             "timeout": httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
-            "verify": settings.verify_tls,
+            "verify": _tls_context() if settings.verify_tls else False,
         }
 
     def get_conn(self) -> httpx.Client:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -20,7 +20,28 @@ from airflow_provider_voucherify.polling import (
 )
 from airflow_provider_voucherify.verdict import Outcome, Verdict
 
+T = TypeVar("T")
+
 CLASSPATH = "airflow_provider_voucherify.triggers.async_action.AsyncActionTrigger"
+
+
+async def within(awaitable: Awaitable[T], seconds: float) -> T:
+    """``awaitable``'s result if it comes within ``seconds``, else ``asyncio.TimeoutError``.
+
+    ``asyncio.wait_for`` on Python 3.10 and 3.11 can swallow a cancellation that arrives as the
+    awaited call finishes (cpython#86296): a trigger the triggerer cancelled would keep polling
+    until its deadline. ``asyncio.wait`` lets the cancellation through on every version.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    finally:
+        if not task.done():
+            task.cancel()
+    if not done:
+        await asyncio.wait({task})  # let the cancelled poll unwind before the client closes
+        raise asyncio.TimeoutError
+    return task.result()
 
 
 class AsyncActionTrigger(BaseTrigger):
@@ -86,7 +107,7 @@ class AsyncActionTrigger(BaseTrigger):
                 answers = tracker.answers
                 try:
                     # A 429 may ask for a longer wait than the deadline leaves: the deadline wins.
-                    verdict = await asyncio.wait_for(apoll_once(hook, tracker), timeout=remaining)
+                    verdict = await within(apoll_once(hook, tracker), remaining)
                 except asyncio.TimeoutError:
                     return tracker.timed_out(time.time() - started)
                 except VoucherifyError as exc:

@@ -284,3 +284,15 @@ def test_get_customer_by_source_id(conn_env: ScriptedServer) -> None:
     conn_env.script(Reply(200, {"id": "cust_1", "source_id": "jane@x"}))
     assert VoucherifyHook().get_customer("jane@x")["id"] == "cust_1"
     assert conn_env.seen[0].path == "/v1/customers/jane%40x"
+
+
+def test_clients_share_one_verifying_tls_context() -> None:
+    from airflow_provider_voucherify.hooks._config import ClientSettings
+
+    settings = ClientSettings(base_url="https://api.voucherify.io", app_id="a", app_token="t")
+    first = VoucherifyHook._client_options(settings)["verify"]
+    second = VoucherifyHook._client_options(settings)["verify"]
+    assert first is second
+    assert first.verify_mode.name == "CERT_REQUIRED"
+    unverified = ClientSettings(base_url="https://x.example", app_id="a", app_token="t", verify_tls=False)
+    assert VoucherifyHook._client_options(unverified)["verify"] is False

@@ -196,3 +196,43 @@ def test_a_done_import_with_too_many_failed_orders_ends_with_one_failed_event(
     assert verdict.status is Outcome.FAILED
     assert "2 orders failed" in verdict.message
     assert "source_id=bad-1: Cannot find product" in verdict.message
+
+
+def test_within_returns_the_result_or_times_out_and_cancels() -> None:
+    from airflow_provider_voucherify.triggers.async_action import within
+
+    async def scenario() -> None:
+        assert await within(asyncio.sleep(0, result="done"), 1) == "done"
+        slow = asyncio.ensure_future(asyncio.sleep(10))
+        with pytest.raises(asyncio.TimeoutError):
+            await within(slow, 0.01)
+        assert slow.cancelled()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("use_within", [True, False], ids=["within", "wait_for"])
+def test_a_cancellation_racing_a_finished_poll_is_not_swallowed(use_within: bool) -> None:
+    """The triggerer cancels a trigger just as a poll completes: the trigger must stop."""
+    import sys
+
+    from airflow_provider_voucherify.triggers.async_action import within
+
+    if not use_within and sys.version_info >= (3, 12):
+        pytest.skip("asyncio.wait_for no longer swallows this cancellation on Python 3.12+")
+
+    async def scenario() -> bool:
+        poll: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        guard = within(poll, 10) if use_within else asyncio.wait_for(poll, 10)
+        waiting = asyncio.ensure_future(guard)
+        await asyncio.sleep(0)
+        poll.set_result("verdict")
+        waiting.cancel()
+        try:
+            await waiting
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    # `within` lets the cancellation through; wait_for (3.10/3.11) swallows it: the reason for `within`.
+    assert asyncio.run(scenario()) is use_within
