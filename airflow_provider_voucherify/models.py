@@ -179,15 +179,20 @@ class Order(_Input):
     created_at: datetime | None = Field(default=None, exclude=True)
 
     def move_created_at(self, metadata_key: str | None = DEFAULT_CREATED_AT_METADATA_KEY) -> Order:
-        """Move ``created_at`` into ``metadata[metadata_key]`` as ISO 8601 (in place); ``None`` drops it."""
-        if self.created_at is not None:
-            if metadata_key is not None:
-                when = self.created_at
-                if when.tzinfo is None:
-                    when = when.replace(tzinfo=timezone.utc)
-                self.metadata = {**(self.metadata or {}), metadata_key: when.isoformat()}
-            self.created_at = None
-        return self
+        """This order with ``created_at`` moved into ``metadata[metadata_key]`` as ISO 8601.
+
+        Returns a copy when there is a date to move (a caller's ``Order`` is never changed), the
+        order itself otherwise; ``metadata_key=None`` drops the date.
+        """
+        if self.created_at is None:
+            return self
+        metadata = self.metadata
+        if metadata_key is not None:
+            when = self.created_at
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            metadata = {**(metadata or {}), metadata_key: when.isoformat()}
+        return self.model_copy(update={"metadata": metadata, "created_at": None})
 
     def to_json(self) -> bytes:
         """The order as the API wants it: JSON without null fields."""

@@ -117,8 +117,7 @@ def _check(record: Any, client: httpx.Client) -> None:
         OUTCOMES["rejected"] += 1
         return
     OUTCOMES["accepted"] += 1
-    order.move_created_at()
-    body = b"[" + order.to_json() + b"]"
+    body = b"[" + order.move_created_at().to_json() + b"]"
     response = client.post("/v1/orders/import", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 200, (json.loads(body), response.text)
 

@@ -175,3 +175,13 @@ def test_order_statuses_match_the_spec() -> None:
 def test_order_model_refuses_unknown_fields_directly() -> None:
     with pytest.raises(ValueError, match="extra"):
         Order.model_validate({"bogus": 1})
+
+
+def test_moving_created_at_leaves_the_callers_order_unchanged() -> None:
+    order = parse_order({"source_id": "o", "created_at": "2020-02-03T04:05:06Z", "metadata": {"a": 1}})
+    moved = order.move_created_at()
+    assert order.created_at is not None
+    assert order.metadata == {"a": 1}
+    assert moved.metadata == {"a": 1, "original_created_at": "2020-02-03T04:05:06+00:00"}
+    plain = parse_order({"source_id": "p"})
+    assert plain.move_created_at() is plain

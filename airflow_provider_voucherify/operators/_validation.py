@@ -23,7 +23,7 @@ from typing import IO, Any, Literal
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
-from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, Order, parse_order
+from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, parse_order
 from airflow_provider_voucherify.operators._source import Record, storage_path
 
 OnInvalid = Literal["fail", "skip"]
@@ -83,12 +83,7 @@ def _checked(
     record: Record, line: int, require_source_id: bool, created_at_metadata_key: str | None
 ) -> tuple[bytes, bool]:
     order = parse_order(record, line=line, require_source_id=require_source_id)
-    if order.created_at is not None:
-        if isinstance(record, Order):
-            # An Order handed in by the caller stays theirs: move the date on a copy.
-            order = order.model_copy()
-        order.move_created_at(created_at_metadata_key)
-    body = order.to_json()
+    body = order.move_created_at(created_at_metadata_key).to_json()
     if len(body) > MAX_ORDER_BYTES:
         raise InvalidOrderError(
             [("", f"the order is {len(body)} bytes as JSON, more than one import takes ({MAX_ORDER_BYTES})")],
