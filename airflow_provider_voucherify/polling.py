@@ -27,7 +27,7 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyAuthError,
     VoucherifyTransportError,
 )
-from airflow_provider_voucherify.models import ActionStatus, AsyncAction
+from airflow_provider_voucherify.models import ActionList, ActionStatus, AsyncAction
 from airflow_provider_voucherify.verdict import (
     MAX_FAILED_ORDERS_IN_SUMMARY,
     Outcome,
@@ -49,9 +49,11 @@ WINDOW_MARGIN = timedelta(seconds=1)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether waiting longer may cure ``exc``: 429, 5xx and lost connections, never 401/403/404."""
+    """Whether waiting longer may cure ``exc``: 429 (but ``api_calls_cycle``), 5xx and lost connections."""
     if isinstance(exc, VoucherifyTransportError):
         return True
+    if getattr(exc, "limit_type", None) == "api_calls_cycle":
+        return False  # the billing cycle's quota: spent until the cycle ends, days away
     return (
         isinstance(exc, VoucherifyApiError)
         and not isinstance(exc, VoucherifyAuthError)
@@ -98,9 +100,10 @@ def action_ids(value: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class ListPage:
-    """Call ``list_async_actions(limit=100, end_date=end_date)``."""
+    """Call ``list_async_actions(limit=100, end_date=end_date, ids=ids)``: only ``ids`` are read."""
 
     end_date: datetime | None
+    ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class ActionTracker:
         self._last: dict[str, AsyncAction] = {}
         self._complete: set[str] = set()
         self.answers = 0  # answers recorded so far: a cycle that adds some made progress
+        self.calls = 0  # calls planned so far, answered or not: what the API budget counts
 
     def _is_final(self, action_id: str) -> bool:
         action = self._last.get(action_id)
@@ -166,6 +170,7 @@ class ActionTracker:
         unfinished = [i for i in self.ids if not self._is_final(i)]
         unseen = set(unfinished)
         if len(unfinished) == 1:
+            self.calls += 1
             answer = yield Fetch(unfinished[0])
             assert isinstance(answer, AsyncAction)
             self.record(answer, with_result=True)
@@ -173,16 +178,23 @@ class ActionTracker:
         elif unfinished:
             end_date = self._window_start(unfinished)
             for _ in range(math.ceil(len(unfinished) / LIST_PAGE_SIZE)):
-                page = yield ListPage(end_date)
+                self.calls += 1
+                page = yield ListPage(end_date, frozenset(unseen))
                 assert isinstance(page, list)
                 for action in page:
                     if action.id in unseen:
                         self.record(action, with_result=False)
                         unseen.discard(action.id)
-                if not unseen or len(page) < LIST_PAGE_SIZE or page[-1].created_at is None:
+                # A filtered page (ActionList) still knows its full size and its last entry.
+                if isinstance(page, ActionList):
+                    size, last = page.page_size, page.last_created_at
+                else:
+                    size, last = len(page), page[-1].created_at if page else None
+                if not unseen or size < LIST_PAGE_SIZE or last is None:
                     break
-                end_date = page[-1].created_at
+                end_date = last
         for action_id in self._to_fetch(unseen):
+            self.calls += 1
             answer = yield Fetch(action_id)
             assert isinstance(answer, AsyncAction)
             self.record(answer, with_result=True)
@@ -207,6 +219,16 @@ class ActionTracker:
                 and (read_done or self._last[i].status is ActionStatus.FAILED)
             )
         ]
+
+    def progress_points(self) -> float:
+        """Summed progress in points: 100 per final action, ``progress`` of a running one, 0 unseen."""
+        return float(
+            sum(
+                100 if action.status.is_final else action.progress or 0
+                for action_id in self.ids
+                if (action := self._last.get(action_id)) is not None
+            )
+        )
 
     def verdict(self) -> Verdict:
         """The verdict over the latest known states.
@@ -245,7 +267,7 @@ def poll_once(hook: VoucherifyHook, tracker: ActionTracker) -> Verdict:
         while True:
             call = plan.send(answer)
             if isinstance(call, ListPage):
-                answer = hook.list_async_actions(limit=LIST_PAGE_SIZE, end_date=call.end_date)
+                answer = hook.list_async_actions(limit=LIST_PAGE_SIZE, end_date=call.end_date, ids=call.ids)
             else:
                 answer = hook.get_async_action(call.async_action_id)
     except StopIteration:
@@ -260,7 +282,9 @@ async def apoll_once(hook: VoucherifyHook, tracker: ActionTracker) -> Verdict:
         while True:
             call = plan.send(answer)
             if isinstance(call, ListPage):
-                answer = await hook.alist_async_actions(limit=LIST_PAGE_SIZE, end_date=call.end_date)
+                answer = await hook.alist_async_actions(
+                    limit=LIST_PAGE_SIZE, end_date=call.end_date, ids=call.ids
+                )
             else:
                 answer = await hook.aget_async_action(call.async_action_id)
     except StopIteration:
@@ -281,49 +305,8 @@ class ProgressLog:
         self._clock = clock
         self._last: float | None = None
 
-    def __call__(self, verdict: Verdict) -> None:
+    def __call__(self, verdict: Verdict | str) -> None:
         now = self._clock()
         if self._last is None or now - self._last >= self._interval:
             self._last = now
-            self._log.info("Waiting: %s", verdict.message)
-
-
-def wait_until_finished(
-    hook: VoucherifyHook,
-    ids: Sequence[str],
-    *,
-    poll_interval: float,
-    timeout: float | None,
-    max_failed_orders: int = 0,
-    log: Log,
-) -> Verdict:
-    """Poll until every action is final or ``timeout`` seconds pass (``None``: no limit).
-
-    Transient errors (429, 5xx, lost connections) that outlast the hook's own retries are logged
-    and polled through; any other error of the hook is raised. Returns a finished verdict:
-    success, failed or timeout; the caller decides what each means for its task.
-    """
-    tracker = ActionTracker(ids, max_failed_orders=max_failed_orders)
-    progress = ProgressLog(log)
-    started = time.monotonic()
-    failures = 0
-    while True:
-        answers = tracker.answers
-        try:
-            verdict = poll_once(hook, tracker)
-        except (VoucherifyApiError, VoucherifyTransportError) as exc:
-            if not is_transient(exc):
-                raise
-            # Back off only while nothing gets through; a cycle cut short still made progress.
-            failures = failures + 1 if tracker.answers == answers else 0
-            log.warning("Polling async actions failed for now, polling again: %s", exc)
-        else:
-            if verdict.finished:
-                return verdict
-            failures = 0
-            progress(verdict)
-        waited = time.monotonic() - started
-        if timeout is not None and waited >= timeout:
-            return tracker.timed_out(waited)
-        pause = error_backoff(poll_interval, failures)
-        time.sleep(pause if timeout is None else max(0.0, min(pause, timeout - waited)))
+            self._log.info("Waiting: %s", verdict if isinstance(verdict, str) else verdict.message)

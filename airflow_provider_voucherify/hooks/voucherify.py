@@ -7,7 +7,7 @@ import functools
 import random
 import ssl
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +24,7 @@ from airflow_provider_voucherify.models import (
     MAX_ORDERS_PER_IMPORT,
     AsyncAction,
     Order,
+    parse_action_list,
     parse_order,
 )
 
@@ -304,27 +305,36 @@ class VoucherifyHook(BaseHook):
             params["end_date"] = end_date.isoformat() if isinstance(end_date, datetime) else end_date
         return params
 
-    @staticmethod
-    def _parse_list(response: httpx.Response) -> list[AsyncAction]:
-        return [AsyncAction.model_validate(entry) for entry in response.json().get("async_actions", [])]
-
     def list_async_actions(
-        self, limit: int = 100, end_date: datetime | str | None = None
+        self,
+        limit: int = 100,
+        end_date: datetime | str | None = None,
+        *,
+        ids: Collection[str] | None = None,
     ) -> list[AsyncAction]:
-        """``GET /v1/async-actions``: the newest actions first (created before ``end_date``), no results."""
+        """``GET /v1/async-actions``: the newest actions first (created before ``end_date``), no results.
+
+        :param ids: return only these actions of the page (the others are not even validated);
+            the answer, an :class:`~airflow_provider_voucherify.models.ActionList`, still tells
+            the page's size and its last entry's ``created_at``
+        """
         response = self._request(
             "GET", "/v1/async-actions", "GET /v1/async-actions", params=self._list_params(limit, end_date)
         )
-        return self._parse_list(response)
+        return parse_action_list(response.content, ids)
 
     async def alist_async_actions(
-        self, limit: int = 100, end_date: datetime | str | None = None
+        self,
+        limit: int = 100,
+        end_date: datetime | str | None = None,
+        *,
+        ids: Collection[str] | None = None,
     ) -> list[AsyncAction]:
         """Async twin of :meth:`list_async_actions`."""
         response = await self._arequest(
             "GET", "/v1/async-actions", "GET /v1/async-actions", params=self._list_params(limit, end_date)
         )
-        return self._parse_list(response)
+        return parse_action_list(response.content, ids)
 
     def get_order(self, order_id_or_source_id: str) -> dict[str, Any]:
         """``GET /v1/orders/{id}``: an order by Voucherify id or by your ``source_id``."""

@@ -32,6 +32,7 @@ from airflow_provider_voucherify.operators._validation import (
     rejects_location,
     serialized_orders,
 )
+from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_share
 from airflow_provider_voucherify.verdict import Outcome, Verdict
 
 DEFAULT_TIMEOUT = timedelta(days=7)
@@ -86,9 +87,11 @@ class ImportOrdersOperator(BaseOperator):
     :param wait_for_completion: wait until Voucherify finished every import, with the same verdict
         as ``AsyncActionSensor``
     :param deferrable: wait in the triggerer instead of the worker
-    :param poll_interval: seconds between two checks while waiting
+    :param poll_interval: the shortest time between two checks while waiting, in seconds
     :param max_failed_orders: how many orders Voucherify may reject before the wait fails
     :param timeout: how long to wait (seconds or a ``timedelta``) before failing
+    :param api_budget_share: the largest share of the plan's ordinary API calls (as the
+        ``X-Rate-Limit-*`` headers report them) the wait may spend, in (0, 1]
     """
 
     template_fields: Sequence[str] = ("orders", "rejects_path")
@@ -110,6 +113,7 @@ class ImportOrdersOperator(BaseOperator):
         poll_interval: float = 30,
         max_failed_orders: int = 0,
         timeout: timedelta | float = DEFAULT_TIMEOUT,
+        api_budget_share: float = DEFAULT_API_BUDGET_SHARE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,6 +139,7 @@ class ImportOrdersOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_failed_orders = max_failed_orders
+        self.api_budget_share = check_share(api_budget_share)
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -204,11 +209,12 @@ class ImportOrdersOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     end_time=time.time() + self.timeout,
                     max_failed_orders=self.max_failed_orders,
+                    api_budget_share=self.api_budget_share,
                 ),
                 method_name="execute_complete",
                 kwargs={"async_action_ids": action_ids},
             )
-        from airflow_provider_voucherify.polling import wait_until_finished
+        from airflow_provider_voucherify.waiting import wait_until_finished
 
         hook = VoucherifyHook(self.voucherify_conn_id)
         try:
@@ -218,6 +224,7 @@ class ImportOrdersOperator(BaseOperator):
                 poll_interval=self.poll_interval,
                 timeout=self.timeout,
                 max_failed_orders=self.max_failed_orders,
+                api_budget_share=self.api_budget_share,
                 log=self.log,
             )
         finally:

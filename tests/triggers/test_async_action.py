@@ -63,6 +63,7 @@ def test_serialize_gives_the_classpath_and_primitive_kwargs() -> None:
         "poll_interval": 15.0,
         "end_time": 1_900_000_000.5,
         "max_failed_orders": 3,
+        "api_budget_share": 0.2,
     }
     assert json.loads(json.dumps(kwargs)) == kwargs
 
@@ -199,7 +200,7 @@ def test_a_done_import_with_too_many_failed_orders_ends_with_one_failed_event(
 
 
 def test_within_returns_the_result_or_times_out_and_cancels() -> None:
-    from airflow_provider_voucherify.triggers.async_action import within
+    from airflow_provider_voucherify.waiting import within
 
     async def scenario() -> None:
         assert await within(asyncio.sleep(0, result="done"), 1) == "done"
@@ -216,7 +217,7 @@ def test_a_cancellation_racing_a_finished_poll_is_not_swallowed(use_within: bool
     """The triggerer cancels a trigger just as a poll completes: the trigger must stop."""
     import sys
 
-    from airflow_provider_voucherify.triggers.async_action import within
+    from airflow_provider_voucherify.waiting import within
 
     if not use_within and sys.version_info >= (3, 12):
         pytest.skip("asyncio.wait_for no longer swallows this cancellation on Python 3.12+")
