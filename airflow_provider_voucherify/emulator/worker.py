@@ -39,9 +39,12 @@ class ImportWorker(threading.Thread):
     a stop the import resumes exactly where it was: no order is applied twice.
     """
 
-    def __init__(self, store: Store, project: str, orders_per_second: float) -> None:
+    def __init__(
+        self, store: Store, project: str, orders_per_second: float, overhead_seconds: float = 0.0
+    ) -> None:
         super().__init__(name=f"voucherify-import-{project}", daemon=True)
         self.store, self.project, self.orders_per_second = store, project, orders_per_second
+        self.overhead_seconds = overhead_seconds  # real seconds before an action's first record
         self.chunk = (
             _MAX_CHUNK if orders_per_second <= 0 else max(1, min(_MAX_CHUNK, int(orders_per_second / 10)))
         )
@@ -100,6 +103,8 @@ class ImportWorker(threading.Thread):
             return
         orders = bytes(payload).decode().split("\n")
         failed: list[Any] = json.loads(failed_json)
+        if processed == 0 and self.overhead_seconds > 0 and self.stopping.wait(self.overhead_seconds):
+            return
         started, base = time.monotonic(), processed
         while processed < count:
             chunk = orders[processed : processed + self.chunk]
