@@ -23,6 +23,9 @@ from typing import Protocol
 HOUR = 3600.0
 MINUTE = 60.0
 DEFAULT_API_BUDGET_SHARE = 0.2
+# The window assumed until a shorter one shows: the Sandbox's and the legacy plans' hour (a
+# time-scaled emulator's hour is shorter: its benchmarks set this to the scaled length).
+ASSUMED_WINDOW = HOUR
 
 
 class RateLimitView(Protocol):
@@ -53,21 +56,29 @@ class ApiBudget:
 
     :param share: the largest share of the ordinary budget the wait may spend, in (0, 1]
     :param window: the assumed window in seconds, until the answers show a shorter one
+        (``None``: :data:`ASSUMED_WINDOW`)
     """
 
-    def __init__(self, share: float = DEFAULT_API_BUDGET_SHARE, window: float = HOUR) -> None:
+    def __init__(self, share: float = DEFAULT_API_BUDGET_SHARE, window: float | None = None) -> None:
         self.share = check_share(share)
-        self.window = float(window)
+        self.window = float(window if window is not None else ASSUMED_WINDOW)
         self.limit: int | None = None
         self._free_at = -math.inf
         self._seen: tuple[float, int] | None = None  # (when, remaining) of the previous answer
         self._exhausted_until = -math.inf
 
-    def spend(self, calls: int, view: RateLimitView | None, now: float) -> None:
-        """Record a cycle of ``calls`` calls that ended at ``now`` with the answer's ``view``."""
+    def spend(
+        self, calls: int, view: RateLimitView | None, now: float, *, reopens_at: float | None = None
+    ) -> None:
+        """Record a cycle of ``calls`` calls that ended at ``now`` with the answer's ``view``.
+
+        :param reopens_at: when a 429 said the window reopens (epoch seconds), if it did
+        """
         if view is not None and view.limit:
             self.limit = view.limit
-        if view is not None and view.remaining is not None:
+        if reopens_at is not None:
+            self._exhausted_until = max(self._exhausted_until, reopens_at)
+        elif view is not None and view.remaining is not None:
             self._learn_window(view.remaining, calls, now)
             if view.remaining < max(calls, 1):
                 self._exhausted_until = self.window_end(now)

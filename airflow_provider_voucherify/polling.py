@@ -23,8 +23,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_voucherify.exceptions import (
+    API_CALLS_CYCLE,
     VoucherifyApiError,
     VoucherifyAuthError,
+    VoucherifyRateLimitError,
     VoucherifyTransportError,
 )
 from airflow_provider_voucherify.models import ActionList, ActionStatus, AsyncAction
@@ -52,7 +54,7 @@ def is_transient(exc: BaseException) -> bool:
     """Whether waiting longer may cure ``exc``: 429 (but ``api_calls_cycle``), 5xx and lost connections."""
     if isinstance(exc, VoucherifyTransportError):
         return True
-    if getattr(exc, "limit_type", None) == "api_calls_cycle":
+    if isinstance(exc, VoucherifyRateLimitError) and exc.limit_type == API_CALLS_CYCLE:
         return False  # the billing cycle's quota: spent until the cycle ends, days away
     return (
         isinstance(exc, VoucherifyApiError)

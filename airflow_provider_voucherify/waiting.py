@@ -31,10 +31,9 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_voucherify.exceptions import VoucherifyError
+from airflow_provider_voucherify.exceptions import VoucherifyError, VoucherifyRateLimitError
 from airflow_provider_voucherify.pacing import (
     DEFAULT_API_BUDGET_SHARE,
-    HOUR,
     ApiBudget,
     ProgressRate,
     RateLimitView,
@@ -66,13 +65,14 @@ class WaitPolicy:
 
     :param poll_interval: the shortest time between two polls, in seconds
     :param api_budget_share: the largest share of the plan's ordinary calls the wait may spend
-    :param budget_window: the ordinary window assumed until the answers show a shorter one
+    :param budget_window: the ordinary window in seconds assumed until the answers show a
+        shorter one; ``None``: ``pacing.ASSUMED_WINDOW`` (an hour)
     :param max_poll_gap: the longest time between two polls the progress rate may plan
     """
 
     poll_interval: float
     api_budget_share: float = DEFAULT_API_BUDGET_SHARE
-    budget_window: float = HOUR
+    budget_window: float | None = None
     max_poll_gap: float = MAX_POLL_GAP
 
     def __post_init__(self) -> None:
@@ -141,17 +141,17 @@ def plan_waiting(
         polled = yield Poll(deadline)
         assert polled is not None, "send a Polled after a Poll"
         now = polled.now
-        budget.spend(polled.calls, polled.rate_limit, now)
+        exc = polled.error
+        reopens_at = exc.retry_at if isinstance(exc, VoucherifyRateLimitError) and is_transient(exc) else None
+        budget.spend(polled.calls, polled.rate_limit, now, reopens_at=reopens_at)
         if polled.verdict is not None and polled.verdict.finished:
             return polled.verdict
         if deadline is not None and now >= deadline:
             return tracker.timed_out(now - started)
-        warning = polled.error is not None
-        if polled.error is not None:
-            exc = polled.error
-            retry_at = getattr(exc, "retry_at", None)
-            if is_transient(exc) and getattr(exc, "status_code", None) == 429 and retry_at is not None:
-                wake, why = max(float(retry_at), now), f"rate limited ({exc}); the window reopens"
+        warning = exc is not None
+        if exc is not None:
+            if reopens_at is not None:
+                wake, why = max(reopens_at, now), f"rate limited ({exc}); the window reopens"
             elif is_transient(exc):
                 # Back off only while nothing gets through; a cycle cut short still made progress.
                 failures = failures + 1 if tracker.answers == answers else 0

@@ -21,6 +21,7 @@ import pytest
 from airflow_provider_voucherify.exceptions import (
     VoucherifyApiError,
     VoucherifyAuthError,
+    VoucherifyRateLimitError,
     VoucherifyTransportError,
 )
 from airflow_provider_voucherify.models import AsyncAction
@@ -50,12 +51,9 @@ class View:
     remaining: int | None
 
 
-class RateLimited(VoucherifyApiError):
-    """A 429 as the hook raises it when it will not sleep through it (``VoucherifyRateLimitError``)."""
-
-    def __init__(self, limit_type: str, retry_at: float | None) -> None:
-        super().__init__("GET /v1/async-actions", 429)
-        self.limit_type, self.retry_at = limit_type, retry_at
+def rate_limited(limit_type: str, retry_at: float | None) -> VoucherifyRateLimitError:
+    """A 429 as the hook raises it when it will not sleep through it."""
+    return VoucherifyRateLimitError("GET /v1/async-actions", limit_type=limit_type, retry_at=retry_at)
 
 
 class Project:
@@ -286,6 +284,13 @@ def test_the_budget_paces_calls_over_the_window() -> None:
     assert budget.next_allowed() == START + 180 + 3 * 180
 
 
+def test_a_429_that_names_its_reopening_holds_the_budget_until_then_only() -> None:
+    budget = ApiBudget(share=0.2)
+    budget.spend(1, View(1000, 0), START + 10, reopens_at=START + 70)
+
+    assert budget.next_allowed() == START + 70, "not the assumed window's end, an hour away"
+
+
 def test_a_window_that_restarts_within_the_hour_is_a_per_minute_one() -> None:
     budget = ApiBudget(share=0.2)
     budget.spend(1, View(100, 99), START + 10)
@@ -325,7 +330,7 @@ def test_the_progress_rate_is_measured_from_when_the_work_started_moving() -> No
 def test_a_429_on_api_calls_sleeps_until_its_window_reopens_without_backing_off() -> None:
     plan = scripted(WaitPolicy(poll_interval=30))
 
-    step = plan.send(running(START + 1, RateLimited("api_calls", retry_at=START + 1800)))
+    step = plan.send(running(START + 1, rate_limited("api_calls", retry_at=START + 1800)))
     assert slept_until(step) == START + 1800
     assert isinstance(step, Sleep)
     assert step.warning
@@ -337,9 +342,9 @@ def test_a_429_on_api_calls_sleeps_until_its_window_reopens_without_backing_off(
 
 def test_api_calls_cycle_ends_the_wait_with_its_error() -> None:
     plan = scripted(WaitPolicy(poll_interval=30))
-    spent = RateLimited("api_calls_cycle", retry_at=START + 9 * 86400)
+    spent = rate_limited("api_calls_cycle", retry_at=START + 9 * 86400)
 
-    with pytest.raises(RateLimited) as raised:
+    with pytest.raises(VoucherifyRateLimitError) as raised:
         plan.send(running(START + 1, spent))
 
     assert raised.value is spent
@@ -391,7 +396,7 @@ def test_the_deadline_cuts_the_last_sleep_short_and_times_out() -> None:
 def test_a_rate_limit_window_past_the_deadline_ends_in_a_timeout_at_the_deadline() -> None:
     plan = scripted(WaitPolicy(poll_interval=30), deadline=START + 100)
 
-    step = plan.send(running(START + 1, RateLimited("api_calls", retry_at=START + 3600)))
+    step = plan.send(running(START + 1, rate_limited("api_calls", retry_at=START + 3600)))
     assert slept_until(step) == START + 100
     with pytest.raises(StopIteration) as stop:
         plan.send(None)
