@@ -175,7 +175,7 @@ def plan_waiting(
         allowed = budget.next_allowed()
         if allowed > wake:
             wake = allowed
-            why = f"keeping to {budget.share:.0%} of {budget.limit} calls per {_seconds(budget.window)}"
+            why += f"; keeping to {budget.share:.0%} of {budget.limit} calls per {_seconds(budget.window)}"
         if deadline is not None:
             wake = min(wake, deadline)
         if wake > now:
