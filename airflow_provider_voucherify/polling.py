@@ -45,8 +45,11 @@ LIST_PAGE_SIZE = 100
 PROGRESS_LOG_INTERVAL = 60.0
 # After consecutive transient errors the wait doubles, up to this (or poll_interval, if longer).
 MAX_ERROR_BACKOFF = 300.0
-# The list's end_date is exclusive and the API's clock keeps milliseconds: starting the window a
-# second after the newest pending action cannot cut it off, and skips whatever was queued later.
+# The list's end_date is exclusive and the API's clock keeps milliseconds: the window starts a
+# millisecond after the newest pending action, skipping whatever was queued later (a burst of
+# imports queued after ours would otherwise push ours pages down). Should the API read end_date
+# more coarsely and cut a pending action off, the tracker widens the margin to a second for good.
+FINE_WINDOW_MARGIN = timedelta(milliseconds=1)
 WINDOW_MARGIN = timedelta(seconds=1)
 
 
@@ -148,6 +151,7 @@ class ActionTracker:
         self._complete: set[str] = set()
         self.answers = 0  # answers recorded so far: a cycle that adds some made progress
         self.calls = 0  # calls planned so far, answered or not: what the API budget counts
+        self._margin = FINE_WINDOW_MARGIN
 
     def _is_final(self, action_id: str) -> bool:
         action = self._last.get(action_id)
@@ -192,6 +196,9 @@ class ActionTracker:
                     size, last = page.page_size, page.last_created_at
                 else:
                     size, last = len(page), page[-1].created_at if page else None
+                if self._cut_off(unseen, last):
+                    self._margin = WINDOW_MARGIN  # the unseen ones fall back to their own GET
+                    break
                 if not unseen or size < LIST_PAGE_SIZE or last is None:
                     break
                 end_date = last
@@ -201,11 +208,17 @@ class ActionTracker:
             assert isinstance(answer, AsyncAction)
             self.record(answer, with_result=True)
 
+    def _cut_off(self, unseen: set[str], last: datetime | None) -> bool:
+        """Whether the page skipped an unseen action it should have held (known to be newer than
+        its last entry, or any at all when the page was empty): the window started too early."""
+        known = [self._last[i].created_at for i in unseen if i in self._last]
+        return any(when is not None and (last is None or when > last) for when in known)
+
     def _window_start(self, unfinished: Sequence[str]) -> datetime | None:
         created = [self._last[i].created_at if i in self._last else None for i in unfinished]
         if any(when is None for when in created):
             return None
-        return max(when for when in created if when is not None) + WINDOW_MARGIN
+        return max(when for when in created if when is not None) + self._margin
 
     def _to_fetch(self, unseen: set[str]) -> list[str]:
         """Ids to GET: those the list did not show, and final ones whose result is still unread."""

@@ -67,13 +67,14 @@ class WaitPolicy:
     :param api_budget_share: the largest share of the plan's ordinary calls the wait may spend
     :param budget_window: the ordinary window in seconds assumed until the answers show a
         shorter one; ``None``: ``pacing.ASSUMED_WINDOW`` (an hour)
-    :param max_poll_gap: the longest time between two polls the progress rate may plan
+    :param max_poll_gap: the longest time between two polls the progress rate may plan;
+        ``None``: :data:`MAX_POLL_GAP`
     """
 
     poll_interval: float
     api_budget_share: float = DEFAULT_API_BUDGET_SHARE
     budget_window: float | None = None
-    max_poll_gap: float = MAX_POLL_GAP
+    max_poll_gap: float | None = None
 
     def __post_init__(self) -> None:
         if self.poll_interval <= 0:
@@ -133,7 +134,7 @@ def plan_waiting(
     rate = ProgressRate()
     total = 100.0 * len(tracker.ids)
     failures = idle = 0
-    longest = max(policy.poll_interval, policy.max_poll_gap)
+    longest = max(policy.poll_interval, MAX_POLL_GAP if policy.max_poll_gap is None else policy.max_poll_gap)
     while True:
         if deadline is not None and now >= deadline:
             return tracker.timed_out(now - started)

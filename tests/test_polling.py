@@ -20,6 +20,7 @@ from airflow_provider_voucherify.exceptions import (
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import ActionStatus, AsyncAction, parse_action_list
 from airflow_provider_voucherify.polling import (
+    FINE_WINDOW_MARGIN,
     WINDOW_MARGIN,
     ActionTracker,
     ProgressLog,
@@ -37,8 +38,10 @@ T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 class FakeApi:
     """The two reads of the hook over an in-memory project, recording each call (newest first lists)."""
 
-    def __init__(self, count: int = 0, *, others_after: int = 0) -> None:
+    def __init__(self, count: int = 0, *, others_after: int = 0, spacing: float = 1.0) -> None:
         self.actions: dict[str, dict[str, Any]] = {}
+        self.spacing = spacing  # seconds between two creations
+        self.end_date_precision: timedelta | None = None  # an API that truncates end_date
         self.calls: list[tuple[str, Any]] = []
         self.errors: list[Exception | None] = []  # one per call, in order; None lets a call through
         for n in range(count):
@@ -47,7 +50,7 @@ class FakeApi:
             self.add(f"other_{n:04d}")
 
     def add(self, action_id: str, status: str = "ENQUEUED") -> None:
-        created = T0 + timedelta(seconds=len(self.actions))
+        created = T0 + timedelta(seconds=len(self.actions) * self.spacing)
         self.actions[action_id] = {
             "id": action_id,
             "type": "ORDERS.IMPORT",
@@ -73,6 +76,8 @@ class FakeApi:
         self.calls.append(("list", end_date))
         self._raise()
         newest_first = sorted(self.actions.values(), key=lambda a: a["created_at"], reverse=True)
+        if end_date is not None and self.end_date_precision is not None:
+            end_date = T0 + (end_date - T0) // self.end_date_precision * self.end_date_precision
         if end_date is not None:
             newest_first = [a for a in newest_first if datetime.fromisoformat(a["created_at"]) < end_date]
         # List entries carry no result.
@@ -154,7 +159,32 @@ def test_the_list_window_starts_just_after_the_newest_pending_action() -> None:
 
     poll_once(api, tracker)  # type: ignore[arg-type]
 
-    assert api.calls == [("list", T0 + timedelta(seconds=2) + WINDOW_MARGIN)]
+    assert api.calls == [("list", T0 + timedelta(seconds=2) + FINE_WINDOW_MARGIN)]
+
+
+def test_a_burst_of_imports_queued_after_ours_costs_no_extra_page() -> None:
+    api = FakeApi(3, others_after=250, spacing=0.001)  # 250 more queued within a quarter second
+    tracker = ActionTracker(ids(3))
+    poll_once(api, tracker)  # type: ignore[arg-type]  # knows no creation dates: GETs the three
+    api.calls.clear()
+
+    poll_once(api, tracker)  # type: ignore[arg-type]
+
+    assert api.kinds() == ["list"]
+
+
+def test_an_api_reading_end_date_in_seconds_widens_the_window_once() -> None:
+    api = FakeApi(3, spacing=0.3)
+    api.end_date_precision = timedelta(seconds=1)  # T0+0.601 s reads as T0: cuts everything off
+    tracker = ActionTracker(ids(3))
+    poll_once(api, tracker)  # type: ignore[arg-type]
+    api.calls.clear()
+
+    poll_once(api, tracker)  # type: ignore[arg-type]
+    assert api.kinds() == ["list", "get", "get", "get"]
+
+    poll_once(api, tracker)  # type: ignore[arg-type]
+    assert api.calls == [("list", T0 + timedelta(seconds=0.6) + WINDOW_MARGIN)]
 
 
 def test_a_single_unfinished_action_is_read_with_one_get_only() -> None:
@@ -186,7 +216,7 @@ def test_without_eager_results_done_actions_are_read_only_once_all_are_final() -
 
     api.finish("aa_0001", status="FAILED")
     assert poll_once(api, tracker).status is Outcome.FAILED  # type: ignore[arg-type]
-    assert api.calls == [("list", T0 + timedelta(seconds=2) + WINDOW_MARGIN), ("get", "aa_0001")]
+    assert api.calls == [("list", T0 + timedelta(seconds=2) + FINE_WINDOW_MARGIN), ("get", "aa_0001")]
 
 
 def test_without_eager_results_the_last_cycle_reads_every_result() -> None:
