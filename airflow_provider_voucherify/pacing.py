@@ -113,26 +113,34 @@ class ProgressRate:
     """Estimates when every action will be final, from the growth of their summed progress.
 
     Work is counted in progress points: 100 per action, an action's ``progress`` while it runs,
-    100 once final. The rate is measured from the last observation before the work first grew
-    (time spent queued behind other imports does not dilute it).
+    100 once final. The rate is measured from an observation that saw the work moving (one of the
+    actions in progress): when the first growth follows a time with all of them queued (behind
+    other imports), when it began is unknown, so the measurement starts at that observation.
     """
 
     def __init__(self) -> None:
-        self._anchor: tuple[float, float] | None = None  # (when, work) where growth is measured from
-        self._moved = False
+        self._anchor: tuple[float, float] | None = None  # (when, work) growth is measured from
+        self._trusted = False  # the anchor saw the work moving: all growth since is real
+        self._measured = False
         self.latest: tuple[float, float] | None = None
+        self.grew = False  # whether the latest observation showed growth
 
-    def observe(self, now: float, work: float) -> None:
-        """Record the summed progress ``work`` seen at ``now``."""
-        if self._anchor is None or (not self._moved and work <= self._anchor[1]):
-            self._anchor = (now, work)
-        elif work > self._anchor[1]:
-            self._moved = True
-        self.latest = (now, work)
+    def observe(self, now: float, work: float, running: bool) -> None:
+        """Record the summed progress ``work`` seen at ``now``; ``running``: an action in progress."""
+        previous, self.latest = self.latest, (now, work)
+        self.grew = previous is not None and work > previous[1]
+        if self._measured:
+            return
+        if self._anchor is None or not self.grew:
+            self._anchor, self._trusted = (now, work), running
+        elif self._trusted:
+            self._measured = True
+        else:
+            self._anchor, self._trusted = (now, work), True
 
     def rate(self) -> float | None:
-        """Progress points per second, or ``None`` before the work grew."""
-        if not self._moved or self._anchor is None or self.latest is None:
+        """Progress points per second, or ``None`` before a growth was measured."""
+        if not self._measured or self._anchor is None or self.latest is None:
             return None
         (since, start), (now, work) = self._anchor, self.latest
         return (work - start) / (now - since) if now > since else None

@@ -235,6 +235,13 @@ class ActionTracker:
             )
         ]
 
+    def running(self) -> bool:
+        """Whether one of the actions was ``IN_PROGRESS`` when last seen."""
+        return any(
+            (action := self._last.get(action_id)) is not None and action.status is ActionStatus.IN_PROGRESS
+            for action_id in self.ids
+        )
+
     def progress_points(self) -> float:
         """Summed progress in points: 100 per final action, ``progress`` of a running one, 0 unseen."""
         return float(

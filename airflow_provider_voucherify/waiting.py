@@ -162,12 +162,15 @@ def plan_waiting(
                 raise exc
         else:
             failures = 0
-            rate.observe(now, tracker.progress_points())
+            rate.observe(now, tracker.progress_points(), tracker.running())
             finish = rate.finish_at(total)
             if finish is None:
+                # Nothing moving yet (queued behind other imports): back off. Once it moves,
+                # measure its pace over one poll_interval.
+                idle = 0 if rate.grew else idle
                 gap = min(policy.poll_interval * 2.0**idle, longest)
                 idle += 1
-                why = "no progress seen yet"
+                why = "measuring the pace" if rate.grew else "no progress seen yet"
             else:
                 idle = 0
                 gap = min(max(finish - now, policy.poll_interval), longest)

@@ -230,6 +230,17 @@ def test_while_nothing_moves_the_gap_doubles_up_to_the_cap() -> None:
     assert gaps[:6] == [30, 60, 120, 240, 480, 600]
 
 
+def test_imports_queued_behind_others_are_measured_once_they_move() -> None:
+    project = Project(5, seconds_each=60, delay=100, limit=None)
+
+    verdict, polls = drive(project, WaitPolicy(poll_interval=30))
+
+    assert verdict.status is Outcome.SUCCESS
+    # Back off while queued (30, 60, 120 s), one poll_interval to measure the pace, then the finish.
+    assert [when - START for when in polls[:5]] == [0, 30, 90, 210, 240]
+    assert project.now - START == pytest.approx(400, abs=1)
+
+
 # -- the API budget ------------------------------------------------------------------------------
 
 
@@ -314,14 +325,26 @@ def test_a_share_outside_0_to_1_is_refused(share: float) -> None:
         WaitPolicy(poll_interval=30, api_budget_share=share)
 
 
-def test_the_progress_rate_is_measured_from_when_the_work_started_moving() -> None:
+def test_the_progress_rate_is_measured_from_a_poll_that_saw_the_work_moving() -> None:
     rate = ProgressRate()
-    rate.observe(0, 0)
-    rate.observe(100, 0)  # still queued
-    rate.observe(130, 30)  # 1 point a second since it started moving
+    rate.observe(0, 50, running=True)
+    rate.observe(30, 80, running=True)
 
     assert rate.rate() == pytest.approx(1.0)
-    assert rate.finish_at(200) == pytest.approx(300)
+    assert rate.finish_at(200) == pytest.approx(150)
+
+
+def test_growth_after_a_queued_spell_is_measured_from_when_it_was_first_seen() -> None:
+    rate = ProgressRate()
+    rate.observe(0, 0, running=False)
+    rate.observe(100, 0, running=False)  # still queued behind others
+    rate.observe(400, 30, running=True)  # moving, since some time in the last 300 s
+    assert rate.rate() is None
+    assert rate.grew
+
+    rate.observe(430, 60, running=True)
+
+    assert rate.rate() == pytest.approx(1.0)
 
 
 # -- errors and the deadline ------------------------------------------------------------------
