@@ -8,7 +8,7 @@ the final :class:`~airflow_provider_voucherify.verdict.Verdict`. The next poll i
 - ``poll_interval`` after the last poll: never more often;
 - the moment the actions' progress rate says all of them will be final (at most
   ``MAX_POLL_GAP`` ahead, so a ``FAILED`` import is still seen within minutes); while nothing
-  has moved yet, the gap doubles from ``poll_interval`` up to that cap;
+  has moved yet, the gap doubles from ``poll_interval`` up to 16 of them (and that cap);
 - the moment the wait's own calls fit in ``api_budget_share`` of the plan's ordinary budget, as
   the ``X-Rate-Limit-*`` headers report it (:class:`~airflow_provider_voucherify.pacing.ApiBudget`).
 
@@ -57,6 +57,9 @@ T = TypeVar("T")
 
 # However far the estimated finish, poll at least this often (unless the budget forbids it).
 MAX_POLL_GAP = 600.0
+# While nothing moves, the gap doubles from poll_interval up to this many poll_intervals (and
+# MAX_POLL_GAP): a wait queued behind other imports still polls often enough to see them start.
+MAX_IDLE_INTERVALS = 16
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ def plan_waiting(
                 # Nothing moving yet (queued behind other imports): back off. Once it moves,
                 # measure its pace over one poll_interval.
                 idle = 0 if rate.grew else idle
-                gap = min(policy.poll_interval * 2.0**idle, longest)
+                gap = min(policy.poll_interval * min(2.0**idle, MAX_IDLE_INTERVALS), longest)
                 idle += 1
                 why = "measuring the pace" if rate.grew else "no progress seen yet"
             else:

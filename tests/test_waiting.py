@@ -221,13 +221,21 @@ def test_a_far_estimated_finish_is_polled_at_least_every_max_poll_gap() -> None:
     assert max(gaps) == pytest.approx(MAX_POLL_GAP)
 
 
-def test_while_nothing_moves_the_gap_doubles_up_to_the_cap() -> None:
+def test_while_nothing_moves_the_gap_doubles_up_to_16_poll_intervals() -> None:
     project = Project(1, seconds_each=60, delay=3 * 3600, limit=None)  # behind 3 hours of others' work
 
     _, polls = drive(project, WaitPolicy(poll_interval=30))
 
     gaps = [b - a for a, b in itertools.pairwise(polls)]
-    assert gaps[:6] == [30, 60, 120, 240, 480, 600]
+    assert gaps[:7] == [30, 60, 120, 240, 480, 480, 480]  # at most 16 poll_intervals
+
+
+def test_while_nothing_moves_the_gap_never_passes_max_poll_gap() -> None:
+    project = Project(1, seconds_each=60, delay=3 * 3600, limit=None)
+
+    _, polls = drive(project, WaitPolicy(poll_interval=60))
+
+    assert max(b - a for a, b in itertools.pairwise(polls)) == MAX_POLL_GAP
 
 
 def test_imports_queued_behind_others_are_measured_once_they_move() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_voucherify import pacing
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.exceptions import (
     VoucherifyAuthError,
@@ -113,6 +114,8 @@ def test_429_storm_slows_the_run_down_by_at_least_what_the_api_asked(
     point_connection(monkeypatch, emulator, max_retries=20)
     # One-second windows: 2 imports and 6 calls of any kind per window, then 429 with Retry-After.
     emulator.set_faults(bulk_calls_per_hour=2, rate_limit_per_minute=6, retry_after_seconds=1)
+    # The waiting budget's window: the fault's second, not a plan's minute or hour.
+    monkeypatch.setattr(pacing, "ASSUMED_WINDOW", 1.0)
 
     started = time.monotonic()
     ids = run_task(

@@ -13,6 +13,7 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 from packaging.version import Version
 
+from airflow_provider_voucherify import pacing
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.triggers.async_action import CLASSPATH, AsyncActionTrigger
 from airflow_provider_voucherify.verdict import Outcome, Verdict
@@ -118,6 +119,8 @@ def test_rate_limiting_is_waited_out_inside_the_trigger(
     ids = queue_imports(2)
     point_connection(monkeypatch, slow_emulator, max_retries=0)
     slow_emulator.set_faults(rate_limit_per_minute=3, retry_after_seconds=1)
+    # The fault's windows last a second, not a plan's minute or hour: tell the polling budget.
+    monkeypatch.setattr(pacing, "ASSUMED_WINDOW", 1.0)
 
     verdict = only_verdict(run_to_end(make_trigger(ids, seconds=120, poll_interval=0.2)))
 
