@@ -84,9 +84,9 @@ class PlanView:
         opens = max(self.window_opens, now)
         if batches_left <= left:
             return opens
+        # ``left`` belongs to the window opening at window_opens; the rest need the windows after it.
         windows = math.ceil((batches_left - left) / self.limit)
-        next_open = self.window_opens + self.period if self.window_opens <= now else self.window_opens
-        return next_open + (windows - 1) * self.period
+        return self.window_opens + windows * self.period
 
     def describe(self, batches_left: int | None, now: float) -> str:
         """``bulk calls: 3 of 10 left in this window, next window 14:00:00Z, ETA ...``; "" if unknown."""
@@ -95,7 +95,7 @@ class PlanView:
             return ""
         next_open = self.window_opens if self.window_opens > now else self.window_opens + self.period
         text = f"bulk calls: {left} of {self.limit} left in this window, next window {clock_time(next_open)}"
-        if batches_left is not None:
+        if batches_left:
             eta = self.eta(batches_left, now)
             if eta is not None:
                 text += f", ETA {when(eta)} for {batches_left} more batches at the plan's rate"
@@ -109,6 +109,7 @@ def batches_left(
     file read otherwise; ``None`` when there is no way to tell."""
     if total is not None:
         return math.ceil(max(total - read, 0) / batch_size)
-    if fraction and batches_done:
+    if fraction and fraction < 1 and batches_done:
+        # A file read to its end (into the read buffer) tells nothing about what is left.
         return max(round(batches_done / fraction) - batches_done, 0)
     return None

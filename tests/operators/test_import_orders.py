@@ -386,8 +386,8 @@ def test_a_list_of_orders_is_not_shown_as_rendered_template(airflow_db: Path, se
 
 
 def failing_after_two_batches(server: EmulatorServer) -> Any:
-    """Allow two imports, then 429 (the hook has no retries left): the task fails mid-import."""
-    server.set_faults(bulk_calls_per_hour=2, retry_after_seconds=3600)
+    """Allow two imports, then the billing cycle's quota is spent (a 429 that fails at once)."""
+    server.set_faults(plan="business", calls_per_cycle=2)
 
     def clear_faults(context: Any) -> None:
         server.clear_faults()
