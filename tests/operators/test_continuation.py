@@ -53,7 +53,7 @@ def test_continuing_at_any_batch_matches_the_first_pass(tmp_path: Path, gz: bool
     assert len(first) == 7
     with OrderSource(str(path)) as source:
         identity = SourceIdentity.of(source)
-    for k, (batch, position) in enumerate(first):
+    for k, (_, position) in enumerate(first):
         assert position.batch == k  # where batch k + 1 starts
         again, counts = _run(str(path), position, identity)
         assert [(b.number, b.body) for b, _ in again] == [(b.number, b.body) for b, _ in first[k:]]

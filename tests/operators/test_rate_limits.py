@@ -1,7 +1,8 @@
-"""ImportOrdersOperator on a rate-limited plan: defer (or wait) for the window, continue, send nothing twice."""
+"""ImportOrdersOperator on a rate-limited plan: defer or wait for the window, continue, send nothing twice."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,19 @@ from airflow_provider_voucherify.operators._plan_view import PlanView, batches_l
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from tests.operators.conftest import order_dict, write_jsonl
 from tests.operators.deferral import drive
-from tests.operators.test_import_orders import FakeTI, server, stored  # noqa: F401 - fixture
+from tests.operators.test_import_orders import FakeTI, stored
 
 ORDERS = 50
 BATCH = 5  # 10 batches
+
+
+@pytest.fixture
+def server(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
+    """The emulator as ``voucherify_default``; the hook's own retries are not what is tested here."""
+    conn = json.loads(emulator.conn_json)
+    conn["extra"] = {"max_retries": 0, "retry_backoff": 0.01, "timeout": 30}
+    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", json.dumps(conn))
+    return emulator
 
 
 @pytest.fixture
@@ -39,7 +49,7 @@ def test_bulk_limit_defers_until_the_window_reopens_and_continues(
     assert len(ids) == len(set(ids)) == ORDERS // BATCH
     assert len(run.deferrals) == 3  # batches 4, 7 and 10 were refused once each
     for deferral in run.deferrals:
-        classpath, kwargs = deferral.trigger.serialize()
+        classpath, _ = deferral.trigger.serialize()
         assert classpath == "airflow.providers.standard.triggers.temporal.DateTimeTrigger"
         assert deferral.method_name == "resume_import"
     positions = [d.kwargs["continuation"]["position"]["batch"] for d in run.deferrals]
