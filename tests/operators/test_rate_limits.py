@@ -42,7 +42,7 @@ def _operator(orders: Any, **kwargs: Any) -> ImportOrdersOperator:
 def test_bulk_limit_defers_until_the_window_reopens_and_continues(
     server: EmulatorServer, orders_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    server.set_faults(bulk_calls_per_hour=3, retry_after_seconds=1)  # 3 imports per 1-s window
+    server.set_faults(bulk_calls_per_hour=3, retry_after_seconds=2)  # 3 imports per 2-s window
     ti = FakeTI()
     run = drive(_operator(str(orders_path), deferrable=True), {"ti": ti})
     ids = run.result
@@ -73,7 +73,7 @@ def test_bulk_limit_defers_until_the_window_reopens_and_continues(
 def test_without_deferrable_the_worker_waits_and_says_how_long(
     server: EmulatorServer, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    server.set_faults(bulk_calls_per_hour=4, retry_after_seconds=1)
+    server.set_faults(bulk_calls_per_hour=4, retry_after_seconds=2)
     orders = [order_dict(n) for n in range(30)]  # 6 batches, the 5th refused
     ids = _operator(orders, deferrable=False).execute({"ti": FakeTI()})  # type: ignore[arg-type]
     text = "".join(capfd.readouterr())
