@@ -196,7 +196,7 @@ class ImportOrdersOperator(BaseOperator):
                         )
                     else:
                         state.action_ids, state.sent, state.skipped = action_ids, sent, skipped
-                        action_id = self._send(hook, batch, state, checkpoints, plan)
+                        action_id = self._post(hook, batch, state, checkpoints, plan)
                         ledger.record(batch, action_id)
                         sent += batch.count
                         line = progress.describe(
@@ -229,7 +229,7 @@ class ImportOrdersOperator(BaseOperator):
             return self._wait(context, action_ids)
         return action_ids
 
-    def _send(
+    def _post(
         self,
         hook: VoucherifyHook,
         batch: Batch,
