@@ -10,6 +10,7 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
+from airflow_provider_voucherify.failures import AirflowFailException
 from tests.airflow_helpers import point_connection
 from tests.faults.matrix import (
     ALL_SOURCE_IDS,
@@ -60,11 +61,12 @@ def test_billing_cycle_quota_spent_fails_at_once(
     emulator.set_faults(plan="business", calls_per_cycle=3)  # this plan's cycle counts bulk calls
 
     started = time.monotonic()
-    with pytest.raises(VoucherifyRateLimitError) as caught:
+    with pytest.raises(AirflowFailException) as caught:  # failed, and not retried either
         drive(import_operator(orders_path, deferrable=True), {"ti": TaskInstance()})
     elapsed = time.monotonic() - started
 
-    error = caught.value
+    error = caught.value.__cause__
+    assert isinstance(error, VoucherifyRateLimitError)
     assert error.limit_type == "api_calls_cycle"
     assert "quota of API calls for this billing cycle is used up" in str(error)
     assert "Waiting is pointless" in str(error)
