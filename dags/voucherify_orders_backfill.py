@@ -168,6 +168,8 @@ with DAG(
         on_invalid="skip",
         max_invalid=MAX_INVALID,
         pool=IMPORT_POOL,
+        # On a bulk-call limit, wait for the window in the triggerer: no worker, no pool slot.
+        deferrable=True,
     )
 
     wait_for_import = AsyncActionSensor(

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_provider_voucherify.emulator.clock import EmulatedClock
 from airflow_provider_voucherify.emulator.config import MAX_BODY_BYTES, EmulatorConfig
+from airflow_provider_voucherify.emulator.customers import BULK_PATH, CUSTOMERS_BULK_UPDATE, check_customers
 from airflow_provider_voucherify.emulator.faults import FaultConfig, FaultInjector
 from airflow_provider_voucherify.emulator.ids import hex_id
 from airflow_provider_voucherify.emulator.middleware import (
@@ -216,6 +217,36 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         emulator.workers[project].notify()
         return _json({"async_action_id": action_id})
 
+    @app.post(BULK_PATH)
+    async def update_customers_in_bulk(request: Request) -> Response:
+        project: str = request.scope[PROJECT_KEY]
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _json(_TOO_LARGE, 413)
+        try:
+            customers = json.loads(body)
+        except ValueError as exc:
+            return _error(
+                request, 400, "invalid_payload", "Invalid payload", f"Request body is not valid JSON: {exc}"
+            )
+        if problem := check_customers(customers):
+            return _error(request, 400, "invalid_payload", "Invalid payload", problem)
+        canonical = "\n".join(_canonical(customer) for customer in customers).encode()
+        action_id = hex_id("aa")
+        store.accept_import(
+            project,
+            action_id,
+            request.scope[REQUEST_ID_KEY],
+            canonical,
+            len(customers),
+            hashlib.sha256(canonical).hexdigest(),
+            (),
+            False,
+            kind=CUSTOMERS_BULK_UPDATE,
+        )
+        emulator.workers[project].notify()
+        return _json({"async_action_id": action_id})
+
     @app.get("/v1/async-actions/{action_id}")
     async def get_async_action(request: Request, action_id: str) -> Response:
         action = store.get_action(request.scope[PROJECT_KEY], action_id)
@@ -301,6 +332,13 @@ def _control_routes(app: FastAPI, emulator: Emulator) -> None:
         emulator.faults.configure(config)
         emulator.apply_limits()
         return _json(faults_body())
+
+    @app.get("/_emulator/clock")
+    async def clock() -> Response:
+        """The emulated clock: ``now`` (emulated epoch seconds), ``real_now`` and ``time_scale``."""
+        real_now = emulator.clock.real()
+        now = emulator.clock.origin + (real_now - emulator.clock.origin) * emulator.clock.scale
+        return _json({"now": now, "real_now": real_now, "time_scale": emulator.clock.scale})
 
     @app.get("/_emulator/stats")
     async def stats() -> Response:

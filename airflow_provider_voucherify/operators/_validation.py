@@ -47,18 +47,20 @@ class Counts:
 class RejectsFile:
     """JSON Lines of invalid records: ``{"line", "source_id", "errors": [{"path", "reason"}]}``.
 
-    Never the record itself. A local path or any ``ObjectStoragePath`` URI; rewritten on each try.
+    Never the record itself. A local path or any ``ObjectStoragePath`` URI; rewritten on each try,
+    appended to (``append=True``) when a try continues after a rate-limit deferral.
     """
 
-    def __init__(self, location: str | os.PathLike[str]) -> None:
+    def __init__(self, location: str | os.PathLike[str], append: bool = False) -> None:
         self.location = location
         self._path = storage_path(location)
         self._handle: IO[bytes] | None = None
+        self._mode = "ab" if append else "wb"
 
     def __enter__(self) -> RejectsFile:
         if not isinstance(self._path, ObjectStoragePath):
             self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self._path.open("wb")
+        self._handle = self._path.open(self._mode)
         return self
 
     def __exit__(

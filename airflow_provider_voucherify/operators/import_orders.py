@@ -6,18 +6,21 @@ import os
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.configuration import conf
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_voucherify.exceptions import VoucherifyError
+from airflow_provider_voucherify.exceptions import API_CALLS_CYCLE, VoucherifyError, VoucherifyRateLimitError
 from airflow_provider_voucherify.failures import AirflowFailException, fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
-from airflow_provider_voucherify.operators._batching import batches
+from airflow_provider_voucherify.operators._batching import Batch, batches
+from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
 from airflow_provider_voucherify.operators._options import check_options
+from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left, when
 from airflow_provider_voucherify.operators._progress import Progress
 from airflow_provider_voucherify.operators._resume import BatchLedger, Project
 from airflow_provider_voucherify.operators._source import (
@@ -27,7 +30,6 @@ from airflow_provider_voucherify.operators._source import (
     lineage_input,
 )
 from airflow_provider_voucherify.operators._validation import (
-    Counts,
     OnInvalid,
     RejectsFile,
     rejects_location,
@@ -37,6 +39,8 @@ from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_s
 from airflow_provider_voucherify.verdict import Outcome, Verdict
 
 DEFAULT_TIMEOUT = timedelta(days=7)
+# A 429 that names no time (never seen from Voucherify): come back in a minute.
+RETRY_UNNAMED_WAIT = 60.0
 
 
 class ImportOrdersOperator(BaseOperator):
@@ -158,8 +162,17 @@ class ImportOrdersOperator(BaseOperator):
             self.orders = OrdersInMemory(self.orders)
 
     def execute(self, context: Context) -> list[str]:
+        return self._run(context, Continuation())
+
+    def resume_import(
+        self, context: Context, event: Any = None, continuation: dict[str, Any] | None = None
+    ) -> list[str]:
+        """Continue after a rate-limit deferral, at the batch the limit refused."""
+        return self._run(context, Continuation.from_dict(continuation or {}))
+
+    def _run(self, context: Context, state: Continuation) -> list[str]:
         with fail_fast("Import"):
-            action_ids = self._send(context)
+            action_ids = self._send(context, state)
             if action_ids and self.wait_for_completion:
                 return self._wait(context, action_ids)
         return action_ids
@@ -167,9 +180,16 @@ class ImportOrdersOperator(BaseOperator):
     def _project(self, hook: VoucherifyHook) -> Project:
         return Project(hook.settings.base_url, hook.settings.app_id)
 
-    def _send(self, context: Context) -> list[str]:
+    def _send(self, context: Context, state: Continuation) -> list[str]:
         hook = VoucherifyHook(self.voucherify_conn_id)
-        counts, action_ids, sent, skipped = Counts(), [], 0, 0
+        counts, action_ids, sent, skipped = (
+            state.position.counts(),
+            state.action_ids,
+            state.sent,
+            state.skipped,
+        )
+        plan, continuing, finished = PlanView.from_dict(state.plan), state.position.batch > 0, False
+        sent_before = sent
         try:
             resume = as_flag(self.resume, "resume")
             ledger = BatchLedger.from_context(
@@ -181,17 +201,25 @@ class ImportOrdersOperator(BaseOperator):
             )
             if not resume:
                 self.log.info("resume=False: every batch is sent again")
+            elif continuing:
+                # This try already checked the earlier tries' batches before it deferred.
+                self.log.info("Continuing after a rate-limit wait at batch %d", state.position.batch + 1)
             elif states := ledger.check(hook):
                 self.log.info(
                     "Earlier tries sent %d batches; their imports now: %s", len(states), _tally(states)
                 )
             with ExitStack() as stack:
                 source = stack.enter_context(OrderSource(self.orders))
+                checkpoints = Checkpoints(source, state.position, state.identity)
                 location = rejects_location(self.rejects_path)
-                rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
+                rejects = (
+                    stack.enter_context(RejectsFile(location, append=continuing))
+                    if location is not None
+                    else None
+                )
                 progress = Progress(total=source.total)
                 valid = serialized_orders(
-                    source,
+                    checkpoints.records(),
                     counts=counts,
                     on_invalid=self.on_invalid,
                     max_invalid=self.max_invalid,
@@ -199,7 +227,7 @@ class ImportOrdersOperator(BaseOperator):
                     require_source_id=self.require_source_id,
                     created_at_metadata_key=self.created_at_metadata_key,
                 )
-                for batch in batches(valid, batch_size=self.batch_size):
+                for batch in checkpoints.batches(batches(valid, batch_size=self.batch_size), counts):
                     decision = ledger.decide(batch)
                     action_id = decision.async_action_id
                     if action_id is not None:
@@ -208,14 +236,23 @@ class ImportOrdersOperator(BaseOperator):
                     else:
                         if ledger.resume and batch.number in ledger.recalled:
                             self.log.info("batch %d: sending it again: %s", batch.number, decision.reason)
-                        action_id = hook.import_serialized(
-                            batch.body, count=batch.count, resend_safe=batch.resend_safe
-                        )
+                        state.action_ids, state.sent, state.skipped = action_ids, sent, skipped
+                        action_id = self._post(hook, batch, state, checkpoints, plan)
                         ledger.record(batch, action_id)
                         sent += batch.count
-                        line = progress.describe(batch.number, sent + skipped, sent, source.fraction_read())
-                        self.log.info("%s, async action %s", line, action_id)
+                        line = progress.describe(
+                            batch.number,
+                            sent + skipped,
+                            sent - sent_before,
+                            source.fraction_read(),
+                        )
+                        left = batches_left(
+                            source.total, counts.read, self.batch_size, batch.number, source.fraction_read()
+                        )
+                        view = plan.describe(left, time.time())
+                        self.log.info("%s, async action %s%s", line, action_id, f"; {view}" if view else "")
                     action_ids.append(action_id)
+                finished = True
         finally:
             hook.close()
             summary = {
@@ -224,11 +261,62 @@ class ImportOrdersOperator(BaseOperator):
                 "skipped_on_retry": skipped,
                 "batches": len(action_ids),
             }
-            self.log.info("Import summary: %s", summary)
+            self.log.info("Import summary%s: %s", "" if finished else " so far", summary)
         context["ti"].xcom_push(key="import_summary", value=summary)
         if not action_ids:
             self.log.warning("No valid orders to import: nothing was sent")
         return action_ids
+
+    def _post(
+        self,
+        hook: VoucherifyHook,
+        batch: Batch,
+        state: Continuation,
+        checkpoints: Checkpoints,
+        plan: PlanView,
+    ) -> str:
+        """Post ``batch``; on a rate limit, defer (or wait in the worker) until its window reopens."""
+        while True:
+            try:
+                action_id = hook.import_serialized(
+                    batch.body, count=batch.count, resend_safe=batch.resend_safe
+                )
+            except VoucherifyRateLimitError as exc:
+                if exc.limit_type == API_CALLS_CYCLE:
+                    raise
+                retry_at = exc.retry_at if exc.retry_at is not None else time.time() + RETRY_UNNAMED_WAIT
+                seen = hook.rate_limit
+                plan.refused(retry_at, seen.limit if seen and seen.limit_type == exc.limit_type else None)
+                source = checkpoints.source
+                left = batches_left(
+                    source.total,
+                    checkpoints.current.read,
+                    self.batch_size,
+                    batch.number - 1,
+                    source.fraction_read(),
+                )
+                self.log.info(
+                    "%s limit: batch %d refused; it continues at %s (in %.0f s), %s batches remain%s",
+                    exc.limit_type or "rate",
+                    batch.number,
+                    when(retry_at),
+                    max(retry_at - time.time(), 0.0),
+                    "an unknown number of" if left is None else f"about {left}",
+                    "; deferring: the worker and the pool slot are free meanwhile" if self.deferrable else "",
+                )
+                state.position, state.identity = checkpoints.current, checkpoints.identity
+                state.plan, state.waits = plan.to_dict(), state.waits + 1
+                if self.deferrable:
+                    self.defer(
+                        trigger=DateTimeTrigger(moment=datetime.fromtimestamp(retry_at, tz=timezone.utc)),
+                        method_name="resume_import",
+                        kwargs={"continuation": state.to_dict()},
+                    )
+                time.sleep(max(retry_at - time.time(), 0.0))
+                self.log.info("Window reopened: sending batch %d again", batch.number)
+                continue
+            plan.accepted(time.time())
+            return action_id
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:
         if self.deferrable:

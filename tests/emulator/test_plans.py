@@ -176,7 +176,7 @@ def test_time_scaled_windows_reopen_when_the_headers_say(scaled: EmulatorServer)
         assert abs(float(refused.headers["retry-after"]) - (retry_at - time.time())) < 0.5
         accepted, at = _until_accepted(client, [order("w-next")], deadline_s=10)
         assert accepted.status_code == 200
-        assert retry_at - 0.05 <= at <= retry_at + 0.5
+        assert retry_at - 0.05 <= at <= retry_at + 1.5  # polled every 10 ms; a loaded machine is slow
         # A fresh window: exactly the plan's 10 bulk calls (the one above included).
         statuses = [client.post("/v1/orders/import", json=[order(f"x-{n}")]).status_code for n in range(10)]
     assert statuses == [200] * 9 + [429]
@@ -195,3 +195,38 @@ def test_import_speed_and_overhead_run_on_the_emulated_clock(tmp_path: Path) -> 
     assert (early["status"], early["progress"]) == ("IN_PROGRESS", 0)
     assert action["result"]["done_count"] == 100
     assert 0.55 <= elapsed <= 5.0
+
+
+def test_bulk_customer_updates_share_the_queue_the_list_and_the_bulk_budget(emulator: EmulatorServer) -> None:
+    emulator.set_faults(bulk_calls_per_hour=2)
+    customers = [{"source_id": f"c-{n}", "name": f"Customer {n}"} for n in range(50)]
+    with emulator.client() as client:
+        update = client.post("/v1/customers/bulk/async", json=customers)
+        assert update.status_code == 200, update.text
+        update_id = update.json()["async_action_id"]
+        import_id = post_import(client, [order("after-update")])
+        refused = client.post("/v1/customers/bulk/async", json=customers[:1])
+        listed = client.get("/v1/async-actions").json()["async_actions"]
+        bad = client.post("/v1/customers/bulk/async", json=[{"name": "no source id"}])
+    assert refused.status_code == 429
+    assert refused.headers["x-rate-limit-type"] == "bulk_api_calls"
+    assert bad.status_code == 429  # the bulk budget is spent before the body is even read
+    assert [(a["id"], a["type"]) for a in listed] == [
+        (import_id, "ORDERS.IMPORT"),
+        (update_id, "CUSTOMERS.BULK_UPDATE"),
+    ]
+    done = wait_for_actions(emulator, [update_id, import_id])
+    assert done[update_id]["result"]["done_count"] == 50
+    assert done[update_id]["result"]["reports"] == []
+    assert done[import_id]["result"]["done_count"] == 1
+    with emulator.client() as client:
+        assert client.get("/v1/customers/c-7").json()["name"] == "Customer 7"
+    stats = emulator.stats()
+    assert (stats["imports_accepted"], stats["orders_received"]) == (1, 1)  # order counters only
+
+
+def test_bulk_customer_update_validates_its_body(emulator: EmulatorServer) -> None:
+    with emulator.client() as client:
+        bad = client.post("/v1/customers/bulk/async", json=[{"name": "no source id"}])
+    assert bad.status_code == 400
+    assert bad.json()["details"] == "Property [0].source_id is required"
