@@ -118,15 +118,33 @@ def test_rate_limiting_is_waited_out_inside_the_trigger(
 ) -> None:
     ids = queue_imports(2)
     point_connection(monkeypatch, slow_emulator, max_retries=0)
-    slow_emulator.set_faults(rate_limit_per_minute=3, retry_after_seconds=1)
+    # One call per one-second window: a poll that reads a result after its list call meets a 429.
+    slow_emulator.set_faults(rate_limit_per_minute=1, retry_after_seconds=1)
     # The fault's windows last a second, not a plan's minute or hour: tell the polling budget.
     monkeypatch.setattr(pacing, "ASSUMED_WINDOW", 1.0)
 
-    verdict = only_verdict(run_to_end(make_trigger(ids, seconds=120, poll_interval=0.2)))
+    trigger = make_trigger(ids, seconds=120, poll_interval=0.2, api_budget_share=1.0)
+    verdict = only_verdict(run_to_end(trigger))
 
     assert verdict.status is Outcome.SUCCESS, verdict.message
     limited = sum(counts.get("429", 0) for counts in slow_emulator.stats()["requests"].values())
     assert limited > 0, "the rate limit should have been met"
+
+
+def test_the_trigger_keeps_its_polls_within_its_share_of_the_budget(
+    slow_emulator: EmulatorServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = queue_imports(2)
+    point_connection(monkeypatch, slow_emulator, max_retries=0)
+    slow_emulator.set_faults(rate_limit_per_minute=10, retry_after_seconds=1)
+    monkeypatch.setattr(pacing, "ASSUMED_WINDOW", 1.0)
+
+    verdict = only_verdict(run_to_end(make_trigger(ids, seconds=120, poll_interval=0.05)))
+
+    assert verdict.status is Outcome.SUCCESS, verdict.message
+    limited = sum(counts.get("429", 0) for counts in slow_emulator.stats()["requests"].values())
+    assert limited == 0, "paced to 20% of 10 calls a second, the wait never met the limit"
 
 
 def test_the_deadline_ends_the_wait_with_one_timeout_event(slow_emulator: EmulatorServer) -> None:  # noqa: F811
