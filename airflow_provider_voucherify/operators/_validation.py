@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import IO, Any, Literal, Self
+from typing import IO, Any, Literal, TypeVar
 
 from airflow.sdk import ObjectStoragePath
 
@@ -44,6 +44,9 @@ class Counts:
         return asdict(self)
 
 
+_File = TypeVar("_File", bound="JsonLinesFile")
+
+
 class JsonLinesFile:
     """A JSON Lines file written entry by entry: a local path or any ``ObjectStoragePath`` URI.
 
@@ -55,7 +58,7 @@ class JsonLinesFile:
         self._path = storage_path(location)
         self._handle: IO[bytes] | None = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self: _File) -> _File:
         if not isinstance(self._path, ObjectStoragePath):
             self._path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = self._path.open("wb")
