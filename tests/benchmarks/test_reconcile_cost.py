@@ -25,7 +25,6 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
-from tests.airflow_helpers import point_connection
 from tests.benchmarks._orders import write_orders
 from tests.benchmarks._report import note, record
 
@@ -75,7 +74,7 @@ def test_reconciling_100k_orders_reads_the_sample_only_in_flat_memory(
 ) -> None:
     server = unlimited_emulator
     server.reset()
-    point_connection(monkeypatch, server)
+    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", server.conn_json)
     path = write_orders(tmp_path / "orders-100k.jsonl", ORDERS, prefix="recon")
     small = tmp_path / "orders-10k.jsonl"
     with path.open("rb") as source, small.open("wb") as target:
