@@ -69,6 +69,7 @@ def reconcile(server: EmulatorServer, **options: Any) -> dict[str, Any]:
     return run
 
 
+@pytest.mark.timeout(1800)
 def test_reconciling_100k_orders_reads_the_sample_only_in_flat_memory(
     unlimited_emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
