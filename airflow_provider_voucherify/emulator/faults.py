@@ -10,6 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from airflow_provider_voucherify.emulator.plans import PLANS
 
 
+class OrderAlteration(BaseModel):
+    """Change stored orders behind the client's back (see ``alterations.py``), to prove reconciliation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(gt=0.0, le=1.0)
+    fields: list[Literal["amount", "item_quantity", "metadata_date", "deleted"]] = Field(min_length=1)
+    metadata_key: str = "original_created_at"
+
+
 class FaultConfig(BaseModel):
     """What ``POST /_emulator/faults`` accepts; every field is optional and ``{}`` means no faults."""
 
@@ -29,6 +39,7 @@ class FaultConfig(BaseModel):
     retry_after_seconds: int | None = Field(None, ge=1)
     seed: int | None = None
     paths: list[str] | None = None
+    alter_orders: OrderAlteration | None = None
 
     @field_validator("error_statuses")
     @classmethod
@@ -49,9 +60,14 @@ class FaultInjector:
         self.imports_to_fail = config.fail_imports
         # A fresh generator per configuration: the same seed and request sequence give the same faults.
         self.rng = random.Random(config.seed)
+        self.altered_orders: list[dict[str, str]] = []
 
     def describe(self) -> dict[str, Any]:
-        return {**self.config.model_dump(), "fail_imports_remaining": self.imports_to_fail}
+        return {
+            **self.config.model_dump(),
+            "fail_imports_remaining": self.imports_to_fail,
+            "altered_orders": self.altered_orders,
+        }
 
     def applies_to(self, path: str, template: str) -> bool:
         paths = self.config.paths
