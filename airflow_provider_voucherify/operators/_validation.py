@@ -50,8 +50,8 @@ _File = TypeVar("_File", bound="JsonLinesFile")
 class JsonLinesFile:
     """A JSON Lines file written entry by entry: a local path or any ``ObjectStoragePath`` URI.
 
-    Rewritten on each try (opened with ``"wb"``), or appended to (``append=True``) when a try
-    continues after a rate-limit deferral; local parent directories are created.
+    Rewritten on each try (opened with ``"wb"``), appended to (``append=True``) when a try continues
+    after a rate-limit deferral; local parent directories are created.
     """
 
     def __init__(self, location: str | os.PathLike[str], append: bool = False) -> None:
@@ -82,8 +82,7 @@ class JsonLinesFile:
 class RejectsFile(JsonLinesFile):
     """JSON Lines of invalid records: ``{"line", "source_id", "errors": [{"path", "reason"}]}``.
 
-    Never the record itself. A local path or any ``ObjectStoragePath`` URI; rewritten on each try,
-    appended to when a try continues after a rate-limit deferral.
+    Never the record itself. A local path or any ``ObjectStoragePath`` URI; rewritten on each try.
     """
 
     def write(self, error: InvalidOrderError) -> None:

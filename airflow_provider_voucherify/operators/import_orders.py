@@ -7,21 +7,22 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.configuration import conf
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_voucherify.exceptions import API_CALLS_CYCLE, VoucherifyError, VoucherifyRateLimitError
+from airflow_provider_voucherify.exceptions import VoucherifyError
 from airflow_provider_voucherify.failures import AirflowFailException, fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
-from airflow_provider_voucherify.operators._batching import Batch, batches
+from airflow_provider_voucherify.operators._batching import batches
 from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
 from airflow_provider_voucherify.operators._options import check_options
-from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left, when
+from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left
 from airflow_provider_voucherify.operators._progress import Progress
+from airflow_provider_voucherify.operators._rate_limited import post_batch
 from airflow_provider_voucherify.operators._resume import BatchLedger, Project
 from airflow_provider_voucherify.operators._source import (
     OrdersArg,
@@ -39,8 +40,6 @@ from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_s
 from airflow_provider_voucherify.verdict import Outcome, Verdict
 
 DEFAULT_TIMEOUT = timedelta(days=7)
-# A 429 that names no time (never seen from Voucherify): come back in a minute.
-RETRY_UNNAMED_WAIT = 60.0
 
 
 class ImportOrdersOperator(BaseOperator):
@@ -237,7 +236,16 @@ class ImportOrdersOperator(BaseOperator):
                         if ledger.resume and batch.number in ledger.recalled:
                             self.log.info("batch %d: sending it again: %s", batch.number, decision.reason)
                         state.action_ids, state.sent, state.skipped = action_ids, sent, skipped
-                        action_id = self._post(hook, batch, state, checkpoints, plan)
+                        action_id = post_batch(
+                            hook,
+                            batch,
+                            state=state,
+                            checkpoints=checkpoints,
+                            plan=plan,
+                            batch_size=self.batch_size,
+                            log=self.log,
+                            defer=self._defer_until if self.deferrable else None,
+                        )
                         ledger.record(batch, action_id)
                         sent += batch.count
                         line = progress.describe(
@@ -267,56 +275,12 @@ class ImportOrdersOperator(BaseOperator):
             self.log.warning("No valid orders to import: nothing was sent")
         return action_ids
 
-    def _post(
-        self,
-        hook: VoucherifyHook,
-        batch: Batch,
-        state: Continuation,
-        checkpoints: Checkpoints,
-        plan: PlanView,
-    ) -> str:
-        """Post ``batch``; on a rate limit, defer (or wait in the worker) until its window reopens."""
-        while True:
-            try:
-                action_id = hook.import_serialized(
-                    batch.body, count=batch.count, resend_safe=batch.resend_safe
-                )
-            except VoucherifyRateLimitError as exc:
-                if exc.limit_type == API_CALLS_CYCLE:
-                    raise
-                retry_at = exc.retry_at if exc.retry_at is not None else time.time() + RETRY_UNNAMED_WAIT
-                seen = hook.rate_limit
-                plan.refused(retry_at, seen.limit if seen and seen.limit_type == exc.limit_type else None)
-                source = checkpoints.source
-                left = batches_left(
-                    source.total,
-                    checkpoints.current.read,
-                    self.batch_size,
-                    batch.number - 1,
-                    source.fraction_read(),
-                )
-                self.log.info(
-                    "%s limit: batch %d refused; it continues at %s (in %.0f s), %s batches remain%s",
-                    exc.limit_type or "rate",
-                    batch.number,
-                    when(retry_at),
-                    max(retry_at - time.time(), 0.0),
-                    "an unknown number of" if left is None else f"about {left}",
-                    "; deferring: the worker and the pool slot are free meanwhile" if self.deferrable else "",
-                )
-                state.position, state.identity = checkpoints.current, checkpoints.identity
-                state.plan, state.waits = plan.to_dict(), state.waits + 1
-                if self.deferrable:
-                    self.defer(
-                        trigger=DateTimeTrigger(moment=datetime.fromtimestamp(retry_at, tz=timezone.utc)),
-                        method_name="resume_import",
-                        kwargs={"continuation": state.to_dict()},
-                    )
-                time.sleep(max(retry_at - time.time(), 0.0))
-                self.log.info("Window reopened: sending batch %d again", batch.number)
-                continue
-            plan.accepted(time.time())
-            return action_id
+    def _defer_until(self, retry_at: float, state: Continuation) -> NoReturn:
+        self.defer(
+            trigger=DateTimeTrigger(moment=datetime.fromtimestamp(retry_at, tz=timezone.utc)),
+            method_name="resume_import",
+            kwargs={"continuation": state.to_dict()},
+        )
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:
         if self.deferrable:

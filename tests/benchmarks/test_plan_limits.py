@@ -39,7 +39,7 @@ from tests.benchmarks._report import note, record
 from tests.benchmarks._runners import TaskInstanceStub
 from tests.operators.deferral import drive
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 
 SECTION = "plan limits"
 SCALE = 100  # emulated seconds per real second: an hour lasts 36 s

@@ -1,9 +1,10 @@
 """The backfill DAG on a real Airflow meeting a bulk-call limit: the import task defers.
 
-The emulator runs a Sandbox project (one bulk call per calendar hour) at 600 emulated seconds
-per real second, so an hour lasts 6 s. January's import takes the window's only bulk call;
-February's is refused with a 429, and ``ImportOrdersOperator`` (``deferrable=True`` in the
-example DAG) defers with a ``DateTimeTrigger`` until the window reopens. The test sees the task
+The emulator runs a Sandbox project (one bulk call per calendar hour) at 120 emulated seconds
+per real second, so an hour lasts 30 s. A bulk customer update spends the first window's only
+bulk call before the DAG starts, so the first import is refused with a 429, and
+``ImportOrdersOperator`` (``deferrable=True`` in the example DAG) defers with a
+``DateTimeTrigger`` until the window reopens; the other month's import meets the same. The test sees the task
 ``deferred`` with its trigger claimed by the running triggerer, and both runs finish with every
 valid order stored once.
 """
@@ -26,7 +27,7 @@ from tests.e2e.test_backfill_on_real_airflow import stored_source_ids, valid_sou
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-SCALE = 600
+SCALE = 120
 TIME_TRIGGER = "airflow.providers.standard.triggers.temporal.DateTimeTrigger"
 
 
@@ -59,6 +60,8 @@ def cluster(tmp_path: Path, warehouse: Warehouse, sandbox: EmulatorServer) -> It
     airflow = AirflowCluster(tmp_path / "airflow", env)
     airflow.cli("db", "migrate")
     airflow.cli("pools", "set", POOL, "1", "Voucherify order imports")
+    with sandbox.client() as client:  # another kind of bulk call spends this window's only one
+        client.post("/v1/customers/bulk/async", json=[{"source_id": "e2e-customer"}]).raise_for_status()
     airflow.start()
     try:
         yield airflow
@@ -98,6 +101,6 @@ def test_import_defers_on_a_bulk_limit_and_finishes_after_the_window(
     stats = sandbox.stats()
     imports = stats["requests"]["POST /v1/orders/import"]
     assert imports["200"] == 2
-    assert 1 <= imports.get("429", 0) <= 2  # one refusal per window at most
+    assert 1 <= imports.get("429", 0) <= 3  # at most one refusal per window
     assert stats["duplicate_payloads"] == 0
     assert stored_source_ids(sandbox) == valid_source_ids(tmp_path / "warehouse.db")
