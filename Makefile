@@ -6,7 +6,7 @@ VENV := .venv
 LOWEST := .venv-lowest
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit-lowest pytest bench clean postgresql
+.PHONY: demo test lint typecheck unit-lowest pytest bench clean postgresql release-check docs docs-build
 
 $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,32 @@ $(LOWEST)/.installed: requirements/test-lowest.txt pyproject.toml $(VENV)/.insta
 	$(VENV)/bin/uv pip install -q --python $(LOWEST)/bin/python --no-deps -e .
 	touch $@
 
+# Extra pinned tool sets, installed into .venv on demand (requirements/<name>.txt).
+$(VENV)/.release: requirements/release.txt $(VENV)/.installed
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/release.txt
+	touch $@
+
+$(VENV)/.docs: requirements/docs.txt $(VENV)/.installed
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/docs.txt
+	touch $@
+
 demo: $(VENV)/.installed
 	$(PY) -m scripts.demo
 
-test: lint typecheck pytest unit-lowest
+test: lint typecheck pytest unit-lowest release-check docs-build
+
+# Build the sdist and the wheel, twine-check them, install the wheel with its extras into a fresh
+# environment with only Airflow, and check the provider, its modules, the emulator and the DAGs there.
+release-check: $(VENV)/.release
+	$(PY) -m scripts.check_release
+
+# The documentation site: `make docs` serves it on http://127.0.0.1:8001, `make docs-build`
+# builds it into site/ with every warning an error.
+docs: $(VENV)/.docs
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+
+docs-build: $(VENV)/.docs
+	$(VENV)/bin/mkdocs build --strict --site-dir .site
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -52,4 +74,4 @@ bench: $(VENV)/.installed
 	$(PY) -m pytest -m bench -s -p no:randomly tests/benchmarks
 
 clean:
-	rm -rf $(VENV) $(LOWEST) .demo .airflow-test
+	rm -rf $(VENV) $(LOWEST) .demo .airflow-test .release .site
