@@ -73,7 +73,8 @@ class ImportOrdersOperator(BaseOperator):
 
     :param orders: a list of dicts or ``Order``\\ s, or a path or URI (``str`` or ``ObjectStoragePath``:
         ``file://``, ``s3://``, ...) to JSON Lines, plain or gzip. Templated.
-    :param voucherify_conn_id: the Voucherify connection
+    :param voucherify_conn_id: the Voucherify connection id. Templated (e.g.
+        ``"{{ params.voucherify_conn_id }}"``); a deferred wait uses the rendered id.
     :param batch_size: orders per request, 1 to 2000; a batch also stays under 10 MiB of JSON
     :param on_invalid: ``"fail"`` on the first invalid record, or ``"skip"`` invalid records
     :param max_invalid: with ``"skip"``, how many invalid records are tolerated
@@ -91,7 +92,8 @@ class ImportOrdersOperator(BaseOperator):
     :param timeout: how long to wait (seconds or a ``timedelta``) before failing
     """
 
-    template_fields: Sequence[str] = ("orders", "rejects_path")
+    template_fields: Sequence[str] = ("orders", "rejects_path", "voucherify_conn_id")
+    template_fields_renderers = {"orders": "json"}
     ui_color = "#ff8c61"
 
     def __init__(

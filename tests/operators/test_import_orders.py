@@ -85,7 +85,7 @@ def test_batch_size_must_be_an_int() -> None:
 
 
 def test_orders_and_rejects_path_are_templated() -> None:
-    assert set(ImportOrdersOperator.template_fields) == {"orders", "rejects_path"}
+    assert set(ImportOrdersOperator.template_fields) == {"orders", "rejects_path", "voucherify_conn_id"}
 
 
 # -- sources -----------------------------------------------------------------------------------
