@@ -43,10 +43,10 @@ release-check: $(VENV)/.release
 # The documentation site: `make docs` serves it on http://127.0.0.1:8001, `make docs-build`
 # builds it into site/ with every warning an error.
 docs: $(VENV)/.docs
-	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
 
 docs-build: $(VENV)/.docs
-	$(VENV)/bin/mkdocs build --strict --site-dir .site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .site
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
