@@ -58,10 +58,12 @@ def test_the_example_orders_are_valid_and_carry_what_the_api_needs() -> None:
     orders = [Order.model_validate(json.loads(line)) for line in lines]
     assert [order.source_id for order in orders] == ["ORD-2024-0001", "ORD-2024-0002"]
     for order in orders:
-        assert order.customer is not None and order.customer.source_id
+        assert order.customer is not None
+        assert order.customer.source_id
         for item in order.items or []:
             # An item names its product or SKU by source_id together with related_object.
-            assert item.source_id and item.related_object in ("product", "sku")
+            assert item.source_id
+            assert item.related_object in ("product", "sku")
 
 
 def test_the_readme_shows_the_quickstart_dag_as_tested() -> None:
