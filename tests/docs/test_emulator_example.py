@@ -45,4 +45,6 @@ def test_server_errors_are_retried(voucherify: EmulatorServer, monkeypatch: pyte
     assert failed.value.status_code >= 500
     voucherify.clear_faults()
     assert VoucherifyHook().import_orders([ORDER]).startswith("aa_")
+
+
 # --8<-- [end:user-tests]
