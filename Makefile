@@ -6,7 +6,7 @@ VENV := .venv
 LOWEST := .venv-lowest
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit-lowest pytest bench clean postgresql release-check docs docs-build
+.PHONY: demo test lint typecheck unit-lowest pytest openlineage bench clean postgresql browser release-check docs docs-build
 
 $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,14 +26,28 @@ $(VENV)/.release: requirements/release.txt $(VENV)/.installed
 	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/release.txt
 	touch $@
 
+$(VENV)/.browser: requirements/browser.txt $(VENV)/.installed
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/browser.txt
+	touch $@
+
 $(VENV)/.docs: requirements/docs.txt $(VENV)/.installed
 	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/docs.txt
+	touch $@
+
+# The OpenLineage tests need the real OpenLineage provider, which the main environment leaves out
+# (it would emit lineage from every test's DAG run).
+OPENLINEAGE := .venv-openlineage
+$(OPENLINEAGE)/.installed: requirements/test-latest.txt requirements/openlineage.txt pyproject.toml $(VENV)/.installed
+	test -x $(OPENLINEAGE)/bin/python || $(PYTHON) -m venv $(OPENLINEAGE)
+	$(VENV)/bin/uv pip install -q --python $(OPENLINEAGE)/bin/python -r requirements/test-latest.txt \
+		-r requirements/openlineage.txt
+	$(VENV)/bin/uv pip install -q --python $(OPENLINEAGE)/bin/python --no-deps -e .
 	touch $@
 
 demo: $(VENV)/.installed
 	$(PY) -m scripts.demo
 
-test: lint typecheck pytest unit-lowest release-check docs-build
+test: lint typecheck pytest unit-lowest openlineage release-check docs-build
 
 # Build the sdist and the wheel, twine-check them, install the wheel with its extras into a fresh
 # environment with only Airflow, and check the provider, its modules, the emulator and the DAGs there.
@@ -55,8 +69,11 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy airflow_provider_voucherify
 
-pytest: $(VENV)/.installed postgresql
-	$(PY) -m pytest -m "not bench"
+pytest: $(VENV)/.installed $(VENV)/.browser postgresql browser
+	$(PY) -m pytest -m "not bench" --ignore=tests/openlineage
+
+openlineage: $(OPENLINEAGE)/.installed
+	$(OPENLINEAGE)/bin/python -m pytest -m "not bench" tests/openlineage
 
 # The PostgreSQL warehouse test needs the server binaries (Debian's package); the test starts
 # and stops its own throwaway cluster.
@@ -66,6 +83,13 @@ postgresql:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
 
+# The browser test of the Airflow UI (tests/ui) drives Debian's Chromium with its matching driver;
+# screenshots go to .test-output/ui/.
+browser:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 # The unit tests again on the lowest Airflow release we declare (pyproject: apache-airflow>=3.1.0).
 unit-lowest: $(LOWEST)/.installed
 	$(LOWEST)/bin/python -m pytest -m "not bench and not e2e and not postgres" tests/hooks tests/test_models.py tests/test_verdict.py tests/test_polling.py tests/test_provider_info.py tests/operators tests/sensors tests/triggers tests/example
@@ -74,4 +98,4 @@ bench: $(VENV)/.installed
 	$(PY) -m pytest -m bench -s -p no:randomly tests/benchmarks
 
 clean:
-	rm -rf $(VENV) $(LOWEST) .demo .airflow-test .release .site
+	rm -rf $(VENV) $(LOWEST) $(OPENLINEAGE) .demo .airflow-test .release .site .test-output

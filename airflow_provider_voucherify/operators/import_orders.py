@@ -137,6 +137,8 @@ class ImportOrdersOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_failed_orders = max_failed_orders
+        # Orders Voucherify imported, known after a successful wait (for OpenLineage).
+        self._imported_orders: int | None = None
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -244,18 +246,39 @@ class ImportOrdersOperator(BaseOperator):
         if verdict.status is not Outcome.SUCCESS:
             raise VoucherifyError(f"Import {verdict.status.value}: {verdict.message}")
         self.log.info("%s", verdict.message)
+        if verdict.summary is not None:
+            self._imported_orders = verdict.summary.done_count
         return action_ids
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage: the source file in, the project's orders out; ``None`` without OpenLineage."""
+        """OpenLineage: the source file in; the project's orders out, only once imported.
+
+        Without ``wait_for_completion`` the task ends when the imports are merely submitted, so
+        no output is claimed. After a successful wait the output carries an ``outputStatistics``
+        facet with the number of orders Voucherify imported. ``None`` without OpenLineage.
+        """
         try:
-            from airflow.providers.common.compat.openlineage.facet import Dataset
+            from airflow.providers.common.compat.openlineage.facet import (
+                Dataset,
+                OutputDataset,
+                OutputStatisticsOutputDatasetFacet,
+            )
             from airflow.providers.openlineage.extractors import OperatorLineage
         except ImportError:
             return None
         source = lineage_input(self.orders)
-        settings = VoucherifyHook(self.voucherify_conn_id).settings
+        outputs = []
+        if self.wait_for_completion and self._imported_orders is not None:
+            settings = VoucherifyHook(self.voucherify_conn_id).settings
+            outputs.append(
+                OutputDataset(
+                    namespace=settings.base_url,
+                    name=f"{settings.app_id}/orders",
+                    outputFacets={
+                        "outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=self._imported_orders)
+                    },
+                )
+            )
         return OperatorLineage(
-            inputs=[Dataset(namespace=source[0], name=source[1])] if source else [],
-            outputs=[Dataset(namespace=settings.base_url, name=f"{settings.app_id}/orders")],
+            inputs=[Dataset(namespace=source[0], name=source[1])] if source else [], outputs=outputs
         )
