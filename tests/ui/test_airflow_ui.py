@@ -27,7 +27,7 @@ SCREENSHOTS = ROOT / ".test-output" / "ui"
 USER, PASSWORD = "admin", "ui-test-password"
 CONN_ID = "voucherify_ui"
 DAG_ID = "voucherify_import_file"
-WAIT = 60  # seconds a page may take to show what we wait for (a loaded machine is slow)
+WAIT = 120  # seconds a page may take to show what we wait for (a loaded machine is slow)
 
 # Debian's packages (`make browser` installs them): the browser and its matching driver.
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -151,7 +151,9 @@ def test_connection_form_test_button_and_import_log(
     ):
         body_shows(label)
         body_shows(description)
-    wait.until(ec.visibility_of_element_located((By.NAME, "element_max_retries"))).send_keys("2")
+    retries = wait.until(ec.visibility_of_element_located((By.NAME, "element_max_retries")))
+    retries.send_keys(Keys.CONTROL, "a")
+    retries.send_keys("2")
     shot("connection-form-extras")
     button("Save").click()
     wait.until(ec.invisibility_of_element_located((By.CSS_SELECTOR, "[role=dialog]")))
@@ -160,8 +162,11 @@ def test_connection_form_test_button_and_import_log(
     # -- Test Connection: one authenticated call to the emulator
     before = _requests(emulator, "GET /v1/async-actions")
     wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "button[aria-label='Test Connection']"))).click()
-    body_shows(f"Connected to {emulator.url} as application {emulator.app_id}")
+    wait.until(
+        lambda _: "Test Connection Successful" in _body(driver) or "Test Connection Failed" in _body(driver)
+    )
     shot("connection-test")
+    assert f"Connected to {emulator.url} as application {emulator.app_id}" in _body(driver)
     assert _requests(emulator, "GET /v1/async-actions") == before + 1
 
     # -- a run of the one-off example DAG with that connection, and its import log
@@ -186,6 +191,12 @@ def test_connection_form_test_button_and_import_log(
     body_shows("'sent': 2")
     shot("import-log")
     assert emulator.app_token not in driver.page_source
+
+
+def _body(driver: object) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.TAG_NAME, "body").text)  # type: ignore[attr-defined]
 
 
 def _answers(base: str) -> bool:
