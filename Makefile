@@ -6,7 +6,7 @@ VENV := .venv
 LOWEST := .venv-lowest
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit-lowest pytest openlineage bench clean postgresql browser release-check docs docs-build
+.PHONY: demo test lint typecheck unit-lowest unit-3.2 pytest openlineage bench clean postgresql browser release-check docs docs-build
 
 $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ $(OPENLINEAGE)/.installed: requirements/test-latest.txt requirements/openlineage
 demo: $(VENV)/.installed
 	$(PY) -m scripts.demo
 
-test: lint typecheck pytest unit-lowest openlineage release-check docs-build
+test: lint typecheck pytest unit-lowest unit-3.2 openlineage release-check docs-build
 
 # Build the sdist and the wheel, twine-check them, install the wheel with its extras into a fresh
 # environment with only Airflow, and check the provider, its modules, the emulator and the DAGs there.
@@ -91,11 +91,25 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 # The unit tests again on the lowest Airflow release we declare (pyproject: apache-airflow>=3.1.0).
+UNIT_TESTS := tests/hooks tests/test_models.py tests/test_verdict.py tests/test_polling.py tests/test_provider_info.py tests/operators tests/sensors tests/triggers tests/example
+
 unit-lowest: $(LOWEST)/.installed
-	$(LOWEST)/bin/python -m pytest -m "not bench and not e2e and not postgres" tests/hooks tests/test_models.py tests/test_verdict.py tests/test_polling.py tests/test_provider_info.py tests/operators tests/sensors tests/triggers tests/example
+	$(LOWEST)/bin/python -m pytest -m "not bench and not e2e and not postgres" $(UNIT_TESTS)
+
+# The unit tests on Airflow 3.2.0 too: the first release whose connection form comes from the
+# declared fields (conn-fields), between the lowest (3.1.0) and the newest (3.3.2).
+AF32 := .venv-3.2
+$(AF32)/.installed: requirements/test-3.2.txt pyproject.toml $(VENV)/.installed
+	test -x $(AF32)/bin/python || $(PYTHON) -m venv $(AF32)
+	$(VENV)/bin/uv pip install -q --python $(AF32)/bin/python -r requirements/test-3.2.txt
+	$(VENV)/bin/uv pip install -q --python $(AF32)/bin/python --no-deps -e .
+	touch $@
+
+unit-3.2: $(AF32)/.installed
+	$(AF32)/bin/python -m pytest -m "not bench and not e2e and not postgres" $(UNIT_TESTS)
 
 bench: $(VENV)/.installed
 	$(PY) -m pytest -m bench -s -p no:randomly tests/benchmarks
 
 clean:
-	rm -rf $(VENV) $(LOWEST) $(OPENLINEAGE) .demo .airflow-test .release .site .test-output
+	rm -rf $(VENV) $(LOWEST) $(AF32) $(OPENLINEAGE) .demo .airflow-test .release .site .test-output
