@@ -29,11 +29,20 @@ __all__ = [
 ]
 
 # The connection form as data: Airflow 3 renders it from here without importing the hook.
+# The port stays visible: Airflow <= 3.3.2's Test button sends `port: 0` for a connection stored
+# without one and its API then refuses the test (apache/airflow#73298); with a port stored
+# (443 for Voucherify, the emulator's own), Test works. The hook ignores 0 and empty ports.
 CONNECTION_FORM: dict[str, Any] = {
-    "hidden-fields": ["port", "schema"],
-    "relabeling": {"host": "Base URL or cluster", "login": "Application ID", "password": "Secret Key"},
+    "hidden-fields": ["schema"],
+    "relabeling": {
+        "host": "Base URL or cluster",
+        "port": "Port (optional)",
+        "login": "Application ID",
+        "password": "Secret Key",
+    },
     "placeholders": {
         "host": "api (default), us1.api, as1.api, or https://api.voucherify.io",
+        "port": "443 (lets the Test button work on Airflow 3.3.2 and older)",
         "login": "Application ID from Project Settings > Application Keys",
         "password": "Secret Key (X-App-Token)",
         "extra": '{"timeout": 30, "max_retries": 5, "max_rate_limit_wait": 60}',

@@ -221,7 +221,7 @@ class ImportResult(BaseModel):
     @field_validator("failed", mode="before")
     @classmethod
     def _failed_as_list(cls, value: Any) -> Any:
-        # The spec types `failed` as one object; the API returns a list (see DESIGN.md).
+        # The spec types `failed` as one object; the API returns a list (docs/architecture.md).
         if value is None:
             return []
         if isinstance(value, Mapping):

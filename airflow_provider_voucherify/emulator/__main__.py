@@ -8,9 +8,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import uvicorn
+from airflow_provider_voucherify.emulator._extras import EXTRA_MODULES, install_hint
 
-from airflow_provider_voucherify.emulator.app import create_app
+try:
+    import uvicorn
+
+    from airflow_provider_voucherify.emulator.app import create_app
+except ModuleNotFoundError as exc:
+    if (exc.name or "").partition(".")[0] not in EXTRA_MODULES:
+        raise
+    raise SystemExit(f"error: {install_hint(exc.name)}") from None
+
 from airflow_provider_voucherify.emulator.config import (
     DEFAULT_APP_ID,
     DEFAULT_APP_TOKEN,

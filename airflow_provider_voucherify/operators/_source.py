@@ -67,13 +67,19 @@ class OrdersInMemory(Sequence[Mapping[str, Any] | Order]):
 
 
 def lineage_input(orders: object) -> tuple[str, str] | None:
-    """OpenLineage ``(namespace, name)`` of a file source (``file`` or ``scheme://bucket``), else ``None``."""
+    """OpenLineage ``(namespace, name)`` of a file source, else ``None``.
+
+    Named as Airflow's object-storage providers name the same file, so the datasets join:
+    ``("s3://bucket", "key/of/file")`` (no leading slash), ``("file", "/absolute/path")``.
+    """
     if not isinstance(orders, (str, os.PathLike, ObjectStoragePath)):
         return None
     path = storage_path(orders)
     if not isinstance(path, ObjectStoragePath):
         return "file", str(path.absolute())
-    return f"{path.protocol}://{path.bucket}" if path.bucket else path.protocol, "/" + path.key
+    if path.protocol == "file":
+        return "file", "/" + path.key.lstrip("/")
+    return f"{path.protocol}://{path.bucket}" if path.bucket else path.protocol, path.key.lstrip("/")
 
 
 def describe_orders_arg(orders: object) -> str:

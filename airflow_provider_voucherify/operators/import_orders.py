@@ -84,7 +84,8 @@ class ImportOrdersOperator(BaseOperator):
 
     :param orders: a list of dicts or ``Order``\\ s, or a path or URI (``str`` or ``ObjectStoragePath``:
         ``file://``, ``s3://``, ...) to JSON Lines, plain or gzip. Templated.
-    :param voucherify_conn_id: the Voucherify connection
+    :param voucherify_conn_id: the Voucherify connection id. Templated (e.g.
+        ``"{{ params.voucherify_conn_id }}"``); a deferred wait uses the rendered id.
     :param batch_size: orders per request, 1 to 2000; a batch also stays under 10 MiB of JSON
     :param on_invalid: ``"fail"`` on the first invalid record, or ``"skip"`` invalid records
     :param max_invalid: with ``"skip"``, how many invalid records are tolerated
@@ -106,7 +107,8 @@ class ImportOrdersOperator(BaseOperator):
         still good (see above); ``False`` sends everything again. Templated (``"false"`` works).
     """
 
-    template_fields: Sequence[str] = ("orders", "rejects_path", "resume")
+    template_fields: Sequence[str] = ("orders", "rejects_path", "resume", "voucherify_conn_id")
+    template_fields_renderers = {"orders": "json"}
     ui_color = "#ff8c61"
 
     def __init__(
@@ -154,6 +156,8 @@ class ImportOrdersOperator(BaseOperator):
         self.max_failed_orders = max_failed_orders
         self.api_budget_share = check_share(api_budget_share)
         self.resume = resume
+        # Orders Voucherify imported, known after a successful wait (for OpenLineage).
+        self._imported_orders: int | None = None
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -338,20 +342,41 @@ class ImportOrdersOperator(BaseOperator):
         if verdict.status is not Outcome.SUCCESS:
             raise VoucherifyError(f"Import {verdict.status.value}: {verdict.message}")
         self.log.info("%s", verdict.message)
+        if verdict.summary is not None:
+            self._imported_orders = verdict.summary.done_count
         return action_ids
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage: the source file in, the project's orders out; ``None`` without OpenLineage."""
+        """OpenLineage: the source file in; the project's orders out, only once imported.
+
+        Without ``wait_for_completion`` the task ends when the imports are merely submitted, so
+        no output is claimed. After a successful wait the output carries an ``outputStatistics``
+        facet with the number of orders Voucherify imported. ``None`` without OpenLineage.
+        """
         try:
-            from airflow.providers.common.compat.openlineage.facet import Dataset
+            from airflow.providers.common.compat.openlineage.facet import (
+                Dataset,
+                OutputDataset,
+                OutputStatisticsOutputDatasetFacet,
+            )
             from airflow.providers.openlineage.extractors import OperatorLineage
         except ImportError:
             return None
         source = lineage_input(self.orders)
-        settings = VoucherifyHook(self.voucherify_conn_id).settings
+        outputs = []
+        if self.wait_for_completion and self._imported_orders is not None:
+            settings = VoucherifyHook(self.voucherify_conn_id).settings
+            outputs.append(
+                OutputDataset(
+                    namespace=settings.base_url,
+                    name=f"{settings.app_id}/orders",
+                    outputFacets={
+                        "outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=self._imported_orders)
+                    },
+                )
+            )
         return OperatorLineage(
-            inputs=[Dataset(namespace=source[0], name=source[1])] if source else [],
-            outputs=[Dataset(namespace=settings.base_url, name=f"{settings.app_id}/orders")],
+            inputs=[Dataset(namespace=source[0], name=source[1])] if source else [], outputs=outputs
         )
 
 

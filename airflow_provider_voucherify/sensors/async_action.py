@@ -79,7 +79,8 @@ class AsyncActionSensor(BaseSensorOperator):
 
     :param async_action_ids: one id or a list of ids, e.g. ``ImportOrdersOperator``'s XCom
         (templated; a rendered JSON list is accepted too)
-    :param voucherify_conn_id: the Voucherify connection
+    :param voucherify_conn_id: the Voucherify connection id. Templated; a deferred wait uses the
+        rendered id.
     :param deferrable: wait in the triggerer instead of a worker slot (after one first poke)
     :param poke_interval: the shortest time between two polls, in seconds
     :param timeout: seconds to wait before failing with ``AirflowSensorTimeout``; defaults to
@@ -89,7 +90,8 @@ class AsyncActionSensor(BaseSensorOperator):
         ``X-Rate-Limit-*`` headers report them) the wait may spend, in (0, 1]
     """
 
-    template_fields: Sequence[str] = ("async_action_ids",)
+    template_fields: Sequence[str] = ("async_action_ids", "voucherify_conn_id")
+    template_fields_renderers = {"async_action_ids": "json"}
     ui_color = "#f3e8ff"
 
     def __init__(
