@@ -77,7 +77,8 @@ def check_amount(value: Any, minimum: int, hint: str = MONEY_HINT) -> int:
         raise AmountError(f"Input should be greater than or equal to {minimum}")
     if number > MAX_SAFE_INTEGER:
         raise AmountError(
-            f"Input should be less than or equal to {MAX_SAFE_INTEGER} (2**53 - 1, the largest exact integer of the API)"
+            f"Input should be less than or equal to {MAX_SAFE_INTEGER} "
+            "(2**53 - 1, the largest integer the API keeps exactly)"
         )
     return number
 

@@ -14,6 +14,7 @@ from airflow_provider_voucherify.emulator.app import create_app
 from airflow_provider_voucherify.emulator.config import (
     DEFAULT_APP_ID,
     DEFAULT_APP_TOKEN,
+    MAX_BODY_BYTES,
     EmulatorConfig,
     Project,
     load_projects,
@@ -35,6 +36,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--orders-per-second", type=float, default=2000.0, help="import speed; 0 = unlimited")
     parser.add_argument("--rate-limit-per-minute", type=int, default=0, help="API calls per minute; 0 = off")
     parser.add_argument("--bulk-calls-per-hour", type=int, default=0, help="imports per hour; 0 = off")
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="import body limit (413 above it)"
+    )
     parser.add_argument("--fault-error-rate", type=float, default=0.0)
     parser.add_argument("--fault-latency", type=float, default=0.0, help="seconds added to each answer")
     parser.add_argument("--fault-drop-rate", type=float, default=0.0)
@@ -66,6 +70,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         orders_per_second=max(0.0, args.orders_per_second),
         rate_limit_per_minute=max(0, args.rate_limit_per_minute),
         bulk_calls_per_hour=max(0, args.bulk_calls_per_hour),
+        max_body_bytes=max(1, args.max_body_bytes),
         faults=faults,
     )
 

@@ -32,6 +32,9 @@ class EmulatorConfig:
     orders_per_second: float = 2000.0  # 0 means unlimited
     rate_limit_per_minute: int = 0  # 0 means off
     bulk_calls_per_hour: int = 0  # 0 means off
+    # The import endpoint's body limit is undocumented (the framework's default is 1 MiB): tests
+    # lower it to prove that clients split batches and learn it from the 413.
+    max_body_bytes: int = MAX_BODY_BYTES
     faults: FaultConfig = field(default_factory=FaultConfig)
 
 

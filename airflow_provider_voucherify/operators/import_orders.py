@@ -16,6 +16,7 @@ from airflow_provider_voucherify.exceptions import VoucherifyError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._batching import batches
+from airflow_provider_voucherify.operators._body_limit import BodyLimit, SendBody, send_within_limit
 from airflow_provider_voucherify.operators._options import check_options
 from airflow_provider_voucherify.operators._progress import Progress
 from airflow_provider_voucherify.operators._resume import BatchLedger
@@ -35,6 +36,13 @@ from airflow_provider_voucherify.operators._validation import (
 from airflow_provider_voucherify.verdict import Outcome, Verdict
 
 DEFAULT_TIMEOUT = timedelta(days=7)
+
+
+def _sender(hook: VoucherifyHook) -> SendBody:
+    def send(body: bytes, count: int, resend_safe: bool) -> str:
+        return hook.import_serialized(body, count=count, resend_safe=resend_safe)
+
+    return send
 
 
 class ImportOrdersOperator(BaseOperator):
@@ -160,22 +168,24 @@ class ImportOrdersOperator(BaseOperator):
                     require_source_id=self.require_source_id,
                     created_at_metadata_key=self.created_at_metadata_key,
                 )
-                for batch in batches(valid, batch_size=self.batch_size):
+                body_limit = BodyLimit()
+                for batch in batches(valid, batch_size=self.batch_size, body_limit=body_limit):
                     action_id = ledger.accepted(batch)
                     if action_id is not None:
                         skipped += batch.count
                         self.log.info(
                             "batch %d: sent by an earlier try as %s, skipped", batch.number, action_id
                         )
-                    else:
-                        action_id = hook.import_serialized(
-                            batch.body, count=batch.count, resend_safe=batch.resend_safe
-                        )
-                        ledger.record(batch, action_id)
-                        sent += batch.count
-                        line = progress.describe(batch.number, sent + skipped, sent, source.fraction_read())
-                        self.log.info("%s, async action %s", line, action_id)
-                    action_ids.append(action_id)
+                        action_ids.append(action_id)
+                        continue
+                    sent_as = send_within_limit(_sender(hook), batch, body_limit, self.log)
+                    if len(sent_as) == 1:
+                        # A batch split after a 413 is not recorded: a retry sends it again.
+                        ledger.record(batch, sent_as[0])
+                    sent += batch.count
+                    line = progress.describe(batch.number, sent + skipped, sent, source.fraction_read())
+                    self.log.info("%s, async action %s", line, ", ".join(sent_as))
+                    action_ids.extend(sent_as)
         finally:
             hook.close()
             summary = {
