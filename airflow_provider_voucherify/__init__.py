@@ -6,17 +6,20 @@ from typing import Any
 
 from airflow_provider_voucherify.exceptions import (
     InvalidOrderError,
+    InvalidOrdersFileError,
     VoucherifyApiError,
     VoucherifyAuthError,
     VoucherifyError,
     VoucherifyTransportError,
     VoucherifyUnsafeRetryError,
 )
+from airflow_provider_voucherify.hooks._extras import connection_form_fields
 
 __version__ = "0.1.0"
 
 __all__ = [
     "InvalidOrderError",
+    "InvalidOrdersFileError",
     "VoucherifyApiError",
     "VoucherifyAuthError",
     "VoucherifyError",
@@ -34,27 +37,12 @@ CONNECTION_FORM: dict[str, Any] = {
         "host": "api (default), us1.api, as1.api, or https://api.voucherify.io",
         "login": "Application ID from Project Settings > Application Keys",
         "password": "Secret Key (X-App-Token)",
-        "extra": '{"timeout": 30, "max_retries": 5}',
+        "extra": '{"timeout": 30, "max_retries": 5, "retry_backoff": 1, "max_rate_limit_wait": 60}',
     },
 }
 
-CONNECTION_FIELDS: dict[str, Any] = {
-    "timeout": {
-        "label": "Timeout (seconds)",
-        "description": "Read timeout of one HTTP request.",
-        "schema": {"type": ["number", "null"], "default": 30, "minimum": 1},
-    },
-    "max_retries": {
-        "label": "Max retries",
-        "description": "Retries after the first attempt on 429, 5xx and connection errors.",
-        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
-    },
-    "verify_tls": {
-        "label": "Verify TLS certificates",
-        "description": "Leave on. Turning it off is logged as a warning on every connection.",
-        "schema": {"type": ["boolean", "null"], "default": True},
-    },
-}
+# Generated from the model that parses the extras, so the form and the parser cannot drift.
+CONNECTION_FIELDS: dict[str, Any] = connection_form_fields()
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -98,6 +98,8 @@ class VoucherifyHook(BaseHook):
             timeout=self._timeout,
             max_retries=self._max_retries,
         )
+        if settings.unknown_extras:
+            self.log.warning("Connection %r: %s", self.voucherify_conn_id, settings.unknown_extras)
         if not settings.verify_tls:
             self.log.warning(
                 "TLS certificate verification is OFF for connection %r (extra verify_tls=false): "
