@@ -10,7 +10,7 @@ lets a retried task recognise a batch it already sent.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
@@ -56,11 +56,13 @@ def batches(
     batch_size: int = MAX_ORDERS_PER_IMPORT,
     max_bytes: int = MAX_IMPORT_BYTES,
     body_limit: MaxBytes | None = None,
+    on_cut: Callable[[], None] | None = None,
 ) -> Iterator[Batch]:
     """Group ``(order JSON, has source_id)`` pairs into batches, keeping their order.
 
     :param body_limit: read before each order is placed; its ``max_bytes``, when lower than
         ``max_bytes``, caps the batches cut from then on
+    :param on_cut: called when a batch is closed because the order just read opens the next one
     :raises ValueError: for a ``batch_size`` outside 1..2000, or an order too big for any batch
     """
     if not 1 <= batch_size <= MAX_ORDERS_PER_IMPORT:
@@ -76,6 +78,8 @@ def batches(
             raise ValueError(f"an order of {len(body)} bytes does not fit in a {max_bytes}-byte import")
         if parts and (len(parts) == batch_size or size + 1 + len(body) > limit):
             number += 1
+            if on_cut is not None:
+                on_cut()
             yield Batch(number, b"[" + b",".join(parts) + b"]", len(parts), safe, tuple(ends))
             parts, ends, size, safe = [], [], BRACKETS, True
         size += len(body) + (1 if parts else 0)

@@ -8,6 +8,12 @@ serialized once, and nothing is logged per order. Invalid records follow ``on_in
 - ``"skip"``: each one is counted and written to the rejects file, and the one that takes the
   count past ``max_invalid`` raises at once, so no batch after it is sent.
 
+Two orders with the same ``source_id`` are never sent in one request (what the API does with that
+is undocumented). Policy: an order whose ``source_id`` is already in the batch being filled is an
+invalid record naming the earlier line (:class:`SourceIdsInBatch`, one set per batch, so memory
+stays bounded). Repeated farther apart, in a later batch, the later order is sent after the
+earlier one and updates it, as the import upserts by ``source_id``.
+
 Neither the errors nor the rejects file quote a record's content: it may hold personal data.
 """
 
@@ -30,6 +36,32 @@ OnInvalid = Literal["fail", "skip"]
 ON_INVALID_CHOICES: tuple[OnInvalid, ...] = ("fail", "skip")
 # A request body is "[" + orders joined by "," + "]": one order alone must leave room for the brackets.
 MAX_ORDER_BYTES = MAX_IMPORT_BYTES - 2
+
+
+class SourceIdsInBatch:
+    """The ``source_id`` (and line) of each order in the batch being filled.
+
+    The validation pass asks :meth:`earlier_line` before accepting an order; the batching pass
+    calls :meth:`batch_cut` when it closes a batch (``batches(on_cut=...)``), which forgets all but
+    the order that opens the next one (validated before the batching saw it).
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[str, int] = {}
+        self._last: tuple[str, int] | None = None
+
+    def earlier_line(self, source_id: str) -> int | None:
+        return self._lines.get(source_id)
+
+    def add(self, source_id: str | None, line: int) -> None:
+        if source_id is None:
+            self._last = None
+            return
+        self._lines[source_id] = line
+        self._last = (source_id, line)
+
+    def batch_cut(self) -> None:
+        self._lines = dict([self._last]) if self._last is not None else {}
 
 
 @dataclass
@@ -80,7 +112,11 @@ class RejectsFile:
 
 
 def _checked(
-    record: Record, line: int, require_source_id: bool, created_at_metadata_key: str | None
+    record: Record,
+    line: int,
+    require_source_id: bool,
+    created_at_metadata_key: str | None,
+    in_batch: SourceIdsInBatch | None,
 ) -> tuple[bytes, bool]:
     order = parse_order(record, line=line, require_source_id=require_source_id)
     body = order.move_created_at(created_at_metadata_key).to_json()
@@ -90,6 +126,14 @@ def _checked(
             line=line,
             source_id=order.source_id,
         )
+    if in_batch is not None:
+        if order.source_id is not None and (earlier := in_batch.earlier_line(order.source_id)) is not None:
+            reason = (
+                f"the same source_id as line {earlier}, in the same batch: two orders with one source_id "
+                "are never sent together. Keep one line per order (the latest state of it)"
+            )
+            raise InvalidOrderError([(".source_id", reason)], line=line, source_id=order.source_id)
+        in_batch.add(order.source_id, line)
     return body, order.source_id is not None
 
 
@@ -102,17 +146,20 @@ def serialized_orders(
     rejects: RejectsFile | None = None,
     require_source_id: bool = True,
     created_at_metadata_key: str | None = "original_created_at",
+    in_batch: SourceIdsInBatch | None = None,
 ) -> Iterator[tuple[bytes, bool]]:
     """Yield ``(order JSON, has source_id)`` for each valid record, applying ``on_invalid`` to the rest.
 
     :param counts: updated as records go by, so the caller can report them even after an error
+    :param in_batch: when given, an order repeating a ``source_id`` of the batch being filled is
+        invalid (pass its ``batch_cut`` to :func:`~._batching.batches` as ``on_cut``)
     :raises InvalidOrderError: on the first invalid record (``"fail"``), or on the one that takes
         the number of skipped records past ``max_invalid`` (``"skip"``)
     """
     for line, record in records:
         counts.read += 1
         try:
-            body, has_source_id = _checked(record, line, require_source_id, created_at_metadata_key)
+            body, has_source_id = _checked(record, line, require_source_id, created_at_metadata_key, in_batch)
         except InvalidOrderError as error:
             counts.invalid += 1
             if on_invalid == "fail":

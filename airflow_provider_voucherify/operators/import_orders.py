@@ -30,6 +30,7 @@ from airflow_provider_voucherify.operators._validation import (
     Counts,
     OnInvalid,
     RejectsFile,
+    SourceIdsInBatch,
     rejects_location,
     serialized_orders,
 )
@@ -58,6 +59,10 @@ class ImportOrdersOperator(BaseOperator):
     everything again and relies on ``source_id`` upserts, which is why ``require_source_id``
     defaults to ``True``. A retry after a failed wait therefore waits on the same actions again
     instead of re-importing; to re-import unchanged input, clear the task's state store first.
+
+    Two orders with the same ``source_id`` are never sent in one request: an order repeating the
+    ``source_id`` of one in the batch being filled is an invalid record naming the earlier line;
+    repeated in a later batch, it is sent after the earlier one and updates it (upsert).
 
     Invalid records never reach the API. With ``on_invalid="fail"`` the first one fails the task;
     with ``"skip"`` they are counted and listed in ``rejects_path``, and the task fails as soon as
@@ -159,6 +164,7 @@ class ImportOrdersOperator(BaseOperator):
                 location = rejects_location(self.rejects_path)
                 rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
                 progress = Progress(total=source.total)
+                in_batch = SourceIdsInBatch()
                 valid = serialized_orders(
                     source,
                     counts=counts,
@@ -167,9 +173,13 @@ class ImportOrdersOperator(BaseOperator):
                     rejects=rejects,
                     require_source_id=self.require_source_id,
                     created_at_metadata_key=self.created_at_metadata_key,
+                    in_batch=in_batch,
                 )
                 body_limit = BodyLimit()
-                for batch in batches(valid, batch_size=self.batch_size, body_limit=body_limit):
+                cut = batches(
+                    valid, batch_size=self.batch_size, body_limit=body_limit, on_cut=in_batch.batch_cut
+                )
+                for batch in cut:
                     action_id = ledger.accepted(batch)
                     if action_id is not None:
                         skipped += batch.count
