@@ -52,11 +52,11 @@ class BodyLimit:
         if not self.learned:
             self.learned = True
             log.warning(
-                "%s refused a %d-byte body (413): the import's body limit is %s %d bytes; "
+                "%s refused a %d-byte body (413): the import's body limit is %s%d bytes; "
                 "sending smaller batches from now on",
                 error.endpoint,
                 refused_size,
-                "" if match else "below",
+                "" if match else "below ",
                 self.max_bytes,
             )
 

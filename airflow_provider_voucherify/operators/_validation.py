@@ -43,25 +43,35 @@ class SourceIdsInBatch:
 
     The validation pass asks :meth:`earlier_line` before accepting an order; the batching pass
     calls :meth:`batch_cut` when it closes a batch (``batches(on_cut=...)``), which forgets all but
-    the order that opens the next one (validated before the batching saw it).
+    the order that opens the next one (validated before the batching saw it). A batch full by
+    count is known to close before the next order, so that order is checked against an empty
+    batch; one closed by its size limit is not, so a repeat arriving just then is refused too.
+
+    :param batch_size: orders per batch, as given to ``batches()``
     """
 
-    def __init__(self) -> None:
+    def __init__(self, batch_size: int = 2000) -> None:
+        self.batch_size = batch_size
         self._lines: dict[str, int] = {}
+        self._count = 0
         self._last: tuple[str, int] | None = None
 
     def earlier_line(self, source_id: str) -> int | None:
+        if self._count >= self.batch_size:
+            self._lines, self._count = {}, 0
         return self._lines.get(source_id)
 
     def add(self, source_id: str | None, line: int) -> None:
-        if source_id is None:
-            self._last = None
-            return
-        self._lines[source_id] = line
-        self._last = (source_id, line)
+        if self._count >= self.batch_size:
+            self._lines, self._count = {}, 0
+        self._count += 1
+        self._last = (source_id, line) if source_id is not None else None
+        if source_id is not None:
+            self._lines[source_id] = line
 
     def batch_cut(self) -> None:
         self._lines = dict([self._last]) if self._last is not None else {}
+        self._count = 1
 
 
 @dataclass
@@ -127,7 +137,8 @@ def _checked(
             source_id=order.source_id,
         )
     if in_batch is not None:
-        if order.source_id is not None and (earlier := in_batch.earlier_line(order.source_id)) is not None:
+        earlier = in_batch.earlier_line(order.source_id) if order.source_id is not None else None
+        if earlier is not None:
             reason = (
                 f"the same source_id as line {earlier}, in the same batch: two orders with one source_id "
                 "are never sent together. Keep one line per order (the latest state of it)"

@@ -164,7 +164,7 @@ class ImportOrdersOperator(BaseOperator):
                 location = rejects_location(self.rejects_path)
                 rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
                 progress = Progress(total=source.total)
-                in_batch = SourceIdsInBatch()
+                in_batch = SourceIdsInBatch(self.batch_size)
                 valid = serialized_orders(
                     source,
                     counts=counts,
