@@ -115,7 +115,13 @@ def parse_datetime(value: Any) -> datetime:
         moment = _from_iso(value.strip())
     else:
         raise ValueError(f"should be a date-time text; {ISO_HINT}")
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    try:
+        moment.astimezone(timezone.utc)  # 0001-01-01T00:00+05:00 has no UTC date-time
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+    return moment
 
 
 def _from_iso(text: str) -> datetime:
