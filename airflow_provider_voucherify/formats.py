@@ -26,7 +26,7 @@ from numbers import Integral
 from typing import Annotated, Any
 
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, core_schema
 
 # The API runs on JavaScript numbers: integers beyond 2**53 - 1 lose precision there.
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -83,15 +83,37 @@ def check_amount(value: Any, minimum: int, hint: str = MONEY_HINT) -> int:
     return number
 
 
-def _amount_type(minimum: int, hint: str) -> Any:
-    def validate(value: Any) -> int:
+class _Amount:
+    """The pydantic schema of an amount: the rule above, with a fast path for plain integers.
+
+    In strict validation (``parse_order`` tries it first on JSON text) an amount is a plain JSON
+    integer within bounds, checked by pydantic-core without calling Python: most orders pass
+    that way. Lax validation, the fallback, applies :func:`check_amount` (integral floats and
+    Decimal values become ints; fractions fail with the hint).
+    """
+
+    def __init__(self, minimum: int, hint: str) -> None:
+        self.minimum, self.hint = minimum, hint
+
+    def validate(self, value: Any) -> int:
         try:
-            return check_amount(value, minimum, hint)
+            return check_amount(value, self.minimum, self.hint)
         except AmountError as error:
             raise PydanticCustomError("amount", str(error)) from None
 
-    schema = {"type": "integer", "minimum": minimum, "maximum": MAX_SAFE_INTEGER}
-    return Annotated[int, PlainValidator(validate), WithJsonSchema(schema)]
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.lax_or_strict_schema(
+            lax_schema=core_schema.no_info_plain_validator_function(self.validate),
+            strict_schema=core_schema.int_schema(strict=True, ge=self.minimum, le=MAX_SAFE_INTEGER),
+            serialization=core_schema.simple_ser_schema("int"),
+        )
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": MAX_SAFE_INTEGER}
+
+
+def _amount_type(minimum: int, hint: str) -> Any:
+    return Annotated[int, _Amount(minimum, hint)]
 
 
 Money = _amount_type(0, MONEY_HINT)
