@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_voucherify.exceptions import VoucherifyApiError, VoucherifyError
+from airflow_provider_voucherify.exceptions import InvalidOrderError, VoucherifyApiError
 from airflow_provider_voucherify.models import MAX_IMPORT_BYTES
 from airflow_provider_voucherify.operators._batching import Batch
 
@@ -31,8 +31,14 @@ SendBody = Callable[[bytes, int, bool], str]
 """``(body, count, resend_safe) -> async action id``: one ``POST /v1/orders/import``."""
 
 
-class OrderTooLargeError(VoucherifyError):
-    """One order alone is larger than the body limit the API answered with (413)."""
+class OrderTooLargeError(InvalidOrderError):
+    """One order alone is larger than the body limit the API answered with (413).
+
+    An input error like any invalid order (a retry cannot cure it), though found only when sending.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__([("", reason)])
 
 
 @dataclass
