@@ -16,6 +16,7 @@ import pytest
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.example.transform import orders_from_rows
 from airflow_provider_voucherify.exceptions import InvalidOrderError, InvalidOrdersFileError
+from airflow_provider_voucherify.failures import AirflowFailException
 from airflow_provider_voucherify.hooks._config import ClientSettings, ConnectionConfigError, resolve_base_url
 from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, parse_order
 from airflow_provider_voucherify.operators._source import READ_BUFFER, OrderSource
@@ -91,8 +92,12 @@ def test_a_pretty_printed_json_array_fails_at_once(
     point_connection(monkeypatch, emulator)
     path = tmp_path / "orders.json"
     path.write_text(json.dumps([{"source_id": "a"}, {"source_id": "b"}], indent=2))
-    with pytest.raises(InvalidOrdersFileError, match="this file is a JSON array; one order per line"):
+    # Fails the task at once, without retries, whatever on_invalid says.
+    with pytest.raises(
+        AirflowFailException, match="this file is a JSON array; one order per line"
+    ) as failure:
         import_file(path, **options)
+    assert isinstance(failure.value.__cause__, InvalidOrdersFileError)
     assert emulator.stats()["orders_received"] == 0
 
 

@@ -15,6 +15,7 @@ says: past such a line, nothing is known to be a record.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import os
@@ -177,15 +178,22 @@ class OrderSource:
         if self._stream is None:
             raise RuntimeError("OrderSource must be entered (with ...) before reading a file")
         self._refuse_array(self._stream.peek(1)[:READ_BUFFER])
-        readline, limit = self._stream.readline, MAX_LINE_BYTES
-        number = 0
-        while line := readline(limit):
-            number += 1
+        limit = MAX_LINE_BYTES
+        # readline(limit) bounds each line; iter(callable, sentinel) and enumerate keep the loop in C.
+        lines = enumerate(iter(functools.partial(self._stream.readline, limit), b""), start=1)
+        for number, line in lines:
             if len(line) == limit and not line.endswith(b"\n"):
                 raise InvalidOrdersFileError(self._too_long(line), line=number)
-            if number == 1 and line.startswith(UTF8_BOM):
+            # Only the very first line can carry a byte-order mark; checked once, outside the loop.
+            if line.startswith(UTF8_BOM):
                 line = line[len(UTF8_BOM) :]
-            if not line.isspace() and line:
+            if line and not line.isspace():
+                yield number, line
+            break
+        for number, line in lines:
+            if len(line) == limit and not line.endswith(b"\n"):
+                raise InvalidOrdersFileError(self._too_long(line), line=number)
+            if not line.isspace():
                 yield number, line
 
     @staticmethod
