@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow_provider_voucherify.exceptions import (
     InvalidOrderError,
+    InvalidOrdersFileError,
     VoucherifyApiError,
     VoucherifyAuthError,
     VoucherifyError,
@@ -13,11 +14,13 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyTransportError,
     VoucherifyUnsafeRetryError,
 )
+from airflow_provider_voucherify.hooks._extras import connection_form_fields
 
 __version__ = "0.1.0"
 
 __all__ = [
     "InvalidOrderError",
+    "InvalidOrdersFileError",
     "VoucherifyApiError",
     "VoucherifyAuthError",
     "VoucherifyError",
@@ -45,34 +48,12 @@ CONNECTION_FORM: dict[str, Any] = {
         "port": "443 (lets the Test button work on Airflow 3.3.2 and older)",
         "login": "Application ID from Project Settings > Application Keys",
         "password": "Secret Key (X-App-Token)",
-        "extra": '{"timeout": 30, "max_retries": 5, "max_rate_limit_wait": 60}',
+        "extra": '{"timeout": 30, "max_retries": 5, "retry_backoff": 1, "max_rate_limit_wait": 60}',
     },
 }
 
-CONNECTION_FIELDS: dict[str, Any] = {
-    "timeout": {
-        "label": "Timeout (seconds)",
-        "description": "Read timeout of one HTTP request.",
-        "schema": {"type": ["number", "null"], "default": 30, "minimum": 1},
-    },
-    "max_retries": {
-        "label": "Max retries",
-        "description": "Retries after the first attempt on 429, 5xx and connection errors.",
-        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
-    },
-    "max_rate_limit_wait": {
-        "label": "Longest rate-limit wait (seconds)",
-        "description": "The longest the hook sleeps on one 429. A longer wait (an hourly bulk "
-        "limit, say) raises VoucherifyRateLimitError at once, so a deferrable task can free its "
-        "worker instead.",
-        "schema": {"type": ["number", "null"], "default": 60, "minimum": 0},
-    },
-    "verify_tls": {
-        "label": "Verify TLS certificates",
-        "description": "Leave on. Turning it off is logged as a warning on every connection.",
-        "schema": {"type": ["boolean", "null"], "default": True},
-    },
-}
+# Generated from the model that parses the extras, so the form and the parser cannot drift.
+CONNECTION_FIELDS: dict[str, Any] = connection_form_fields()
 
 
 def get_provider_info() -> dict[str, Any]:

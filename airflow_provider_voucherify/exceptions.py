@@ -10,6 +10,8 @@ The tree is small on purpose::
     ├── VoucherifyTransportError         no answer at all after every retry (connection, timeout)
     ├── VoucherifyUnsafeRetryError       an import POST may have landed and cannot be retried safely
     └── InvalidOrderError                an input record failed validation (no personal data inside)
+        └── InvalidOrdersFileError       the input is not JSON Lines at all: a JSON array, a line
+                                         longer than any import; fails whatever on_invalid says
 
 Messages name the endpoint, the HTTP status, the API's ``key`` and ``details`` and the
 ``request_id``, so an on-call engineer can quote them to Voucherify support. They never carry
@@ -173,3 +175,20 @@ class InvalidOrderError(VoucherifyError, ValueError):
         head = f"Invalid order ({', '.join(where)})" if where else "Invalid order"
         reasons = "; ".join(f"{path}: {reason}" if path else reason for path, reason in self.errors)
         super().__init__(f"{head}: {reasons}")
+
+
+class InvalidOrdersFileError(InvalidOrderError):
+    """The orders file cannot be read as JSON Lines, so no record of it can be trusted.
+
+    Raised for a file that is a JSON array (pretty-printed or on one line) and for a line longer
+    than one import takes; ``on_invalid="skip"`` does not apply, since nothing after it is known
+    to be a record.
+
+    :param reason: what is wrong and how to fix it
+    :param line: the 1-based line where reading stopped
+    """
+
+    def __init__(self, reason: str, *, line: int | None = None) -> None:
+        super().__init__([("", reason)], line=line)
+        where = f" (line {line})" if line is not None else ""
+        self.args = (f"Orders file cannot be read{where}: {reason}",)

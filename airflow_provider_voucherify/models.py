@@ -14,25 +14,41 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Collection, Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
+from airflow_provider_voucherify.formats import (
+    MAX_SAFE_INTEGER as MAX_SAFE_INTEGER,  # re-exported: it lived here first
+)
+from airflow_provider_voucherify.formats import (
+    Count,
+    IsoDate,
+    IsoDateTime,
+    Money,
+    Quantity,
+    api_datetime,
+)
 
 MAX_ORDERS_PER_IMPORT = 2000
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
 MAX_ITEMS_PER_ORDER = 500
-# The API runs on JavaScript numbers: integers beyond 2**53 - 1 lose precision there.
-MAX_SAFE_INTEGER = 2**53 - 1
 MAX_METADATA_DEPTH = 16
 DEFAULT_CREATED_AT_METADATA_KEY = "original_created_at"
 
-Money = Annotated[int, Field(strict=True, ge=0, le=MAX_SAFE_INTEGER)]
-Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_SAFE_INTEGER)]
-Count = Annotated[int, Field(strict=True, ge=0, le=MAX_SAFE_INTEGER)]
+# Money, Quantity and Count (see formats.py) are the one definition of an amount, shared with the
+# emulator: integral numbers of any type are integers, fractions and booleans are refused.
 Id = Annotated[str, Field(min_length=1, max_length=255)]
 Metadata = dict[str, Any]
 
@@ -110,8 +126,8 @@ class Customer(_Input):
     description: str | None = None
     email: str | None = Field(default=None, repr=False)
     phone: str | None = Field(default=None, repr=False)
-    birthday: date | None = Field(default=None, repr=False)
-    birthdate: date | None = Field(default=None, repr=False)
+    birthday: IsoDate | None = Field(default=None, repr=False)
+    birthdate: IsoDate | None = Field(default=None, repr=False)
     address: Address | None = Field(default=None, repr=False)
     metadata: Metadata | None = Field(default=None, repr=False)
 
@@ -139,12 +155,18 @@ class ItemSku(_Input):
 
 
 class OrderItem(_Input):
-    """One line of an order. Amounts and prices are integers in the smallest currency unit."""
+    """One line of an order. Amounts and prices are integers in the smallest currency unit.
+
+    The product or SKU is named by ``product_id`` / ``sku_id`` (Voucherify's ids), or by your
+    ``source_id`` together with ``related_object`` (``"product"`` or ``"sku"``): the API needs both.
+    """
 
     sku_id: Id | None = None
     product_id: Id | None = None
-    related_object: Literal["product", "sku"] | None = None
     source_id: Id | None = None
+    # Required with source_id: checked by parse_order (items_without_kind), once per order
+    # rather than by a validator per item, on the hot path of an import.
+    related_object: Literal["product", "sku"] | None = None
     quantity: Quantity | None = None
     discount_quantity: Count | None = None
     initial_quantity: Quantity | None = None
@@ -173,13 +195,28 @@ class Order(_Input):
     items: Annotated[list[OrderItem], Field(max_length=MAX_ITEMS_PER_ORDER)] | None = None
     metadata: Metadata | None = None
     customer: Customer | None = None
-    customer_id: Id | None = None
+    # Not in the import's schema: kept as a field only to refuse it with the fix (see below).
+    customer_id: Id | None = Field(default=None, exclude=True)
     referrer: Customer | None = None
     referrer_id: Id | None = None
-    created_at: datetime | None = Field(default=None, exclude=True)
+    created_at: IsoDateTime | None = Field(default=None, exclude=True)
+
+    @field_validator("customer_id")
+    @classmethod
+    def _no_customer_id(cls, value: str | None) -> None:
+        if value is not None:
+            raise PydanticCustomError(
+                "customer_id_not_imported",
+                'not part of an import: link the customer as "customer": {"id": ...} '
+                '(Voucherify\'s id) or {"source_id": ...} (yours)',
+            )
+        return None
 
     def move_created_at(self, metadata_key: str | None = DEFAULT_CREATED_AT_METADATA_KEY) -> Order:
-        """This order with ``created_at`` moved into ``metadata[metadata_key]`` as ISO 8601.
+        """This order with ``created_at`` moved into ``metadata[metadata_key]``.
+
+        The date is written the way the API documents dates: UTC with milliseconds and ``Z``
+        (``2021-03-04T05:06:07.123Z``).
 
         Returns a copy when there is a date to move (a caller's ``Order`` is never changed), the
         order itself otherwise; ``metadata_key=None`` drops the date.
@@ -188,10 +225,7 @@ class Order(_Input):
             return self
         metadata = self.metadata
         if metadata_key is not None:
-            when = self.created_at
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            metadata = {**(metadata or {}), metadata_key: when.isoformat()}
+            metadata = {**(metadata or {}), metadata_key: api_datetime(self.created_at)}
         return self.model_copy(update={"metadata": metadata, "created_at": None})
 
     def to_json(self) -> bytes:
@@ -318,7 +352,12 @@ def parse_order(
         if isinstance(record, Order):
             order = record
         elif isinstance(record, (str, bytes)):
-            order = Order.model_validate_json(record)
+            try:
+                # Strict first: plain integer amounts are then checked without calling Python
+                # (the common case, and the hot path of an import); anything else is read again.
+                order = Order.model_validate_json(record, strict=True)
+            except ValidationError:
+                order = Order.model_validate_json(record)
         else:
             order = Order.model_validate(record)
     except ValidationError as exc:
@@ -327,12 +366,30 @@ def parse_order(
         raise InvalidOrderError(
             validation_errors(exc), line=line, source_id=_readable_source_id(record)
         ) from None
+    if order.items and (missing := items_without_kind(order)):
+        raise InvalidOrderError(missing, line=line, source_id=order.source_id)
     if require_source_id and order.source_id is None:
         raise InvalidOrderError(
             [(".source_id", "required, so that a repeated import updates instead of duplicating")],
             line=line,
         )
     return order
+
+
+RELATED_OBJECT_MISSING = 'required with source_id: "product" or "sku", saying what the source_id names'
+
+
+def items_without_kind(order: Order) -> list[tuple[str, str]]:
+    """``(path, reason)`` for each item with a ``source_id`` but no ``related_object``.
+
+    The API needs both to find your product or SKU (a maintainer's answer; every official import
+    example carries both).
+    """
+    return [
+        (f".items[{index}].related_object", RELATED_OBJECT_MISSING)
+        for index, item in enumerate(order.items or ())
+        if item.source_id is not None and item.related_object is None
+    ]
 
 
 def _readable_source_id(record: Any) -> str | None:

@@ -1,10 +1,20 @@
 """Fuzzed order records: every one ends in a clear validation error naming the record, or is
-accepted by the emulator too (client validation is at least as strict as the server's)."""
+accepted by the emulator too (client validation is at least as strict as the server's); and on the
+fields both check, the client accepts an order if and only if the emulator accepts it.
+
+The amounts drawn include what warehouses write: integral floats (pandas), ``Decimal`` (NUMERIC
+columns, dicts only: JSON has no Decimal), fractional amounts and booleans; the dates include
+every ISO 8601 form a warehouse writes (``T`` or space, ``Z`` or offsets, 0-9 fraction digits,
+PostgreSQL's ``+00``) and non-ISO ones.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import re
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -42,8 +52,35 @@ def _fields(spec: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[s
     return st.fixed_dictionaries({}, optional={**spec, "unknown_field": json_values})
 
 
+# What warehouses write for an amount: ints, integral floats (pandas), Decimals (NUMERIC), fractions.
+warehouse_amounts = st.one_of(
+    st.integers(min_value=-5, max_value=10**9),
+    st.integers(min_value=-5, max_value=10**9).map(float),
+    st.integers(min_value=-5, max_value=10**9).map(Decimal),
+    st.decimals(min_value=-5, max_value=10**6, places=2, allow_nan=False, allow_infinity=False),
+    st.floats(min_value=-5, max_value=1e6, allow_nan=False).filter(lambda f: not f.is_integer()),
+    st.booleans(),
+)
+json_amounts = warehouse_amounts.filter(lambda value: not isinstance(value, Decimal))
+
+
+@st.composite
+def iso_dates(draw: st.DrawFn) -> str:
+    """An ISO 8601 date-time as warehouses write it (all valid)."""
+    moment = draw(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)))
+    text = moment.strftime("%Y-%m-%d") + draw(st.sampled_from(["T", " "])) + moment.strftime("%H:%M:%S")
+    digits = draw(st.integers(min_value=0, max_value=9))
+    if digits:
+        text += "." + f"{moment.microsecond:06d}000"[:digits]
+    return text + draw(st.sampled_from(["", "Z", "+00", "+00:00", "+05:30", "-0800", "-03"]))
+
+
+NON_ISO_DATES = ["01/05/2023", "2023/01/05", "5 Jan 2023", "Jan 5, 2023 10:00", "2023-1-5", "1700000000"]
+dates = st.one_of(iso_dates(), st.sampled_from(NON_ISO_DATES))
+API_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
 ids = maybe(text, json_values)
-amounts = maybe(numbers, json_values)
+amounts = maybe(numbers, warehouse_amounts, json_values)
 catalog = _fields(
     {
         "id": ids,
@@ -90,7 +127,7 @@ orders = _fields(
         ),
         "metadata": maybe(st.dictionaries(text, json_values, max_size=5), json_values),
         "customer": maybe(customer, json_values),
-        "created_at": maybe(st.datetimes().map(lambda d: d.isoformat()), text),
+        "created_at": maybe(st.datetimes().map(lambda d: d.isoformat()), dates, text),
     }
 )
 
@@ -117,7 +154,10 @@ def _check(record: Any, client: httpx.Client) -> None:
         OUTCOMES["rejected"] += 1
         return
     OUTCOMES["accepted"] += 1
-    body = b"[" + order.move_created_at().to_json() + b"]"
+    moved = order.move_created_at()
+    if order.created_at is not None:
+        assert API_DATE.match(moved.metadata["original_created_at"]), moved.metadata  # type: ignore[index]
+    body = b"[" + moved.to_json() + b"]"
     response = client.post("/v1/orders/import", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 200, (json.loads(body), response.text)
 
@@ -140,12 +180,72 @@ def test_fuzzed_dicts_are_rejected_clearly_or_accepted_by_the_server(
 def test_fuzzed_json_lines_are_rejected_clearly_or_accepted(
     record: dict[str, Any], client: httpx.Client
 ) -> None:
-    line = json.dumps(record, allow_nan=True)  # NaN / Infinity tokens as Python would write them
+    # NaN / Infinity tokens as Python would write them; a Decimal as the JSON number it stands for
+    line = json.dumps(record, allow_nan=True, default=float)
     if _has_non_finite(record):
         with pytest.raises(InvalidOrderError):
             parse_order(line, line=42)
         return
     _check(line, client)
+
+
+# Records of the fields both sides check (no created_at, no unknown fields, ids of 1-40 characters,
+# amounts within 2**53): on these the two must agree exactly.
+short_ids = st.text(min_size=1, max_size=40)
+shared_item = st.fixed_dictionaries(
+    {},
+    optional={
+        "source_id": short_ids,
+        "related_object": st.sampled_from(["product", "sku", "voucher"]),
+        "quantity": json_amounts,
+        "price": json_amounts,
+        "amount": json_amounts,
+        "discount_quantity": json_amounts,
+    },
+)
+shared_orders = st.fixed_dictionaries(
+    {},
+    optional={
+        "source_id": short_ids,
+        "status": st.sampled_from(["CREATED", "PAID", "CANCELED", "FULFILLED", "paid"]),
+        "amount": json_amounts,
+        "discount_amount": json_amounts,
+        "items": st.lists(shared_item, max_size=4),
+        "customer": st.fixed_dictionaries({"source_id": short_ids}),
+        "customer_id": short_ids,
+    },
+)
+AGREEMENT: dict[str, int] = {"both accepted": 0, "both refused": 0}
+
+
+@FUZZ
+@given(record=shared_orders)
+def test_the_client_accepts_an_order_iff_the_emulator_does(
+    record: dict[str, Any], client: httpx.Client
+) -> None:
+    try:
+        parse_order(json.dumps(record))
+        client_accepts = True
+    except InvalidOrderError:
+        client_accepts = False
+    response = client.post("/v1/orders/import", content=json.dumps([record]).encode())
+    assert response.status_code in (200, 400), response.text
+    assert client_accepts == (response.status_code == 200), (record, response.text)
+    AGREEMENT["both accepted" if client_accepts else "both refused"] += 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(created_at=iso_dates())
+def test_every_iso_form_a_warehouse_writes_is_read_into_the_documented_form(created_at: str) -> None:
+    moved = parse_order({"source_id": "o", "created_at": created_at}).move_created_at()
+    assert moved.metadata is not None
+    assert API_DATE.match(moved.metadata["original_created_at"])
+
+
+@pytest.mark.parametrize("created_at", NON_ISO_DATES)
+def test_non_iso_dates_are_refused_saying_iso_8601(created_at: str) -> None:
+    with pytest.raises(InvalidOrderError, match="ISO 8601"):
+        parse_order({"source_id": "o", "created_at": created_at})
 
 
 @settings(max_examples=200, deadline=None)
@@ -161,6 +261,9 @@ def test_fuzzing_exercised_both_outcomes() -> None:
     """Guards the fuzz tests above against generating only one kind of record (runs after them)."""
     if OUTCOMES["accepted"] + OUTCOMES["rejected"] == 0:
         pytest.skip("run together with the fuzz tests above")
-    print(f"fuzzed records: {OUTCOMES}")
+    print(f"fuzzed records: {OUTCOMES}, client and emulator: {AGREEMENT}")
     assert OUTCOMES["accepted"] >= 20, OUTCOMES
     assert OUTCOMES["rejected"] >= 20, OUTCOMES
+    if sum(AGREEMENT.values()):
+        assert AGREEMENT["both accepted"] >= 20, AGREEMENT
+        assert AGREEMENT["both refused"] >= 20, AGREEMENT

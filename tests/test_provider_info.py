@@ -41,3 +41,18 @@ def test_providers_manager_sees_the_connection_type() -> None:
     assert hook is not None
     assert hook.hook_class_name.endswith("VoucherifyHook")
     assert hook.connection_id_attribute_name == "voucherify_conn_id"
+
+
+def test_the_form_offers_every_extra_the_parser_reads() -> None:
+    from airflow_provider_voucherify.hooks._extras import ConnectionExtras
+
+    (conn,) = get_provider_info()["connection-types"]
+    fields = conn["conn-fields"]
+    assert list(fields) == list(ConnectionExtras.field_names())
+    assert {"retry_backoff", "max_rate_limit_wait"} <= set(fields)
+    for name, field in fields.items():
+        assert field["label"]
+        assert field["description"]
+        assert field["schema"]["default"] == ConnectionExtras.model_fields[name].default
+    assert fields["timeout"]["schema"]["exclusiveMinimum"] == 0
+    assert fields["max_retries"]["schema"]["type"] == ["integer", "null"]

@@ -22,6 +22,7 @@ except ModuleNotFoundError as exc:
 from airflow_provider_voucherify.emulator.config import (
     DEFAULT_APP_ID,
     DEFAULT_APP_TOKEN,
+    MAX_BODY_BYTES,
     EmulatorConfig,
     Project,
     load_projects,
@@ -62,6 +63,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         help="emulated seconds each async action takes before processing its first record",
+    )
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="import body limit (413 above it)"
     )
     parser.add_argument("--fault-error-rate", type=float, default=0.0)
     parser.add_argument("--fault-latency", type=float, default=0.0, help="seconds added to each answer")
@@ -112,6 +116,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         calls_per_cycle=_limit(args.calls_per_cycle),
         time_scale=args.time_scale,
         import_overhead_seconds=max(0.0, args.import_overhead),
+        max_body_bytes=max(1, args.max_body_bytes),
         faults=faults,
     )
 

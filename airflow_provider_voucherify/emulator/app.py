@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_provider_voucherify.emulator.alterations import alter_stored_orders
 from airflow_provider_voucherify.emulator.clock import EmulatedClock
-from airflow_provider_voucherify.emulator.config import MAX_BODY_BYTES, EmulatorConfig
+from airflow_provider_voucherify.emulator.config import EmulatorConfig
 from airflow_provider_voucherify.emulator.customers import BULK_PATH, CUSTOMERS_BULK_UPDATE, check_customers
 from airflow_provider_voucherify.emulator.faults import FaultConfig, FaultInjector
 from airflow_provider_voucherify.emulator.ids import hex_id
@@ -32,18 +32,17 @@ from airflow_provider_voucherify.emulator.middleware import (
 from airflow_provider_voucherify.emulator.plans import plan_limits
 from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
 from airflow_provider_voucherify.emulator.store import Store
-from airflow_provider_voucherify.emulator.validation import validate_import
+from airflow_provider_voucherify.emulator.validation import parse_body, validate_import
 from airflow_provider_voucherify.emulator.worker import ImportWorker
 
 log = logging.getLogger("airflow_provider_voucherify.emulator")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_TOO_LARGE = json.dumps(
-    {
-        "statusCode": 413,
-        "error": "Request Entity Too Large",
-        "message": f"Payload content length greater than maximum allowed: {MAX_BODY_BYTES}",
-    }
-).encode()
+
+
+def _too_large(limit: int) -> bytes:
+    """The 413 body of the API's HTTP framework (a shape of its own, not the API's error object)."""
+    message = f"Payload content length greater than maximum allowed: {limit}"
+    return json.dumps({"statusCode": 413, "error": "Request Entity Too Large", "message": message}).encode()
 
 
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False).encode
@@ -184,18 +183,19 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     @app.post("/v1/orders/import")
     async def import_orders(request: Request) -> Response:
         project: str = request.scope[PROJECT_KEY]
+        limit = config.max_body_bytes
         declared = request.headers.get("content-length", "")
-        too_large = declared.isdigit() and int(declared) > MAX_BODY_BYTES
+        too_large = declared.isdigit() and int(declared) > limit
         parts, size = [], 0
         async for part in request.stream():
             size += len(part)
-            too_large = too_large or size > MAX_BODY_BYTES
+            too_large = too_large or size > limit
             if not too_large:
                 parts.append(part)
         if too_large:
-            return _json(_TOO_LARGE, 413)
+            return _json(_too_large(limit), 413)
         try:
-            orders = json.loads(b"".join(parts))
+            orders = parse_body(b"".join(parts))
         except ValueError as exc:
             return _error(
                 request, 400, "invalid_payload", "Invalid payload", f"Request body is not valid JSON: {exc}"
@@ -222,8 +222,8 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     async def update_customers_in_bulk(request: Request) -> Response:
         project: str = request.scope[PROJECT_KEY]
         body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return _json(_TOO_LARGE, 413)
+        if len(body) > config.max_body_bytes:
+            return _json(_too_large(config.max_body_bytes), 413)
         try:
             customers = json.loads(body)
         except ValueError as exc:

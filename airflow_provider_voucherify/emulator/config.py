@@ -45,6 +45,9 @@ class EmulatorConfig:
     calls_per_cycle: int | None = None
     time_scale: float = 1.0  # emulated seconds per real second
     import_overhead_seconds: float = 0.0  # emulated seconds each async action takes before its first record
+    # The import endpoint's body limit is undocumented (the framework's default is 1 MiB): tests
+    # lower it to prove that clients split batches and learn it from the 413.
+    max_body_bytes: int = MAX_BODY_BYTES
     faults: FaultConfig = field(default_factory=FaultConfig)
 
 

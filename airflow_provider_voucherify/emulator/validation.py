@@ -2,14 +2,21 @@
 
 Each check returns the API's ``details`` text (``Property .items[0].quantity cannot be lower than 1``),
 with the property path relative to the order, as the real API reports it, or ``None`` when valid.
+
+What an amount is comes from one place shared with the client (``formats.as_integer``): the API runs
+on JavaScript, where ``1999.0`` is the number ``1999``, so integral numbers are integers and
+fractions are not. :func:`parse_body` reads a body the way JavaScript would (integral floats become
+ints), so the stored order holds ``1999``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from airflow_provider_voucherify.emulator.config import MAX_ITEMS_PER_ORDER, MAX_ORDERS_PER_IMPORT
+from airflow_provider_voucherify.formats import AmountError, as_integer
 
 ORDER_STATUSES = ("CREATED", "PAID", "CANCELED", "FULFILLED")
 RELATED_OBJECTS = ("product", "sku")
@@ -23,14 +30,25 @@ _CUSTOMER_STRINGS = ("id", "source_id", "name", "description", "email", "phone")
 _CATALOG_STRINGS = ("id", "source_id", "name", "sku")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _js_number(text: str) -> float | int:
+    number = float(text)
+    return int(number) if number.is_integer() and abs(number) <= 2**53 else number
+
+
+def parse_body(raw: bytes) -> Any:
+    """A JSON body as the API's JavaScript reads it: ``1999.0`` is the integer ``1999``.
+
+    :raises ValueError: when the body is not JSON
+    """
+    return json.loads(raw, parse_float=_js_number)
 
 
 def _integer(value: Any, path: str, minimum: int) -> str | None:
-    if not _is_int(value):
+    try:
+        number = as_integer(value)
+    except AmountError:
         return f"Property {path} should be integer"
-    if value < minimum:
+    if number < minimum:
         return f"Property {path} cannot be lower than {minimum}"
     return None
 
@@ -101,6 +119,9 @@ def _item(item: Any, path: str) -> str | None:
         error := _one_of(item["related_object"], f"{path}.related_object", RELATED_OBJECTS)
     ):
         return error
+    # A maintainer's answer: an item's source_id means nothing without related_object.
+    if item.get("source_id") is not None and item.get("related_object") is None:
+        return f"Property {path}.related_object is required when {path}.source_id is given"
     for key in ("product", "sku"):
         if key in item and (error := _catalog_entry(item[key], f"{path}.{key}")):
             return error
@@ -113,9 +134,12 @@ def validate_order(order: Any) -> str | None:
     """The first rule one order breaks, as the API's ``details`` text; ``None`` when it is valid."""
     if not isinstance(order, dict):
         return "Property . should be object"
-    for key in ("source_id", "referrer_id", "customer_id"):
+    for key in ("source_id", "referrer_id"):
         if key in order and (error := _string(order[key], f".{key}", nullable=True)):
             return error
+    # Not in the import's schema; rather than guess what the API does with it, refuse it.
+    if order.get("customer_id") is not None:
+        return "Property .customer_id is not allowed: the customer goes in .customer (id or source_id)"
     if "id" in order and (error := _string(order["id"], ".id")):
         return error
     if "status" in order and (error := _one_of(order["status"], ".status", ORDER_STATUSES)):

@@ -11,16 +11,20 @@ and the SKU are optional; missing or NULL columns are left out of the order):
 ``order_created_at``     when the order was placed (a timestamp or ISO 8601 text; naive = UTC)
 ``customer_source_id``   ... and ``customer_name``, ``customer_email``, ``customer_phone``,
                          ``customer_city``, ``customer_country``, ``customer_postal_code``
+                         (phones and postal codes from numeric columns become text)
 ``referrer_source_id``   ... and the same ``referrer_*`` details
 ``product_source_id``    ... and ``product_name``, ``product_price``
 ``sku_source_id``        ... and ``sku_code``, ``sku_price``
-``quantity``             units of the line
+``quantity``             units of the line (an integer, or an integral NUMERIC / float)
 ``unit_price``           price of one unit in currency units
 =======================  ================================================================
 
 Amounts become integers in the smallest currency unit (cents), exactly, through ``Decimal``.
-Products and SKUs are sent with ``override: true`` so the import creates or updates them.
-The original order date goes out as ``created_at``; the import operator moves it into metadata.
+Quantities read from NUMERIC columns (``Decimal("2")``) become integers. Each item names what it
+sold the way every official import example does: its ``source_id`` with ``related_object``
+(``"sku"`` when the row has a SKU, else ``"product"``), plus the product and SKU objects with
+``override: true`` so the import creates or updates them. The original order date goes out as
+``created_at``; the import operator moves it into metadata.
 """
 
 from __future__ import annotations
@@ -29,14 +33,18 @@ import gzip
 import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
+from airflow_provider_voucherify.formats import parse_datetime
+
 Row = Mapping[str, Any]
 _CENT = Decimal("0.01")
-_PARTY_DETAILS = ("name", "email", "phone")
-_ADDRESS_DETAILS = ("city", "country", "postal_code")
+_PARTY_DETAILS = ("name", "email")
+_TEXT_DETAILS = ("phone",)  # numeric columns too: the API takes text
+_ADDRESS_DETAILS = ("city", "country")
+_ADDRESS_TEXT_DETAILS = ("postal_code",)
 
 
 class WritablePath(Protocol):
@@ -58,16 +66,37 @@ def to_cents(value: Decimal | float | int | str | None) -> int | None:
 
 
 def iso_utc(value: datetime | date | str | None) -> str | None:
-    """A timestamp as ISO 8601 with its offset; naive timestamps are taken as UTC."""
+    """A timestamp as ISO 8601 with its offset; naive timestamps are taken as UTC.
+
+    Text is read by the provider's one date parser (PostgreSQL's ``2024-01-15 10:00:00+00``
+    included); a non-ISO text raises ``ValueError``.
+    """
     if value is None:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    elif not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
+    return parse_datetime(value).isoformat()
+
+
+def to_quantity(value: Decimal | float | int | None) -> int | float | None:
+    """A quantity as an integer when it is integral (``Decimal("2")`` from a NUMERIC column → 2).
+
+    A fractional quantity stays a number (a float, which JSON can carry), so that validation
+    rejects that one order with its line instead of the whole file failing to serialize.
+    """
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def as_text(value: Any) -> str | None:
+    """A phone number or postal code as text, also from a numeric column (``48600700800.0``)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        if number == number.to_integral_value():
+            return str(int(number))
+    return str(value)
 
 
 def _drop_none(mapping: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,22 +107,35 @@ def _party(row: Row, prefix: str) -> dict[str, Any] | None:
     source_id = row.get(f"{prefix}_source_id")
     if source_id is None:
         return None
-    party = _drop_none({"source_id": str(source_id)} | {k: row.get(f"{prefix}_{k}") for k in _PARTY_DETAILS})
-    address = _drop_none({key: row.get(f"{prefix}_{key}") for key in _ADDRESS_DETAILS})
+    party = _drop_none(
+        {"source_id": str(source_id)}
+        | {key: row.get(f"{prefix}_{key}") for key in _PARTY_DETAILS}
+        | {key: as_text(row.get(f"{prefix}_{key}")) for key in _TEXT_DETAILS}
+    )
+    address = _drop_none(
+        {key: row.get(f"{prefix}_{key}") for key in _ADDRESS_DETAILS}
+        | {key: as_text(row.get(f"{prefix}_{key}")) for key in _ADDRESS_TEXT_DETAILS}
+    )
     if address:
         party["address"] = address
     return party
 
 
 def _item(row: Row) -> dict[str, Any]:
-    quantity = row.get("quantity")
+    quantity = to_quantity(row.get("quantity"))
     price = to_cents(row.get("unit_price"))
-    item: dict[str, Any] = {"quantity": quantity, "price": price}
-    if quantity is not None and price is not None:
-        item["amount"] = quantity * price
+    item: dict[str, Any] = {}
     product_source_id = row.get("product_source_id")
+    sku_source_id = row.get("sku_source_id")
+    # What the line sold, by your id: the SKU when there is one, else the product.
+    if sku_source_id is not None:
+        item.update(source_id=str(sku_source_id), related_object="sku")
+    elif product_source_id is not None:
+        item.update(source_id=str(product_source_id), related_object="product")
+    item.update(quantity=quantity, price=price)
+    if isinstance(quantity, int) and price is not None:
+        item["amount"] = quantity * price
     if product_source_id is not None:
-        item["related_object"] = "product"
         item["product"] = _drop_none(
             {
                 "source_id": str(product_source_id),
@@ -102,9 +144,7 @@ def _item(row: Row) -> dict[str, Any]:
                 "override": True,
             }
         )
-    sku_source_id = row.get("sku_source_id")
     if sku_source_id is not None:
-        item["related_object"] = "sku"
         item["sku"] = _drop_none(
             {
                 "source_id": str(sku_source_id),

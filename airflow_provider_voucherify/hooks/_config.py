@@ -7,16 +7,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_voucherify.hooks._extras import (
+    DEFAULT_BACKOFF,
+    DEFAULT_MAX_RATE_LIMIT_WAIT,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    ConnectionExtras,
+)
+
 CLUSTERS = {
     "api": "https://api.voucherify.io",
     "us1.api": "https://us1.api.voucherify.io",
     "as1.api": "https://as1.api.voucherify.io",
 }
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_RETRIES = 5
-DEFAULT_BACKOFF = 1.0
-# The longest sleep on one 429: a minute window is slept through, an hourly bulk window is not.
-DEFAULT_MAX_RATE_LIMIT_WAIT = 60.0
+# Every documented endpoint starts with it: a host written with it means the bare base URL.
+API_PATH_PREFIX = "/v1"
 
 
 class ConnectionConfigError(ValueError):
@@ -36,8 +41,9 @@ def resolve_base_url(host: str | None, port: int | None = None) -> str:
     """The base URL for a connection's host field.
 
     Accepts a cluster alias (``api``, ``us1.api``, ``as1.api``), a bare host name (https is
-    assumed) or a full URL. Plain ``http://`` is refused unless the host is loopback, where the
-    local emulator runs: an App Token must never cross a network in clear text.
+    assumed) or a full URL, with or without the API's ``/v1`` path (``https://api.voucherify.io/v1``
+    is ``https://api.voucherify.io``). Plain ``http://`` is refused unless the host is loopback,
+    where the local emulator runs: an App Token must never cross a network in clear text.
     """
     host = (host or "api").strip()
     if host.rstrip("/") in CLUSTERS:
@@ -51,39 +57,19 @@ def resolve_base_url(host: str | None, port: int | None = None) -> str:
             "Use https:// (plain http is allowed for loopback hosts only, e.g. the local emulator)."
         )
     netloc = parts.netloc if (parts.port or not port) else f"{parts.netloc}:{port}"
-    return f"{parts.scheme}://{netloc}{parts.path}".rstrip("/")
-
-
-def _number(extra: dict[str, Any], key: str, default: float) -> float:
-    value = extra.get(key)
-    if value in (None, ""):
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConnectionConfigError(f"Connection extra {key!r} must be a number, got {value!r}") from None
-    if number < 0:
-        raise ConnectionConfigError(f"Connection extra {key!r} must not be negative, got {value!r}")
-    return number
-
-
-def _flag(extra: dict[str, Any], key: str, default: bool) -> bool:
-    value = extra.get(key)
-    if value in (None, ""):
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise ConnectionConfigError(f"Connection extra {key!r} must be true or false, got {value!r}")
+    path = parts.path.rstrip("/")
+    if path.endswith(API_PATH_PREFIX):
+        path = path[: -len(API_PATH_PREFIX)]
+    return f"{parts.scheme}://{netloc}{path}".rstrip("/")
 
 
 @dataclass(frozen=True)
 class ClientSettings:
-    """Everything an HTTP client needs; the token is kept out of ``repr``."""
+    """Everything an HTTP client needs; the token is kept out of ``repr``.
+
+    :param max_rate_limit_wait: seconds, the longest in-process sleep on one 429
+    :param unknown_extras: extras the connection has that nobody reads (the hook warns)
+    """
 
     base_url: str
     app_id: str
@@ -93,6 +79,7 @@ class ClientSettings:
     backoff: float = DEFAULT_BACKOFF
     verify_tls: bool = True
     max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT
+    unknown_extras: str | None = None
 
     @classmethod
     def from_connection(
@@ -111,21 +98,20 @@ class ClientSettings:
             raise ConnectionConfigError(
                 "The Voucherify connection needs the Application ID (login) and the Secret Key (password)"
             )
+        try:
+            extras = ConnectionExtras.from_extra(extra)
+        except ValueError as exc:
+            raise ConnectionConfigError(str(exc)) from None
         return cls(
             base_url=resolve_base_url(host, port),
             app_id=login,
             app_token=password,
-            timeout=timeout if timeout is not None else _number(extra, "timeout", DEFAULT_TIMEOUT),
-            max_retries=(
-                max_retries
-                if max_retries is not None
-                else int(_number(extra, "max_retries", DEFAULT_MAX_RETRIES))
-            ),
-            backoff=_number(extra, "retry_backoff", DEFAULT_BACKOFF),
-            verify_tls=_flag(extra, "verify_tls", True),
+            timeout=timeout if timeout is not None else extras.timeout,
+            max_retries=max_retries if max_retries is not None else extras.max_retries,
+            backoff=extras.retry_backoff,
+            verify_tls=extras.verify_tls,
             max_rate_limit_wait=(
-                max_rate_limit_wait
-                if max_rate_limit_wait is not None
-                else _number(extra, "max_rate_limit_wait", DEFAULT_MAX_RATE_LIMIT_WAIT)
+                max_rate_limit_wait if max_rate_limit_wait is not None else extras.max_rate_limit_wait
             ),
+            unknown_extras=extras.describe_unknown(),
         )

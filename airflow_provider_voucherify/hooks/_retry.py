@@ -25,7 +25,7 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyTransportError,
     VoucherifyUnsafeRetryError,
 )
-from airflow_provider_voucherify.hooks._config import DEFAULT_MAX_RATE_LIMIT_WAIT
+from airflow_provider_voucherify.hooks._extras import DEFAULT_MAX_RATE_LIMIT_WAIT
 
 MAX_BACKOFF = 60.0
 # Rejected before the server did anything: always safe to send again.

@@ -16,7 +16,7 @@ import httpx
 from airflow.sdk import BaseHook
 
 from airflow_provider_voucherify import CONNECTION_FORM, __version__
-from airflow_provider_voucherify.exceptions import VoucherifyError
+from airflow_provider_voucherify.exceptions import InvalidOrderError, VoucherifyError
 from airflow_provider_voucherify.hooks._config import ClientSettings
 from airflow_provider_voucherify.hooks._ratelimit import RateLimit, read_rate_limit
 from airflow_provider_voucherify.hooks._retry import Decision, decide
@@ -110,6 +110,8 @@ class VoucherifyHook(BaseHook):
             max_retries=self._max_retries,
             max_rate_limit_wait=self._max_rate_limit_wait,
         )
+        if settings.unknown_extras:
+            self.log.warning("Connection %r: %s", self.voucherify_conn_id, settings.unknown_extras)
         if not settings.verify_tls:
             self.log.warning(
                 "TLS certificate verification is OFF for connection %r (extra verify_tls=false): "
@@ -272,11 +274,19 @@ class VoucherifyHook(BaseHook):
         """Send one ``POST /v1/orders/import`` of at most 2000 orders; return the async action id.
 
         Dicts are validated into :class:`Order` first (``created_at`` moves into metadata).
+
+        :raises InvalidOrderError: for an invalid order, or two with the same ``source_id``
         """
         validated = [
             parse_order(order, line=position).move_created_at()
             for position, order in enumerate(orders, start=1)
         ]
+        first_seen: dict[str, int] = {}
+        for position, order in enumerate(validated, start=1):
+            earlier = first_seen.setdefault(order.source_id, position) if order.source_id else position
+            if earlier != position:
+                reason = f"the same source_id as order {earlier}: never sent together in one import"
+                raise InvalidOrderError([(".source_id", reason)], line=position, source_id=order.source_id)
         return self.import_serialized(
             import_body(validated),
             count=len(validated),

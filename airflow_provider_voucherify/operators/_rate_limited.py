@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from airflow_provider_voucherify.exceptions import API_CALLS_CYCLE, VoucherifyRateLimitError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.operators._batching import Batch
+from airflow_provider_voucherify.operators._body_limit import BodyLimit, SendBody, send_within_limit
 from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
 from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left, when
 
@@ -34,8 +35,10 @@ def post_batch(
     batch_size: int,
     log: logging.Logger | Any,
     defer: Callable[[float, Continuation], NoReturn] | None,
-) -> str:
-    """Post ``batch`` (``POST /v1/orders/import``) and return its async action id.
+    body_limit: BodyLimit,
+) -> list[str]:
+    """Post ``batch`` (``POST /v1/orders/import``) and return the async action id of each request:
+    one, or several when a 413 made it split the batch under ``body_limit``.
 
     :param defer: called with ``retry_at`` (epoch seconds) and ``state`` to defer the task; ``None``
         waits in the worker instead
@@ -43,7 +46,7 @@ def post_batch(
     """
     while True:
         try:
-            action_id = hook.import_serialized(batch.body, count=batch.count, resend_safe=batch.resend_safe)
+            action_ids = send_within_limit(_sender(hook), batch, body_limit, log)
         except VoucherifyRateLimitError as exc:
             if exc.limit_type == API_CALLS_CYCLE:
                 raise
@@ -71,4 +74,11 @@ def post_batch(
             log.info("Window reopened: sending batch %d again", batch.number)
             continue
         plan.accepted(time.time())
-        return action_id
+        return action_ids
+
+
+def _sender(hook: VoucherifyHook) -> SendBody:
+    def send(body: bytes, count: int, resend_safe: bool) -> str:
+        return hook.import_serialized(body, count=count, resend_safe=resend_safe)
+
+    return send

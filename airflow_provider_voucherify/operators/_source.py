@@ -5,10 +5,17 @@ bytes of one JSON line (validated later by pydantic's own JSON parser, never ``j
 for a list, the dict / ``Order`` itself with its 1-based position. Files are read line by line
 through a 1 MiB buffer, so memory does not grow with the file. Blank lines are not records, but
 they still count in line numbers, so a line number always points at the line in an editor.
+
+Reading is bounded: no order can be larger than one import (10 MiB), so no line may be either, and
+a longer line stops the reading after 10 MiB (a 48 MB minified array never sits in memory). A file
+that is a JSON array, pretty-printed or on one line, is refused at its first bytes. Both raise
+:class:`~airflow_provider_voucherify.exceptions.InvalidOrdersFileError` whatever ``on_invalid``
+says: past such a line, nothing is known to be a record.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import itertools
@@ -20,7 +27,8 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_voucherify.models import Order
+from airflow_provider_voucherify.exceptions import InvalidOrdersFileError
+from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, Order
 
 Record = bytes | Mapping[str, Any] | Order
 OrdersArg = str | os.PathLike[str] | ObjectStoragePath | Sequence[Mapping[str, Any] | Order]
@@ -28,6 +36,12 @@ OrdersArg = str | os.PathLike[str] | ObjectStoragePath | Sequence[Mapping[str, A
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 READ_BUFFER = 1024 * 1024
+# The longest line read: one import's body, plus the line break.
+MAX_LINE_BYTES = MAX_IMPORT_BYTES + 2
+JSON_ARRAY = (
+    "this file is a JSON array; one order per line (JSON Lines) is expected. "
+    "Convert it with: jq -c '.[]' orders.json > orders.jsonl"
+)
 LOCAL_PROTOCOLS = ("file", "local")
 
 
@@ -101,7 +115,7 @@ class OrderSource:
     def __init__(self, orders: OrdersArg) -> None:
         self._records: Sequence[Mapping[str, Any] | Order] | None = None
         self.path: Path | ObjectStoragePath | None = None
-        self._stream: io.BufferedIOBase | None = None
+        self._stream: io.BufferedReader[Any] | gzip.GzipFile | None = None
         self._raw: io.BufferedReader[Any] | None = None
         self._size: int | None = None
         self._first_line = 1
@@ -202,8 +216,13 @@ class OrderSource:
             return
         if self._stream is None:
             raise RuntimeError("OrderSource must be entered (with ...) before reading a file")
-        lines = enumerate(self._stream, start=self._first_line)
+        self._refuse_array(self._stream.peek(1)[:READ_BUFFER])
+        limit = MAX_LINE_BYTES
+        # readline(limit) bounds each line; iter(callable, sentinel) and enumerate keep the loop in C.
+        lines = enumerate(iter(functools.partial(self._stream.readline, limit), b""), start=self._first_line)
         for number, line in lines:
+            if len(line) == limit and not line.endswith(b"\n"):
+                raise InvalidOrdersFileError(self._too_long(line), line=number)
             # Only the very first line can carry a byte-order mark; checked once, outside the loop.
             if line.startswith(UTF8_BOM):
                 line = line[len(UTF8_BOM) :]
@@ -211,5 +230,25 @@ class OrderSource:
                 yield number, line
             break
         for number, line in lines:
+            if len(line) == limit and not line.endswith(b"\n"):
+                raise InvalidOrdersFileError(self._too_long(line), line=number)
             if not line.isspace():
                 yield number, line
+
+    @staticmethod
+    def _refuse_array(start: bytes) -> None:
+        """Refuse a JSON array from the first bytes of the file (before any line is read)."""
+        if start.startswith(UTF8_BOM):
+            start = start[len(UTF8_BOM) :]
+        text = start.lstrip()
+        if text.startswith(b"["):
+            raise InvalidOrdersFileError(JSON_ARRAY, line=start[: len(start) - len(text)].count(b"\n") + 1)
+
+    @staticmethod
+    def _too_long(line: bytes) -> str:
+        if line.lstrip(UTF8_BOM + b" \t\r\n").startswith(b"["):
+            return JSON_ARRAY
+        return (
+            f"a line is longer than {MAX_IMPORT_BYTES} bytes, more than one import takes, so it cannot "
+            "be an order: is the file JSON Lines (one order per line)?"
+        )

@@ -8,6 +8,12 @@ serialized once, and nothing is logged per order. Invalid records follow ``on_in
 - ``"skip"``: each one is counted and written to the rejects file, and the one that takes the
   count past ``max_invalid`` raises at once, so no batch after it is sent.
 
+Two orders with the same ``source_id`` are never sent in one request (what the API does with that
+is undocumented). Policy: an order whose ``source_id`` is already in the batch being filled is an
+invalid record naming the earlier line (:class:`SourceIdsInBatch`, one set per batch, so memory
+stays bounded). Repeated farther apart, in a later batch, the later order is sent after the
+earlier one and updates it, as the import upserts by ``source_id``.
+
 Neither the errors nor the rejects file quote a record's content: it may hold personal data.
 """
 
@@ -30,6 +36,42 @@ OnInvalid = Literal["fail", "skip"]
 ON_INVALID_CHOICES: tuple[OnInvalid, ...] = ("fail", "skip")
 # A request body is "[" + orders joined by "," + "]": one order alone must leave room for the brackets.
 MAX_ORDER_BYTES = MAX_IMPORT_BYTES - 2
+
+
+class SourceIdsInBatch:
+    """The ``source_id`` (and line) of each order in the batch being filled.
+
+    The validation pass asks :meth:`earlier_line` before accepting an order; the batching pass
+    calls :meth:`batch_cut` when it closes a batch (``batches(on_cut=...)``), which forgets all but
+    the order that opens the next one (validated before the batching saw it). A batch full by
+    count is known to close before the next order, so that order is checked against an empty
+    batch; one closed by its size limit is not, so a repeat arriving just then is refused too.
+
+    :param batch_size: orders per batch, as given to ``batches()``
+    """
+
+    def __init__(self, batch_size: int = 2000) -> None:
+        self.batch_size = batch_size
+        self._lines: dict[str, int] = {}
+        self._count = 0
+        self._last: tuple[str, int] | None = None
+
+    def earlier_line(self, source_id: str) -> int | None:
+        if self._count >= self.batch_size:
+            self._lines, self._count = {}, 0
+        return self._lines.get(source_id)
+
+    def add(self, source_id: str | None, line: int) -> None:
+        if self._count >= self.batch_size:
+            self._lines, self._count = {}, 0
+        self._count += 1
+        self._last = (source_id, line) if source_id is not None else None
+        if source_id is not None:
+            self._lines[source_id] = line
+
+    def batch_cut(self) -> None:
+        self._lines = dict([self._last]) if self._last is not None else {}
+        self._count = 1
 
 
 @dataclass
@@ -114,6 +156,18 @@ def checked_order(
     return order, body
 
 
+def _check_repeat(in_batch: SourceIdsInBatch, source_id: str | None, line: int) -> None:
+    """Refuse an order repeating a ``source_id`` of the batch being filled; else note it there."""
+    earlier = in_batch.earlier_line(source_id) if source_id is not None else None
+    if earlier is not None:
+        reason = (
+            f"the same source_id as line {earlier}, in the same batch: two orders with one source_id "
+            "are never sent together. Keep one line per order (the latest state of it)"
+        )
+        raise InvalidOrderError([(".source_id", reason)], line=line, source_id=source_id)
+    in_batch.add(source_id, line)
+
+
 def serialized_orders(
     records: Iterable[tuple[int, Record]],
     *,
@@ -123,10 +177,13 @@ def serialized_orders(
     rejects: RejectsFile | None = None,
     require_source_id: bool = True,
     created_at_metadata_key: str | None = "original_created_at",
+    in_batch: SourceIdsInBatch | None = None,
 ) -> Iterator[tuple[bytes, bool]]:
     """Yield ``(order JSON, has source_id)`` for each valid record, applying ``on_invalid`` to the rest.
 
     :param counts: updated as records go by, so the caller can report them even after an error
+    :param in_batch: when given, an order repeating a ``source_id`` of the batch being filled is
+        invalid (pass its ``batch_cut`` to :func:`~._batching.batches` as ``on_cut``)
     :raises InvalidOrderError: on the first invalid record (``"fail"``), or on the one that takes
         the number of skipped records past ``max_invalid`` (``"skip"``)
     """
@@ -134,6 +191,8 @@ def serialized_orders(
         counts.read += 1
         try:
             order, body = checked_order(record, line, require_source_id, created_at_metadata_key)
+            if in_batch is not None:
+                _check_repeat(in_batch, order.source_id, line)
         except InvalidOrderError as error:
             counts.invalid += 1
             if on_invalid == "fail":

@@ -18,6 +18,7 @@ from airflow_provider_voucherify.failures import AirflowFailException, fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._batching import batches
+from airflow_provider_voucherify.operators._body_limit import BodyLimit
 from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
 from airflow_provider_voucherify.operators._options import check_options
 from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left
@@ -33,6 +34,7 @@ from airflow_provider_voucherify.operators._source import (
 from airflow_provider_voucherify.operators._validation import (
     OnInvalid,
     RejectsFile,
+    SourceIdsInBatch,
     rejects_location,
     serialized_orders,
 )
@@ -61,6 +63,10 @@ class ImportOrdersOperator(BaseOperator):
     Errors a retry cannot cure (401/403, a 400 on a batch, invalid input past ``max_invalid``, a
     file that is not JSON Lines) raise ``AirflowFailException`` with the original as ``__cause__``;
     transient ones (429, 5xx, lost connections, an import that ended ``FAILED``) stay retryable.
+
+    Two orders with the same ``source_id`` are never sent in one request: an order repeating the
+    ``source_id`` of one in the batch being filled is an invalid record naming the earlier line;
+    repeated in a later batch, it is sent after the earlier one and updates it (upsert).
 
     Invalid records never reach the API. With ``on_invalid="fail"`` the first one fails the task;
     with ``"skip"`` they are counted and listed in ``rejects_path``, and the task fails as soon as
@@ -221,6 +227,7 @@ class ImportOrdersOperator(BaseOperator):
                     else None
                 )
                 progress = Progress(total=source.total)
+                in_batch = SourceIdsInBatch(self.batch_size)
                 valid = serialized_orders(
                     checkpoints.records(),
                     counts=counts,
@@ -229,41 +236,55 @@ class ImportOrdersOperator(BaseOperator):
                     rejects=rejects,
                     require_source_id=self.require_source_id,
                     created_at_metadata_key=self.created_at_metadata_key,
+                    in_batch=in_batch,
                 )
-                for batch in checkpoints.batches(batches(valid, batch_size=self.batch_size), counts):
+                body_limit = BodyLimit()
+                cut = batches(
+                    valid, batch_size=self.batch_size, body_limit=body_limit, on_cut=in_batch.batch_cut
+                )
+                for batch in checkpoints.batches(cut, counts):
                     decision = ledger.decide(batch)
                     action_id = decision.async_action_id
                     if action_id is not None:
                         skipped += batch.count
                         self.log.info("batch %d: %s, skipped", batch.number, decision.reason)
-                    else:
-                        if ledger.resume and batch.number in ledger.recalled:
-                            self.log.info("batch %d: sending it again: %s", batch.number, decision.reason)
-                        state.action_ids, state.sent, state.skipped = action_ids, sent, skipped
-                        action_id = post_batch(
-                            hook,
-                            batch,
-                            state=state,
-                            checkpoints=checkpoints,
-                            plan=plan,
-                            batch_size=self.batch_size,
-                            log=self.log,
-                            defer=self._defer_until if self.deferrable else None,
-                        )
-                        ledger.record(batch, action_id)
-                        sent += batch.count
-                        line = progress.describe(
-                            batch.number,
-                            sent + skipped,
-                            sent - sent_before,
-                            source.fraction_read(),
-                        )
-                        left = batches_left(
-                            source.total, counts.read, self.batch_size, batch.number, source.fraction_read()
-                        )
-                        view = plan.describe(left, time.time())
-                        self.log.info("%s, async action %s%s", line, action_id, f"; {view}" if view else "")
-                    action_ids.append(action_id)
+                        action_ids.append(action_id)
+                        continue
+                    if ledger.resume and batch.number in ledger.recalled:
+                        self.log.info("batch %d: sending it again: %s", batch.number, decision.reason)
+                    state.action_ids, state.sent, state.skipped = action_ids, sent, skipped
+                    sent_as = post_batch(
+                        hook,
+                        batch,
+                        state=state,
+                        checkpoints=checkpoints,
+                        plan=plan,
+                        batch_size=self.batch_size,
+                        log=self.log,
+                        defer=self._defer_until if self.deferrable else None,
+                        body_limit=body_limit,
+                    )
+                    ledger.record(batch, sent_as[0])
+                    if len(sent_as) > 1:
+                        # Split after a 413, it went out as several imports and an entry holds
+                        # one action id: recorded, so that a retry still recognises the batches
+                        # after it, but marked to be sent again (an update, by source_id).
+                        ledger.forget_failed(sent_as[:1])
+                    sent += batch.count
+                    line = progress.describe(
+                        batch.number,
+                        sent + skipped,
+                        sent - sent_before,
+                        source.fraction_read(),
+                    )
+                    left = batches_left(
+                        source.total, counts.read, self.batch_size, batch.number, source.fraction_read()
+                    )
+                    view = plan.describe(left, time.time())
+                    self.log.info(
+                        "%s, async action %s%s", line, ", ".join(sent_as), f"; {view}" if view else ""
+                    )
+                    action_ids.extend(sent_as)
                 finished = True
         finally:
             hook.close()

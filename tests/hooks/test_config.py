@@ -25,6 +25,11 @@ from airflow_provider_voucherify.hooks._config import ClientSettings, Connection
         ("us1.api", 443, "https://us1.api.voucherify.io"),
         ("http://127.0.0.1", 8000, "http://127.0.0.1:8000"),
         ("http://127.0.0.1:8000", 9000, "http://127.0.0.1:8000"),
+        # The prefix of every documented endpoint means the bare base URL, not /v1/v1/...
+        ("https://api.voucherify.io/v1", None, "https://api.voucherify.io"),
+        ("https://api.voucherify.io/v1/", None, "https://api.voucherify.io"),
+        ("us1.api.voucherify.io/v1", None, "https://us1.api.voucherify.io"),
+        ("http://127.0.0.1:8000/v1", None, "http://127.0.0.1:8000"),
     ],
 )
 def test_host_forms(host: str | None, port: int | None, expected: str) -> None:
@@ -58,6 +63,48 @@ def test_extras_are_read_and_validated() -> None:
         ClientSettings.from_connection(
             host="api", port=None, login="i", password="t", extra={"verify_tls": "maybe"}
         )
+
+
+def _settings(**extra: object) -> ClientSettings:
+    return ClientSettings.from_connection(host="api", port=None, login="id", password="t", extra=extra)
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "reason"),
+    [
+        ({"timeout": 0}, "timeout", "greater than 0"),
+        ({"timeout": -1}, "timeout", "greater than 0"),
+        ({"max_retries": 2.7}, "max_retries", "fractional part"),
+        ({"max_retries": -1}, "max_retries", "greater than or equal to 0"),
+        ({"max_retries": True}, "max_retries", "not true/false"),
+        ({"retry_backoff": "soon"}, "retry_backoff", "valid number"),
+        ({"max_rate_limit_wait": -5}, "max_rate_limit_wait", "greater than or equal to 0"),
+    ],
+)
+def test_invalid_extras_are_refused_naming_the_field(
+    extra: dict[str, object], field: str, reason: str
+) -> None:
+    with pytest.raises(ConnectionConfigError, match=f"Connection extra '{field}'.*{reason}"):
+        _settings(**extra)
+
+
+def test_extras_from_a_connection_uri_arrive_as_strings_and_are_read() -> None:
+    settings = _settings(max_retries="3", retry_backoff="0.5", max_rate_limit_wait="120", timeout="")
+    assert (settings.max_retries, settings.backoff, settings.max_rate_limit_wait) == (3, 0.5, 120.0)
+    assert settings.timeout == 30.0  # an empty form field means the default
+    assert isinstance(settings.max_retries, int)
+
+
+def test_max_rate_limit_wait_defaults_to_a_minute() -> None:
+    assert _settings().max_rate_limit_wait == 60.0
+
+
+def test_an_unknown_extra_is_named_with_the_closest_known_one() -> None:
+    settings = _settings(max_retry=3)
+    assert settings.max_retries == 5  # the typo is not read as max_retries
+    assert settings.unknown_extras is not None
+    assert "'max_retry' (did you mean 'max_retries'?)" in settings.unknown_extras
+    assert _settings(timeout=5).unknown_extras is None
 
 
 def test_missing_credentials_are_named() -> None:

@@ -15,8 +15,10 @@ from airflow_provider_voucherify import (
     VoucherifyUnsafeRetryError,
     __version__,
 )
+from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import ActionStatus
+from tests.airflow_helpers import point_connection
 from tests.hooks.conftest import TOKEN
 from tests.hooks.scripted_server import Reply, ScriptedServer
 
@@ -54,7 +56,7 @@ def test_created_at_moves_into_metadata(conn_env: ScriptedServer) -> None:
     conn_env.script(ACCEPTED)
     VoucherifyHook().import_orders([{"source_id": "o-1", "created_at": "2021-03-04T05:06:07Z"}])
     assert json.loads(conn_env.seen[0].body) == [
-        {"source_id": "o-1", "metadata": {"original_created_at": "2021-03-04T05:06:07+00:00"}}
+        {"source_id": "o-1", "metadata": {"original_created_at": "2021-03-04T05:06:07.000Z"}}
     ]
 
 
@@ -296,3 +298,29 @@ def test_clients_share_one_verifying_tls_context() -> None:
     assert first.verify_mode.name == "CERT_REQUIRED"
     unverified = ClientSettings(base_url="https://x.example", app_id="a", app_token="t", verify_tls=False)
     assert VoucherifyHook._client_options(unverified)["verify"] is False
+
+
+def test_a_host_written_with_v1_reaches_the_same_endpoints(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for host in (f"{emulator.url}/v1", f"{emulator.url}/v1/"):
+        conn = {**json.loads(emulator.conn_json), "host": host}
+        monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", json.dumps(conn))
+        hook = VoucherifyHook()
+        assert hook.settings.base_url == emulator.url
+        assert hook.list_async_actions(limit=1) == []  # a 404 on /v1/v1/... would raise
+        hook.close()
+
+
+def test_an_unknown_extra_is_logged_by_name(
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    point_connection(monkeypatch, emulator, max_retry=3)
+    caplog.set_level(logging.WARNING)
+    hook = VoucherifyHook()
+    assert hook.settings.max_retries == 2
+    logged = caplog.text + capfd.readouterr().out  # Airflow's logging may print instead
+    assert "'max_retry' (did you mean 'max_retries'?)" in logged

@@ -124,8 +124,8 @@ def test_created_at_is_moved_into_metadata(server: EmulatorServer) -> None:
     ids, _ = run(ImportOrdersOperator(task_id="import", orders=orders, created_at_metadata_key="placed_at"))
     stored(server, ids)
     hook = VoucherifyHook()
-    assert hook.get_order("ord-0000001")["metadata"] == {"placed_at": "2021-03-04T05:06:07+00:00"}
-    assert hook.get_order("ord-0000002")["metadata"] == {"k": "v", "placed_at": "2019-01-02T03:04:05+00:00"}
+    assert hook.get_order("ord-0000001")["metadata"] == {"placed_at": "2021-03-04T05:06:07.000Z"}
+    assert hook.get_order("ord-0000002")["metadata"] == {"k": "v", "placed_at": "2019-01-02T03:04:05.000Z"}
 
 
 def test_empty_input_sends_nothing(server: EmulatorServer, tmp_path: Path) -> None:

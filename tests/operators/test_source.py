@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_voucherify.models import Order
+from airflow_provider_voucherify.exceptions import InvalidOrderError, InvalidOrdersFileError
+from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, Order
 from airflow_provider_voucherify.operators._source import (
     OrdersInMemory,
     OrderSource,
@@ -126,3 +127,32 @@ def test_memory_stays_bounded_by_the_buffer_not_the_file(tmp_path: Path) -> None
         for count, _ in source:  # noqa: B007
             pass
     assert count == 50_000
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        (b'[\n  {"source_id": "a"},\n  {"source_id": "b"}\n]\n', 1),  # pretty-printed
+        (b'[{"source_id":"a"},{"source_id":"b"}]', 1),  # minified on one line
+        (b'\xef\xbb\xbf  [{"source_id":"a"}]', 1),  # with a byte-order mark
+        (b'\n\n  [{"source_id":"a"}]', 3),  # after blank lines
+    ],
+)
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_json_array_file_is_refused_before_any_record(
+    tmp_path: Path, content: bytes, line: int, gz: bool
+) -> None:
+    path = tmp_path / "orders.json"
+    path.write_bytes(gzip.compress(content) if gz else content)
+    with pytest.raises(InvalidOrdersFileError, match="JSON array; one order per line") as caught:
+        read_all(path)
+    assert caught.value.line == line
+    assert isinstance(caught.value, InvalidOrderError)  # classified with the other input errors
+
+
+def test_a_line_of_exactly_one_import_is_read(tmp_path: Path) -> None:
+    record = b'{"source_id":"a","metadata":{"k":"' + b"v" * (MAX_IMPORT_BYTES - 40) + b'"}}'
+    assert len(record) <= MAX_IMPORT_BYTES
+    path = tmp_path / "orders.jsonl"
+    path.write_bytes(record + b"\r\n" + b'{"source_id":"b"}')
+    assert [number for number, _ in read_all(path)] == [1, 2]

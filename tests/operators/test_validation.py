@@ -9,10 +9,12 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.models import Order
+from airflow_provider_voucherify.operators._batching import batches
 from airflow_provider_voucherify.operators._validation import (
     MAX_ORDER_BYTES,
     Counts,
     RejectsFile,
+    SourceIdsInBatch,
     rejects_location,
     serialized_orders,
 )
@@ -31,7 +33,7 @@ def run(records: Any, **options: Any) -> tuple[list[tuple[bytes, bool]], Counts]
     return list(serialized_orders(records, counts=counts, **options)), counts
 
 
-BAD_QUANTITY = order_dict(2, items=[{"source_id": "sku-1", "quantity": 0}])
+BAD_QUANTITY = order_dict(2, items=[{"source_id": "sku-1", "related_object": "sku", "quantity": 0}])
 
 
 def test_valid_records_are_serialized_once_without_nulls() -> None:
@@ -48,12 +50,12 @@ def test_created_at_moves_into_metadata_as_iso_8601() -> None:
     out, _ = run(lines(order_dict(1, metadata={"channel": "web"})))
     order = json.loads(out[0][0])
     assert "created_at" not in order
-    assert order["metadata"] == {"channel": "web", "original_created_at": "2021-03-04T05:06:07+00:00"}
+    assert order["metadata"] == {"channel": "web", "original_created_at": "2021-03-04T05:06:07.000Z"}
 
 
 def test_created_at_key_is_configurable_and_none_drops_it() -> None:
     out, _ = run(lines(order_dict(1)), created_at_metadata_key="placed_at")
-    assert json.loads(out[0][0])["metadata"] == {"placed_at": "2021-03-04T05:06:07+00:00"}
+    assert json.loads(out[0][0])["metadata"] == {"placed_at": "2021-03-04T05:06:07.000Z"}
     out, _ = run(lines(order_dict(1)), created_at_metadata_key=None)
     assert "metadata" not in json.loads(out[0][0])
 
@@ -170,3 +172,35 @@ def test_rejects_location_treats_an_empty_rendering_as_unset(value: str | None, 
 def test_rejects_location_refuses_other_types() -> None:
     with pytest.raises(TypeError):
         rejects_location(42)  # type: ignore[arg-type]
+
+
+def test_a_repeated_source_id_in_the_same_batch_is_a_reject_naming_the_earlier_line() -> None:
+    in_batch = SourceIdsInBatch()
+    records = lines(order_dict(1), order_dict(2), order_dict(1, status="CANCELED"))
+    with pytest.raises(InvalidOrderError) as caught:
+        run(records, in_batch=in_batch)
+    assert caught.value.line == 3
+    ((path, reason),) = caught.value.errors
+    assert path == ".source_id"
+    assert "the same source_id as line 1" in reason
+
+
+def test_a_repeated_source_id_in_a_later_batch_is_sent_after_the_earlier() -> None:
+    in_batch = SourceIdsInBatch(batch_size=2)
+    records = lines(order_dict(1), order_dict(2), order_dict(1, status="CANCELED"), order_dict(3))
+    counts = Counts()
+    valid = serialized_orders(records, counts=counts, in_batch=in_batch)
+    cut = list(batches(valid, batch_size=2, on_cut=in_batch.batch_cut))
+    assert [batch.count for batch in cut] == [2, 2]
+    assert [order["source_id"] for order in json.loads(cut[1].body)] == ["ord-0000001", "ord-0000003"]
+    assert counts == Counts(read=4, valid=4, invalid=0)
+
+
+def test_with_skip_a_repeated_source_id_is_listed_and_the_rest_goes_on(tmp_path: Path) -> None:
+    records = lines(order_dict(1), order_dict(1), order_dict(2))
+    with RejectsFile(tmp_path / "rejects.jsonl") as rejects:
+        out, _ = run(records, on_invalid="skip", max_invalid=5, rejects=rejects, in_batch=SourceIdsInBatch())
+    assert [json.loads(body)["source_id"] for body, _ in out] == ["ord-0000001", "ord-0000002"]
+    (entry,) = [json.loads(text) for text in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert entry["line"] == 2
+    assert "line 1" in entry["errors"][0]["reason"]

@@ -42,7 +42,7 @@ def test_the_sample_is_what_the_import_sent() -> None:
 
     sent = sample.orders[0].sent()
     assert "created_at" not in sent
-    assert sent["metadata"]["original_created_at"] == "2021-03-04T05:06:07+00:00"
+    assert sent["metadata"]["original_created_at"] == "2021-03-04T05:06:07.000Z"
     assert sample.is_census
 
 
