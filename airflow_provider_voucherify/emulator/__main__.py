@@ -19,6 +19,7 @@ from airflow_provider_voucherify.emulator.config import (
     load_projects,
 )
 from airflow_provider_voucherify.emulator.faults import FaultConfig
+from airflow_provider_voucherify.emulator.schemas import load_schemas
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -35,6 +36,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--orders-per-second", type=float, default=2000.0, help="import speed; 0 = unlimited")
     parser.add_argument("--rate-limit-per-minute", type=int, default=0, help="API calls per minute; 0 = off")
     parser.add_argument("--bulk-calls-per-hour", type=int, default=0, help="imports per hour; 0 = off")
+    parser.add_argument(
+        "--metadata-schemas", type=Path, help="JSON: metadata schemas by resource, enforced on import"
+    )
     parser.add_argument("--fault-error-rate", type=float, default=0.0)
     parser.add_argument("--fault-latency", type=float, default=0.0, help="seconds added to each answer")
     parser.add_argument("--fault-drop-rate", type=float, default=0.0)
@@ -67,6 +71,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         rate_limit_per_minute=max(0, args.rate_limit_per_minute),
         bulk_calls_per_hour=max(0, args.bulk_calls_per_hour),
         faults=faults,
+        metadata_schemas=load_schemas(args.metadata_schemas) if args.metadata_schemas else {},
     )
 
 

@@ -27,6 +27,8 @@ from airflow_provider_voucherify.emulator.middleware import (
     error_body,
 )
 from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
+from airflow_provider_voucherify.emulator.schema_routes import schema_routes
+from airflow_provider_voucherify.emulator.schemas import SchemaBook
 from airflow_provider_voucherify.emulator.store import Store
 from airflow_provider_voucherify.emulator.validation import validate_import
 from airflow_provider_voucherify.emulator.worker import ImportWorker
@@ -102,6 +104,7 @@ class Emulator:
         self.limiter = RateLimiter()
         self.counter = RequestCounter(self.store.load_request_counts())
         self.workers: dict[str, ImportWorker] = {}
+        self.schemas = SchemaBook(config.metadata_schemas)
         self.apply_limits()
 
     def apply_limits(self) -> None:
@@ -118,7 +121,7 @@ class Emulator:
 
     def start(self) -> None:
         for project in self.config.projects:
-            worker = ImportWorker(self.store, project.app_id, self.config.orders_per_second)
+            worker = ImportWorker(self.store, project.app_id, self.config.orders_per_second, self.schemas)
             self.workers[project.app_id] = worker
             worker.start()
 
@@ -132,6 +135,7 @@ class Emulator:
         self.store.reset()
         self.counter.clear()
         self.faults.configure(FaultConfig())
+        self.schemas.reset()
         self.apply_limits()
 
 
@@ -247,6 +251,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         sku = store.get_sku(request.scope[PROJECT_KEY], key)
         return _not_found(request, "sku", key) if sku is None else _json(sku)
 
+    schema_routes(app, emulator.schemas, _json, _not_found)
     _control_routes(app, emulator)
     app.add_middleware(
         ApiGate,

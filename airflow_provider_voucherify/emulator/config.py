@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_voucherify.emulator.faults import FaultConfig
 
@@ -33,6 +34,8 @@ class EmulatorConfig:
     rate_limit_per_minute: int = 0  # 0 means off
     bulk_calls_per_hour: int = 0  # 0 means off
     faults: FaultConfig = field(default_factory=FaultConfig)
+    # Metadata schemas by resource (``order``, ``order_item``, ...), as ``schemas.SchemaBook`` takes them.
+    metadata_schemas: dict[str, Any] = field(default_factory=dict)
 
 
 def load_projects(path: Path) -> tuple[Project, ...]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow_provider_voucherify.emulator.ids import iso_ms, now_ms
 from airflow_provider_voucherify.emulator.processing import ChunkImporter
+from airflow_provider_voucherify.emulator.schemas import SchemaBook
 from airflow_provider_voucherify.emulator.store import (
     DONE,
     ENQUEUED,
@@ -39,9 +40,12 @@ class ImportWorker(threading.Thread):
     a stop the import resumes exactly where it was: no order is applied twice.
     """
 
-    def __init__(self, store: Store, project: str, orders_per_second: float) -> None:
+    def __init__(
+        self, store: Store, project: str, orders_per_second: float, schemas: SchemaBook | None = None
+    ) -> None:
         super().__init__(name=f"voucherify-import-{project}", daemon=True)
         self.store, self.project, self.orders_per_second = store, project, orders_per_second
+        self.schemas = schemas or SchemaBook()
         self.chunk = (
             _MAX_CHUNK if orders_per_second <= 0 else max(1, min(_MAX_CHUNK, int(orders_per_second / 10)))
         )
@@ -116,7 +120,9 @@ class ImportWorker(threading.Thread):
                 now = now_ms()
                 cpu_started = time.thread_time()
                 with transaction(conn):
-                    chunk_done, chunk_failed = ChunkImporter(conn, self.project, iso_ms(now)).run(chunk)
+                    chunk_done, chunk_failed = ChunkImporter(
+                        conn, self.project, iso_ms(now), self.schemas.snapshot()
+                    ).run(chunk)
                     done += chunk_done
                     failed.extend(chunk_failed)
                     processed += len(chunk)
