@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,11 @@ from airflow_provider_voucherify.emulator.ids import alnum_id, iso_ms, now_ms
 
 Doc = dict[str, Any]
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_DATETIME = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+)
 _LENGTHS = (
     ("min_length", "minLength", "NOT be shorter than", lambda n, limit: n >= limit),
     ("max_length", "maxLength", "NOT be longer than", lambda n, limit: n <= limit),
@@ -50,23 +53,19 @@ def _is_number(value: Any) -> bool:
 
 
 def _is_date(value: Any) -> bool:
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
+    match = _DATE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
         return False
     try:
-        date.fromisoformat(value)
+        date(*map(int, match.groups()))
     except ValueError:
         return False
     return True
 
 
 def _is_datetime(value: Any) -> bool:
-    if not isinstance(value, str) or not _DATETIME.fullmatch(value):
-        return False
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
+    match = _DATETIME.fullmatch(value) if isinstance(value, str) else None
+    return match is not None and _is_date(match.group(1))
 
 
 _TYPES = {
