@@ -79,7 +79,7 @@ def _datetime(value: Any) -> bool:
     if dot and (len(parts) != 3 or not fraction.isascii() or not fraction.isdigit() or len(fraction) > 9):
         return False
     limits = (23, 59, 59)
-    return all(int(part) <= limit for part, limit in zip(parts, limits))
+    return all(int(part) <= limit for part, limit in zip(parts, limits[: len(parts)], strict=True))
 
 
 def _number(value: Any) -> bool:
@@ -138,7 +138,9 @@ class PropertyRule:
     def _element_problem(self, value: Any) -> str | None:
         check = _TYPE_CHECKS.get(self.type)
         if check is not None and not check(value):
-            return f"should be {_TYPE_WORDS.get(self.type, self.type)}" + (" in an array" if self.array else "")
+            return f"should be {_TYPE_WORDS.get(self.type, self.type)}" + (
+                " in an array" if self.array else ""
+            )
         allowed, refused = self.constraints.get("eq"), self.constraints.get("ne")
         if allowed and value not in allowed:
             return "should be one of the allowed values: " + ", ".join(str(v) for v in allowed)
@@ -199,10 +201,16 @@ class MetadataSchema:
             if rule is None:
                 if self.allow_defined_only:
                     found.append(
-                        (f"{path}.{key}", f"not defined in the {self.resource} metadata schema, which allows only defined metadata")
+                        (
+                            f"{path}.{key}",
+                            f"not defined in the {self.resource} metadata schema,"
+                            " which allows only defined metadata",
+                        )
                     )
             elif value is not None and (problem := rule.problem(value)):
-                found.append((f"{path}.{key}", f"{problem} (the {self.resource} metadata schema defines it so)"))
+                found.append(
+                    (f"{path}.{key}", f"{problem} (the {self.resource} metadata schema defines it so)")
+                )
         for key, rule in self.properties.items():
             if not rule.optional and given.get(key) is None:
                 found.append((f"{path}.{key}", f"required by the {self.resource} metadata schema"))

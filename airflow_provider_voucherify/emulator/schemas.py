@@ -20,8 +20,10 @@ Enforcement, per order of an import (the first broken rule is the order's ``fail
 from __future__ import annotations
 
 import json
+import operator
 import re
 import threading
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,16 +37,17 @@ _DATETIME = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?"
     r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
 )
-_LENGTHS = (
-    ("min_length", "minLength", "NOT be shorter than", lambda n, limit: n >= limit),
-    ("max_length", "maxLength", "NOT be longer than", lambda n, limit: n <= limit),
-    ("exact_length", "exactLength", "be exactly", lambda n, limit: n == limit),
+Holds = Callable[[Any, Any], bool]
+_LENGTHS: tuple[tuple[str, str, str, Holds], ...] = (
+    ("min_length", "minLength", "NOT be shorter than", operator.ge),
+    ("max_length", "maxLength", "NOT be longer than", operator.le),
+    ("exact_length", "exactLength", "be exactly", operator.eq),
 )
-_BOUNDS = (
-    ("lt", "less than", lambda v, b: v < b),
-    ("lte", "less than or equal to", lambda v, b: v <= b),
-    ("gt", "greater than", lambda v, b: v > b),
-    ("gte", "greater than or equal to", lambda v, b: v >= b),
+_BOUNDS: tuple[tuple[str, str, Holds], ...] = (
+    ("lt", "less than", operator.lt),
+    ("lte", "less than or equal to", operator.le),
+    ("gt", "greater than", operator.gt),
+    ("gte", "greater than or equal to", operator.ge),
 )
 
 
@@ -68,7 +71,7 @@ def _is_datetime(value: Any) -> bool:
     return match is not None and _is_date(match.group(1))
 
 
-_TYPES = {
+_TYPES: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "image_url": lambda v: isinstance(v, str),
     "number": _is_number,
@@ -84,8 +87,8 @@ _FORMATS = {"date": 'match format "date"', "datetime": 'match format "date-time"
 def _element_problem(value: Any, spec: Doc) -> str | None:
     """Why one value (an array's element, or the value itself) breaks ``spec``; ``None`` if it fits."""
     kind = spec.get("type")
-    fits = _TYPES.get(str(kind), lambda v: True)
-    if not fits(value):
+    fits = _TYPES.get(str(kind))
+    if fits is not None and not fits(value):
         return _FORMATS.get(str(kind)) or f"be {kind}"
     if "eq" in spec and spec["eq"] and value not in spec["eq"]:
         return "be equal to one of the allowed values: " + ", ".join(map(str, spec["eq"]))
@@ -168,7 +171,9 @@ class SchemaBook:
     """The metadata schemas of the emulator, safe to read from the import workers' threads."""
 
     def __init__(self, initial: dict[str, Doc] | None = None) -> None:
-        self._initial = {resource: self._document(resource, body) for resource, body in (initial or {}).items()}
+        self._initial = {
+            resource: self._document(resource, body) for resource, body in (initial or {}).items()
+        }
         self._lock = threading.Lock()
         self._schemas = dict(self._initial)
 
@@ -194,7 +199,7 @@ class SchemaBook:
         with self._lock:
             return list(self._schemas.values())
 
-    def replace(self, schemas: dict[str, Doc]) -> None:
+    def replace(self, schemas: dict[str, Doc | None]) -> None:
         """Set these resources' schemas; a resource mapped to ``None`` has its schema removed."""
         with self._lock:
             for resource, body in schemas.items():
@@ -217,7 +222,9 @@ def refusal(order: Doc, schemas: dict[str, Doc]) -> str | None:
     """The reason the import refuses ``order`` under ``schemas`` (a :meth:`SchemaBook.snapshot`)."""
     for resource, path, holder in _targets(order):
         schema = schemas.get(resource)
-        if schema is not None and (reason := metadata_refusal(holder.get("metadata"), schema, resource, path)):
+        if schema is not None and (
+            reason := metadata_refusal(holder.get("metadata"), schema, resource, path)
+        ):
             return reason
     return None
 

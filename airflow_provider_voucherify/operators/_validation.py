@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import IO, Any, Literal
@@ -23,11 +23,13 @@ from typing import IO, Any, Literal
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
-from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, parse_order
+from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, Order, parse_order
 from airflow_provider_voucherify.operators._source import Record, storage_path
 
 OnInvalid = Literal["fail", "skip"]
 ON_INVALID_CHOICES: tuple[OnInvalid, ...] = ("fail", "skip")
+# Extra per-order rules (the project's metadata schemas): (path, reason) pairs, empty when none broken.
+OrderCheck = Callable[[Order], list[tuple[str, str]]]
 # A request body is "[" + orders joined by "," + "]": one order alone must leave room for the brackets.
 MAX_ORDER_BYTES = MAX_IMPORT_BYTES - 2
 
@@ -80,10 +82,17 @@ class RejectsFile:
 
 
 def _checked(
-    record: Record, line: int, require_source_id: bool, created_at_metadata_key: str | None
+    record: Record,
+    line: int,
+    require_source_id: bool,
+    created_at_metadata_key: str | None,
+    check: OrderCheck | None = None,
 ) -> tuple[bytes, bool]:
     order = parse_order(record, line=line, require_source_id=require_source_id)
-    body = order.move_created_at(created_at_metadata_key).to_json()
+    order = order.move_created_at(created_at_metadata_key)
+    if check is not None and (errors := check(order)):
+        raise InvalidOrderError(errors, line=line, source_id=order.source_id)
+    body = order.to_json()
     if len(body) > MAX_ORDER_BYTES:
         raise InvalidOrderError(
             [("", f"the order is {len(body)} bytes as JSON, more than one import takes ({MAX_ORDER_BYTES})")],
@@ -102,17 +111,19 @@ def serialized_orders(
     rejects: RejectsFile | None = None,
     require_source_id: bool = True,
     created_at_metadata_key: str | None = "original_created_at",
+    check: OrderCheck | None = None,
 ) -> Iterator[tuple[bytes, bool]]:
     """Yield ``(order JSON, has source_id)`` for each valid record, applying ``on_invalid`` to the rest.
 
     :param counts: updated as records go by, so the caller can report them even after an error
+    :param check: more rules a parsed order (its ``created_at`` already in metadata) must meet
     :raises InvalidOrderError: on the first invalid record (``"fail"``), or on the one that takes
         the number of skipped records past ``max_invalid`` (``"skip"``)
     """
     for line, record in records:
         counts.read += 1
         try:
-            body, has_source_id = _checked(record, line, require_source_id, created_at_metadata_key)
+            body, has_source_id = _checked(record, line, require_source_id, created_at_metadata_key, check)
         except InvalidOrderError as error:
             counts.invalid += 1
             if on_invalid == "fail":

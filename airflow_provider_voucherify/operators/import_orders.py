@@ -17,6 +17,12 @@ from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._batching import batches
 from airflow_provider_voucherify.operators._options import check_options
+from airflow_provider_voucherify.operators._preflight import (
+    Preflight,
+    as_bool,
+    bulk_limit,
+    dry_run_report,
+)
 from airflow_provider_voucherify.operators._progress import Progress
 from airflow_provider_voucherify.operators._resume import BatchLedger
 from airflow_provider_voucherify.operators._source import (
@@ -89,9 +95,20 @@ class ImportOrdersOperator(BaseOperator):
     :param poll_interval: seconds between two checks while waiting
     :param max_failed_orders: how many orders Voucherify may reject before the wait fails
     :param timeout: how long to wait (seconds or a ``timedelta``) before failing
+    :param preflight: before the first bulk call, read the project's metadata schemas
+        (``GET /v1/metadata-schemas/order``, and ``order_item`` / ``customer`` / ``product`` once
+        orders carry metadata for them) and treat an order they would refuse as an invalid record;
+        fail at once, sending nothing, when the schema allows only defined metadata and lacks
+        ``created_at_metadata_key``
+    :param dry_run: read and validate everything (preflight included), write the rejects file,
+        send nothing, and report in XCom ``import_summary`` what a real run would send. Templated
+        (``"{{ params.dry_run }}"`` renders to ``"True"``/``"False"``, read as a bool); kept as
+        ``is_dry_run``, since ``BaseOperator`` has a ``dry_run`` method
+    :param bulk_calls_per_hour: the plan's bulk-call limit, for the dry run's duration estimate
+        (otherwise taken from the API's rate-limit headers when they name it)
     """
 
-    template_fields: Sequence[str] = ("orders", "rejects_path")
+    template_fields: Sequence[str] = ("orders", "rejects_path", "is_dry_run")
     ui_color = "#ff8c61"
 
     def __init__(
@@ -110,6 +127,9 @@ class ImportOrdersOperator(BaseOperator):
         poll_interval: float = 30,
         max_failed_orders: int = 0,
         timeout: timedelta | float = DEFAULT_TIMEOUT,
+        preflight: bool = True,
+        dry_run: bool | str = False,
+        bulk_calls_per_hour: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,6 +155,11 @@ class ImportOrdersOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_failed_orders = max_failed_orders
+        self.preflight = preflight
+        self.is_dry_run = dry_run
+        if bulk_calls_per_hour is not None and bulk_calls_per_hour < 1:
+            raise ValueError(f"bulk_calls_per_hour must be at least 1, got {bulk_calls_per_hour}")
+        self.bulk_calls_per_hour = bulk_calls_per_hour
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -142,7 +167,10 @@ class ImportOrdersOperator(BaseOperator):
             self.orders = OrdersInMemory(self.orders)
 
     def execute(self, context: Context) -> list[str]:
+        if as_bool(self.is_dry_run, "dry_run"):
+            return self._dry_run(context)
         hook = VoucherifyHook(self.voucherify_conn_id)
+        preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
         ledger = BatchLedger.from_context(context, self.log, resend_safe=self.require_source_id)
         counts, action_ids, sent, skipped = Counts(), [], 0, 0
         try:
@@ -151,6 +179,7 @@ class ImportOrdersOperator(BaseOperator):
                 location = rejects_location(self.rejects_path)
                 rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
                 progress = Progress(total=source.total)
+                preflight.start()
                 valid = serialized_orders(
                     source,
                     counts=counts,
@@ -159,6 +188,7 @@ class ImportOrdersOperator(BaseOperator):
                     rejects=rejects,
                     require_source_id=self.require_source_id,
                     created_at_metadata_key=self.created_at_metadata_key,
+                    check=preflight.check,
                 )
                 for batch in batches(valid, batch_size=self.batch_size):
                     action_id = ledger.accepted(batch)
@@ -176,6 +206,7 @@ class ImportOrdersOperator(BaseOperator):
                         line = progress.describe(batch.number, sent + skipped, sent, source.fraction_read())
                         self.log.info("%s, async action %s", line, action_id)
                     action_ids.append(action_id)
+                preflight.finish()
         finally:
             hook.close()
             summary = {
@@ -192,6 +223,37 @@ class ImportOrdersOperator(BaseOperator):
         if self.wait_for_completion:
             return self._wait(context, action_ids)
         return action_ids
+
+    def _dry_run(self, context: Context) -> list[str]:
+        """Everything but the bulk calls: validate, write rejects, report what would be sent."""
+        hook = VoucherifyHook(self.voucherify_conn_id)
+        preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
+        counts, sizes = Counts(), []
+        try:
+            with ExitStack() as stack:
+                source = stack.enter_context(OrderSource(self.orders))
+                location = rejects_location(self.rejects_path)
+                rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
+                preflight.start()
+                valid = serialized_orders(
+                    source,
+                    counts=counts,
+                    on_invalid=self.on_invalid,
+                    max_invalid=self.max_invalid,
+                    rejects=rejects,
+                    require_source_id=self.require_source_id,
+                    created_at_metadata_key=self.created_at_metadata_key,
+                    check=preflight.check,
+                )
+                sizes = [batch.count for batch in batches(valid, batch_size=self.batch_size)]
+                preflight.finish()
+            per_hour, origin = bulk_limit(self.bulk_calls_per_hour, getattr(hook, "rate_limit", None))
+        finally:
+            hook.close()
+        report = dry_run_report(counts.as_dict(), sizes, bulk_calls_per_hour=per_hour, source=origin)
+        self.log.info("Dry run, nothing sent. A real run would send: %s", report)
+        context["ti"].xcom_push(key="import_summary", value=report)
+        return []
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:
         if self.deferrable:

@@ -63,7 +63,9 @@ def test_schemas_are_served_in_the_spec_shapes(emulator: EmulatorServer) -> None
     assert one.json()["related_object"] == "order"
     assert one.json()["properties"] == ORDER_SCHEMA["properties"]
     errors = list(
-        validator(SPEC, "MetadataSchemasListResponseBody", list_body_as_documented).iter_errors(listing.json())
+        validator(SPEC, "MetadataSchemasListResponseBody", list_body_as_documented).iter_errors(
+            listing.json()
+        )
     )
     assert not errors, errors
     assert sorted(s["related_object"] for s in listing.json()["schemas"]) == ["customer", "order"]
@@ -87,12 +89,21 @@ def test_reset_restores_the_schemas_given_on_the_command_line(tmp_path: Path) ->
     ("metadata", "reason"),
     [
         ({"channel": "web", "location": "x"}, "Property .metadata.location should be number"),
-        ({"channel": "mail"}, "Property .metadata.channel should be equal to one of the allowed values: web, store"),
+        (
+            {"channel": "mail"},
+            "Property .metadata.channel should be equal to one of the allowed values: web, store",
+        ),
         ({"location": 3}, "Property .metadata.channel is required by the order metadata schema"),
         ({"channel": "web", "location": 100}, "Property .metadata.location should be less than 100"),
-        ({"channel": "web", "location": -1}, "Property .metadata.location should be greater than or equal to 0"),
+        (
+            {"channel": "web", "location": -1},
+            "Property .metadata.location should be greater than or equal to 0",
+        ),
         ({"channel": "web", "tags": "a"}, "Property .metadata.tags should be array of string"),
-        ({"channel": "web", "tags": ["ab", "c"]}, "Property .metadata.tags should NOT be shorter than 2 characters"),
+        (
+            {"channel": "web", "tags": ["ab", "c"]},
+            "Property .metadata.tags should NOT be shorter than 2 characters",
+        ),
         ({"channel": "web", "day": "2021-02-30"}, 'Property .metadata.day should match format "date"'),
         (
             {"channel": "web", "original_created_at": "yesterday"},
@@ -134,7 +145,11 @@ def test_item_customer_and_product_metadata_meet_their_own_schemas(emulator: Emu
         {
             "order_item": {"properties": {"size": {"type": "number", "array": False, "optional": False}}},
             "customer": {"allow_defined_only": True, "properties": {}},
-            "product": {"properties": {"origin": {"type": "string", "optional": True, "array": False, "exactLength": 2}}},
+            "product": {
+                "properties": {
+                    "origin": {"type": "string", "optional": True, "array": False, "exactLength": 2}
+                }
+            },
         }
     )
     item = {"source_id": "sku-1", "related_object": "product", "quantity": 1, "price": 1000}
@@ -144,7 +159,10 @@ def test_item_customer_and_product_metadata_meet_their_own_schemas(emulator: Emu
         order("item-bad", items=[item, {**item, "metadata": {}}]),
         order("cust-bad", customer={"source_id": "c1", "metadata": {"tier": "gold"}}),
         order("cust-link", customer={"source_id": "c1"}),
-        order("prod-bad", items=[{**item, "product": {"source_id": "p1", "override": True, "metadata": {"origin": "PLN"}}}]),
+        order(
+            "prod-bad",
+            items=[{**item, "product": {"source_id": "p1", "override": True, "metadata": {"origin": "PLN"}}}],
+        ),
     ]
     assert failures(import_and_wait(emulator, bodies)) == {
         "item-bad": "Property .items[1].metadata.size is required by the order_item metadata schema",
