@@ -14,12 +14,19 @@ Params (defaults below; override per run from the trigger form or ``--conf``):
                           ``s3://bucket/voucherify`` or ``file:///shared/dir``; every worker must
                           reach it (local files only work on a single machine)
   ``verify_sample_size``  how many imported orders ``verify`` reads back and compares
+  ``dry_run``             read, validate (metadata schemas included) and write the rejects, but
+                          send nothing: import_orders' XCom ``import_summary`` tells how many
+                          batches and bulk calls the month needs; wait and verify are skipped
+  ``customer_details``    ``full`` (default) sends each order's customer name, email, phone and
+                          address, which overwrite the current profile; ``source_id_only`` links
+                          the order to the customer by ``source_id`` and leaves the profile alone
 
 Settings read when the file is parsed (environment variables; no network or database access):
   ``VOUCHERIFY_CONN_ID``         the Voucherify connection (default ``voucherify_default``)
   ``VOUCHERIFY_BACKFILL_START``  first month to import, ``YYYY-MM-DD`` (default 2024-01-01)
   ``VOUCHERIFY_BACKFILL_END``    last day of history to import (default 2024-03-31)
   ``VOUCHERIFY_POLL_INTERVAL``   seconds between two checks of the import (default 60)
+  ``VOUCHERIFY_BATCH_SIZE``      orders per import request (default and most 2000)
   and the defaults of the params above: ``VOUCHERIFY_WAREHOUSE_CONN_ID``,
   ``VOUCHERIFY_STAGING_BASE``, ``VOUCHERIFY_VERIFY_SAMPLE_SIZE``.
 
@@ -52,6 +59,7 @@ VOUCHERIFY_CONN_ID = os.environ.get("VOUCHERIFY_CONN_ID", "voucherify_default")
 START = datetime.fromisoformat(os.environ.get("VOUCHERIFY_BACKFILL_START", "2024-01-01"))
 END = datetime.fromisoformat(os.environ.get("VOUCHERIFY_BACKFILL_END", "2024-03-31"))
 POLL_INTERVAL = float(os.environ.get("VOUCHERIFY_POLL_INTERVAL", "60"))
+BATCH_SIZE = int(os.environ.get("VOUCHERIFY_BATCH_SIZE", "2000"))
 IMPORT_POOL = "voucherify_imports"
 MAX_INVALID = 100  # refused records tolerated per month before the import fails
 
@@ -126,6 +134,14 @@ with DAG(
             type="string",
             description="ObjectStoragePath base for the staged JSON Lines (s3://..., file://...)",
         ),
+        "dry_run": Param(
+            False, type="boolean", description="Validate and report batches and bulk calls; send nothing"
+        ),
+        "customer_details": Param(
+            "full",
+            enum=["full", "source_id_only"],
+            description="full: orders update customer profiles; source_id_only: only link them",
+        ),
         "verify_sample_size": Param(
             int(os.environ.get("VOUCHERIFY_VERIFY_SAMPLE_SIZE", "20")),
             type="integer",
@@ -152,7 +168,8 @@ with DAG(
         hook = BaseHook.get_hook(params["warehouse_conn_id"])
         month = _month_dir(params["staging_base"], data_interval_start)
         rows = stream_rows(hook, ORDER_LINES_SQL, _interval(data_interval_start, data_interval_end))
-        count = write_jsonl_gz(orders_from_rows(rows), month / "orders.jsonl.gz")
+        orders = orders_from_rows(rows, customer_details=params["customer_details"])
+        count = write_jsonl_gz(orders, month / "orders.jsonl.gz")
         if count == 0:
             raise AirflowSkipException(f"No orders in [{data_interval_start}, {data_interval_end})")
         log.info("%d orders of [%s, %s) staged in %s", count, data_interval_start, data_interval_end, month)
@@ -165,8 +182,10 @@ with DAG(
         orders=staged["orders"],
         rejects_path=staged["rejects"],
         voucherify_conn_id=VOUCHERIFY_CONN_ID,
+        batch_size=BATCH_SIZE,
         on_invalid="skip",
         max_invalid=MAX_INVALID,
+        dry_run="{{ params.dry_run }}",
         pool=IMPORT_POOL,
     )
 
@@ -190,6 +209,8 @@ with DAG(
         ti: Any = None,
     ) -> dict[str, int]:
         """Imported == extracted - rejected, then a random sample compared field by field."""
+        if params["dry_run"]:
+            raise AirflowSkipException("Dry run: nothing was imported (see import_orders' import_summary)")
         from airflow_provider_voucherify.example.extract import stream_rows
         from airflow_provider_voucherify.example.verify import check_import, rejected_source_ids
         from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook

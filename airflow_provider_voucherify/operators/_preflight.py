@@ -87,12 +87,15 @@ class Preflight:
         self.reader, self.key, self.log = reader, created_at_metadata_key, log
         self.schemas: dict[str, MetadataSchema | None] = {}
         self.without_status = 0
+        self.started = False
 
     def start(self) -> None:
-        """Read the ``order`` schema and judge ``created_at_metadata_key`` against it.
+        """Read the ``order`` schema and judge ``created_at_metadata_key`` against it; done by the
+        first :meth:`check`, so an input without a valid order costs no call at all.
 
         :raises MetadataSchemaError: when every order with a ``created_at`` would be refused
         """
+        self.started = True
         if self.reader is None:
             return
         schema = self._schema("order")
@@ -118,7 +121,12 @@ class Preflight:
         return self.schemas[resource]
 
     def check(self, order: Order) -> Errors:
-        """Why the project's schemas would refuse ``order`` (empty: they would not); counts statuses."""
+        """Why the project's schemas would refuse ``order`` (empty: they would not); counts statuses.
+
+        :raises MetadataSchemaError: on the first order, see :meth:`start`
+        """
+        if not self.started:
+            self.start()
         errors: Errors = []
         if self.reader is not None:
             schemas: Mapping[str, MetadataSchema | None] = {

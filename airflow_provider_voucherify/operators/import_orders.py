@@ -179,7 +179,6 @@ class ImportOrdersOperator(BaseOperator):
                 location = rejects_location(self.rejects_path)
                 rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
                 progress = Progress(total=source.total)
-                preflight.start()
                 valid = serialized_orders(
                     source,
                     counts=counts,
@@ -234,7 +233,6 @@ class ImportOrdersOperator(BaseOperator):
                 source = stack.enter_context(OrderSource(self.orders))
                 location = rejects_location(self.rejects_path)
                 rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
-                preflight.start()
                 valid = serialized_orders(
                     source,
                     counts=counts,
