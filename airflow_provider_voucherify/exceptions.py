@@ -7,7 +7,8 @@ The tree is small on purpose::
     │   └── VoucherifyAuthError          401 / 403: wrong App ID or Secret Key, never retried
     ├── VoucherifyTransportError         no answer at all after every retry (connection, timeout)
     ├── VoucherifyUnsafeRetryError       an import POST may have landed and cannot be retried safely
-    └── InvalidOrderError                an input record failed validation (no personal data inside)
+    ├── InvalidOrderError                an input record failed validation (no personal data inside)
+    └── MetadataSchemaError              the project's metadata schema would refuse every order
 
 Messages name the endpoint, the HTTP status, the API's ``key`` and ``details`` and the
 ``request_id``, so an on-call engineer can quote them to Voucherify support. They never carry
@@ -109,3 +110,8 @@ class InvalidOrderError(VoucherifyError, ValueError):
         head = f"Invalid order ({', '.join(where)})" if where else "Invalid order"
         reasons = "; ".join(f"{path}: {reason}" if path else reason for path, reason in self.errors)
         super().__init__(f"{head}: {reasons}")
+
+
+class MetadataSchemaError(VoucherifyError):
+    """The project's metadata schema would refuse what every order carries (found before any bulk
+    call, so nothing was sent): the message names the key and the type to define."""

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from airflow_provider_voucherify.exceptions import VoucherifyError
+from airflow_provider_voucherify.exceptions import MetadataSchemaError
 from airflow_provider_voucherify.metadata_schema import (
     Errors,
     MetadataSchema,
@@ -28,10 +28,6 @@ from airflow_provider_voucherify.models import Order
 
 class SchemaReader(Protocol):
     def get_metadata_schema(self, resource: str) -> dict[str, Any] | None: ...
-
-
-class MetadataSchemaError(VoucherifyError):
-    """The project's metadata schema refuses what every order will carry: nothing was sent."""
 
 
 def created_at_problem(schema: MetadataSchema | None, key: str | None) -> tuple[str, bool] | None:

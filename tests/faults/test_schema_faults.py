@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
-from airflow_provider_voucherify.exceptions import InvalidOrderError
-from airflow_provider_voucherify.operators._preflight import MetadataSchemaError
+from airflow_provider_voucherify.exceptions import InvalidOrderError, MetadataSchemaError
 from tests.airflow_helpers import point_connection
 from tests.faults.matrix import Case, import_operator, run_task
 

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
-from airflow_provider_voucherify.exceptions import InvalidOrderError
+from airflow_provider_voucherify.exceptions import InvalidOrderError, MetadataSchemaError
 from airflow_provider_voucherify.metadata_schema import MetadataSchema
 from airflow_provider_voucherify.operators._preflight import (
-    MetadataSchemaError,
     bulk_limit,
     created_at_problem,
     dry_run_report,
