@@ -144,21 +144,6 @@ class Preflight:
             )
 
 
-def as_bool(value: bool | str, name: str) -> bool:
-    """A flag given as a bool or as a rendered template (``"True"``, ``"false"``...).
-
-    :raises ValueError: for any other text
-    """
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no", "", "none"):
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}")
-
-
 def bulk_limit(given: int | None, rate_limit: Any) -> tuple[int | None, str | None]:
     """The plan's bulk calls per hour and where that came from: the parameter, else the latest
     ``X-Rate-Limit-*`` headers the hook saw (``hook.rate_limit``) when they were about bulk calls."""

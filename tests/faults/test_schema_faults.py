@@ -12,6 +12,7 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.exceptions import InvalidOrderError, MetadataSchemaError
+from airflow_provider_voucherify.failures import AirflowFailException
 from tests.airflow_helpers import point_connection
 from tests.faults.matrix import Case, import_operator, run_task
 
@@ -26,8 +27,9 @@ def test_a_schema_that_would_refuse_every_order_spends_no_bulk_call(
     point_connection(monkeypatch, emulator)
     emulator.set_metadata_schemas({"order": {"allow_defined_only": True, "properties": {}}})
 
-    with pytest.raises(MetadataSchemaError, match="does not define 'original_created_at'"):
+    with pytest.raises(AirflowFailException, match="does not define 'original_created_at'") as failure:
         run_task(import_operator(orders_path))
+    assert isinstance(failure.value.__cause__, MetadataSchemaError)  # not retried
 
     requests = emulator.stats()["requests"]
     assert IMPORT not in requests
@@ -46,9 +48,10 @@ def test_a_required_key_no_order_has_spends_no_bulk_call(
     emulator.set_metadata_schemas({"order": {"properties": required}})
 
     with pytest.raises(
-        InvalidOrderError, match=r"\.metadata\.store_id: required by the order metadata schema"
-    ):
+        AirflowFailException, match=r"\.metadata\.store_id: required by the order metadata schema"
+    ) as failure:
         run_task(import_operator(orders_path, on_invalid="skip", max_invalid=100))
+    assert isinstance(failure.value.__cause__, InvalidOrderError)  # not retried
 
     assert IMPORT not in emulator.stats()["requests"]
     case.outcome = "failed: max_invalid passed"

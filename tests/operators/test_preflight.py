@@ -11,6 +11,7 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.exceptions import InvalidOrderError, MetadataSchemaError
+from airflow_provider_voucherify.failures import AirflowFailException
 from airflow_provider_voucherify.metadata_schema import MetadataSchema
 from airflow_provider_voucherify.operators._preflight import (
     bulk_limit,
@@ -107,8 +108,9 @@ def test_allow_defined_only_without_the_date_key_sends_nothing_and_names_the_key
     assert requests(server, "POST /v1/orders/import") == {}
     assert requests(server, "GET /v1/metadata-schemas/{resource}") == {"200": 1}
     # The same, without Airflow around it: the error itself says it.
-    with pytest.raises(MetadataSchemaError, match="does not define 'original_created_at'"):
+    with pytest.raises(AirflowFailException, match="does not define 'original_created_at'") as failure:
         run(ImportOrdersOperator(task_id="t", orders=str(path)))
+    assert isinstance(failure.value.__cause__, MetadataSchemaError)  # not retried
 
 
 def test_a_missing_required_key_rejects_exactly_those_orders(
@@ -255,8 +257,9 @@ def test_item_and_customer_schemas_are_read_only_when_orders_carry_their_metadat
     tagged = [order_dict(n) for n in range(3)]
     for order in tagged:
         order["customer"] = {**order["customer"], "metadata": {"tier": "gold"}}
-    with pytest.raises(InvalidOrderError, match=r"\.customer\.metadata\.tier"):
+    with pytest.raises(AirflowFailException, match=r"\.customer\.metadata\.tier") as failure:
         run(ImportOrdersOperator(task_id="t", orders=tagged))
+    assert isinstance(failure.value.__cause__, InvalidOrderError)  # not retried
     assert requests(server, "GET /v1/metadata-schemas/{resource}") == {"404": 1, "200": 1}
     assert requests(server, "POST /v1/orders/import") == {}
 
@@ -304,8 +307,9 @@ def test_dry_run_sends_nothing_and_reports_what_a_real_run_sends(
 
 def test_dry_run_fails_like_a_real_run_on_a_doomed_schema(server: EmulatorServer, tmp_path: Path) -> None:
     server.set_metadata_schemas({"order": STRICT_WITHOUT_DATE})
-    with pytest.raises(MetadataSchemaError):
+    with pytest.raises(AirflowFailException) as failure:
         run(ImportOrdersOperator(task_id="t", orders=[order_dict(1)], dry_run=True))
+    assert isinstance(failure.value.__cause__, MetadataSchemaError)  # not retried
     assert requests(server, "POST /v1/orders/import") == {}
 
 
