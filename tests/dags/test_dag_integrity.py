@@ -81,7 +81,13 @@ def test_the_backfill_runs_monthly_with_catchup_and_imports_in_the_pool(airflow_
     dag = DagBag(dag_folder=str(DAGS / "voucherify_orders_backfill.py")).get_dag("voucherify_orders_backfill")
     assert dag.catchup is True
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
-    assert set(dag.params.keys()) == {"warehouse_conn_id", "staging_base", "verify_sample_size"}
+    assert set(dag.params.keys()) == {
+        "warehouse_conn_id",
+        "staging_base",
+        "verify_sample_size",
+        "dry_run",
+        "customer_details",
+    }
     assert dag.get_task("import_orders").pool == "voucherify_imports"
     assert dag.get_task("wait_for_import").deferrable is True
     assert [t.task_id for t in dag.topological_sort()] == [
