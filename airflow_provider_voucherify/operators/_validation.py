@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 from airflow.sdk import ObjectStoragePath
 
@@ -46,10 +46,13 @@ class Counts:
         return asdict(self)
 
 
-class RejectsFile:
-    """JSON Lines of invalid records: ``{"line", "source_id", "errors": [{"path", "reason"}]}``.
+_File = TypeVar("_File", bound="JsonLinesFile")
 
-    Never the record itself. A local path or any ``ObjectStoragePath`` URI; rewritten on each try.
+
+class JsonLinesFile:
+    """A JSON Lines file written entry by entry: a local path or any ``ObjectStoragePath`` URI.
+
+    Rewritten on each try (opened with ``"wb"``); local parent directories are created.
     """
 
     def __init__(self, location: str | os.PathLike[str]) -> None:
@@ -57,7 +60,7 @@ class RejectsFile:
         self._path = storage_path(location)
         self._handle: IO[bytes] | None = None
 
-    def __enter__(self) -> RejectsFile:
+    def __enter__(self: _File) -> _File:
         if not isinstance(self._path, ObjectStoragePath):
             self._path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = self._path.open("wb")
@@ -70,28 +73,37 @@ class RejectsFile:
             self._handle.close()
             self._handle = None
 
-    def write(self, error: InvalidOrderError) -> None:
+    def write_entry(self, entry: Mapping[str, Any]) -> None:
         if self._handle is None:
-            raise RuntimeError("RejectsFile must be entered (with ...) before writing")
-        entry = {
-            "line": error.line,
-            "source_id": error.source_id,
-            "errors": [{"path": path, "reason": reason} for path, reason in error.errors],
-        }
+            raise RuntimeError(f"{type(self).__name__} must be entered (with ...) before writing")
         self._handle.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
 
 
-def _checked(
-    record: Record,
-    line: int,
-    require_source_id: bool,
-    created_at_metadata_key: str | None,
-    check: OrderCheck | None = None,
-) -> tuple[bytes, bool]:
+class RejectsFile(JsonLinesFile):
+    """JSON Lines of invalid records: ``{"line", "source_id", "errors": [{"path", "reason"}]}``.
+
+    Never the record itself. A local path or any ``ObjectStoragePath`` URI; rewritten on each try.
+    """
+
+    def write(self, error: InvalidOrderError) -> None:
+        self.write_entry(
+            {
+                "line": error.line,
+                "source_id": error.source_id,
+                "errors": [{"path": path, "reason": reason} for path, reason in error.errors],
+            }
+        )
+
+
+def checked_order(
+    record: Record, line: int, require_source_id: bool, created_at_metadata_key: str | None
+) -> tuple[Order, bytes]:
+    """One record as the import sends it: the validated ``Order`` (``created_at`` moved) and its JSON.
+
+    :raises InvalidOrderError: for a record the import would reject (invalid, or too large to send)
+    """
     order = parse_order(record, line=line, require_source_id=require_source_id)
     order = order.move_created_at(created_at_metadata_key)
-    if check is not None and (errors := check(order)):
-        raise InvalidOrderError(errors, line=line, source_id=order.source_id)
     body = order.to_json()
     if len(body) > MAX_ORDER_BYTES:
         raise InvalidOrderError(
@@ -99,7 +111,7 @@ def _checked(
             line=line,
             source_id=order.source_id,
         )
-    return body, order.source_id is not None
+    return order, body
 
 
 def serialized_orders(
@@ -116,14 +128,16 @@ def serialized_orders(
     """Yield ``(order JSON, has source_id)`` for each valid record, applying ``on_invalid`` to the rest.
 
     :param counts: updated as records go by, so the caller can report them even after an error
-    :param check: more rules a parsed order (its ``created_at`` already in metadata) must meet
+    :param check: more rules a valid order (its ``created_at`` already in metadata) must meet
     :raises InvalidOrderError: on the first invalid record (``"fail"``), or on the one that takes
         the number of skipped records past ``max_invalid`` (``"skip"``)
     """
     for line, record in records:
         counts.read += 1
         try:
-            body, has_source_id = _checked(record, line, require_source_id, created_at_metadata_key, check)
+            order, body = checked_order(record, line, require_source_id, created_at_metadata_key)
+            if check is not None and (errors := check(order)):
+                raise InvalidOrderError(errors, line=line, source_id=order.source_id)
         except InvalidOrderError as error:
             counts.invalid += 1
             if on_invalid == "fail":
@@ -134,7 +148,7 @@ def serialized_orders(
                 raise _too_many(error, counts.invalid, max_invalid, rejects) from error
             continue
         counts.valid += 1
-        yield body, has_source_id
+        yield body, order.source_id is not None
 
 
 def _too_many(

@@ -93,7 +93,9 @@ def test_the_backfill_runs_monthly_with_catchup_and_imports_in_the_pool(airflow_
     assert [t.task_id for t in dag.topological_sort()] == [
         "extract_transform",
         "import_orders",
+        "sent_anything",
         "wait_for_import",
+        "reconcile",
         "verify",
     ]
 
