@@ -9,9 +9,10 @@ The tree is small on purpose::
     │                                    billing cycle's quota is spent); carries retry_at
     ├── VoucherifyTransportError         no answer at all after every retry (connection, timeout)
     ├── VoucherifyUnsafeRetryError       an import POST may have landed and cannot be retried safely
-    └── InvalidOrderError                an input record failed validation (no personal data inside)
-        └── InvalidOrdersFileError       the input is not JSON Lines at all: a JSON array, a line
-                                         longer than any import; fails whatever on_invalid says
+    ├── InvalidOrderError                an input record failed validation (no personal data inside)
+    │   └── InvalidOrdersFileError       the input is not JSON Lines at all: a JSON array, a line
+    │                                    longer than any import; fails whatever on_invalid says
+    └── MetadataSchemaError              the project's metadata schema would refuse every order
 
 Messages name the endpoint, the HTTP status, the API's ``key`` and ``details`` and the
 ``request_id``, so an on-call engineer can quote them to Voucherify support. They never carry
@@ -192,3 +193,8 @@ class InvalidOrdersFileError(InvalidOrderError):
         super().__init__([("", reason)], line=line)
         where = f" (line {line})" if line is not None else ""
         self.args = (f"Orders file cannot be read{where}: {reason}",)
+
+
+class MetadataSchemaError(VoucherifyError):
+    """The project's metadata schema would refuse what every order carries (found before any bulk
+    call, so nothing was sent): the message names the key and the type to define."""

@@ -16,6 +16,7 @@ a connection whose host or keys are malformed
 429 ``api_calls_cycle``: the billing cycle's quota is spent
 an import whose outcome is unknown and which cannot be
 resent safely (orders without ``source_id``)
+a metadata schema that would refuse every order
 ==========================================================  =====================================
 
 Pure classification (:func:`retry_cannot_cure`) plus one context manager (:func:`fail_fast`).
@@ -31,6 +32,7 @@ from contextlib import contextmanager
 from airflow_provider_voucherify.exceptions import (
     API_CALLS_CYCLE,
     InvalidOrderError,
+    MetadataSchemaError,
     VoucherifyApiError,
     VoucherifyAuthError,
     VoucherifyRateLimitError,
@@ -51,7 +53,7 @@ DETERMINISTIC_STATUSES = frozenset({400, 401, 403, 404, 422})
 
 def retry_cannot_cure(exc: BaseException) -> bool:
     """Whether running the task again would meet ``exc`` again (see the module's table)."""
-    if isinstance(exc, (VoucherifyAuthError, InvalidOrderError, ConnectionConfigError)):
+    if isinstance(exc, (VoucherifyAuthError, InvalidOrderError, ConnectionConfigError, MetadataSchemaError)):
         return True
     if isinstance(exc, VoucherifyUnsafeRetryError):
         return True  # a retry would do exactly what the hook refused: send the batch again

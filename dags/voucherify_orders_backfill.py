@@ -5,8 +5,8 @@ streams its month out of the warehouse into a JSON Lines .gz file, imports it, w
 Voucherify in the triggerer, reconciles what Voucherify holds with the staged file, and checks
 the warehouse's count.
 
-    extract_transform ──> import_orders ──> wait_for_import ──> reconcile ──> verify
-    (SQL → orders.jsonl.gz)  (one at a time)  (deferrable)  (sample)  (warehouse count)
+    extract_transform ──> import_orders ──> sent_anything ──> wait_for_import ──> reconcile ──> verify
+    (SQL → orders.jsonl.gz)  (one at a time)  (dry run?)  (deferrable)  (sample)  (warehouse count)
 
 Params (defaults below; override per run from the trigger form or ``--conf``):
   ``warehouse_conn_id``   any connection whose hook is a common SQL ``DbApiHook`` (SQLite,
@@ -16,11 +16,18 @@ Params (defaults below; override per run from the trigger form or ``--conf``):
                           reach it (local files only work on a single machine)
   ``verify_sample_size``  how many imported orders ``reconcile`` reads back and compares
   ``voucherify_conn_id``  the Voucherify connection (default ``voucherify_default``)
+  ``dry_run``             read, validate (metadata schemas included) and write the rejects, but
+                          send nothing: import_orders' XCom ``import_summary`` tells how many
+                          batches and bulk calls the month needs; the later steps are skipped
+  ``customer_details``    ``full`` (default) sends each order's customer name, email, phone and
+                          address, which overwrite the current profile; ``source_id_only`` links
+                          the order to the customer by ``source_id`` and leaves the profile alone
 
 Settings read when the file is parsed (environment variables; no network or database access):
   ``VOUCHERIFY_BACKFILL_START``  first month to import, ``YYYY-MM-DD`` (default 2024-01-01)
   ``VOUCHERIFY_BACKFILL_END``    last day of history to import (default 2024-03-31)
   ``VOUCHERIFY_POLL_INTERVAL``   seconds between two checks of the import (default 60)
+  ``VOUCHERIFY_BATCH_SIZE``      orders per import request (default and most 2000)
   and the defaults of the params above: ``VOUCHERIFY_WAREHOUSE_CONN_ID``,
   ``VOUCHERIFY_STAGING_BASE``, ``VOUCHERIFY_VERIFY_SAMPLE_SIZE``.
   ``VOUCHERIFY_IMPORT_POOL``     a pool for the import task (unset: no pool needed)
@@ -60,6 +67,7 @@ END = datetime.fromisoformat(os.environ.get("VOUCHERIFY_BACKFILL_END", "2024-03-
 POLL_INTERVAL = float(os.environ.get("VOUCHERIFY_POLL_INTERVAL", "60"))
 # A pool that does not exist would leave imports "scheduled" forever: use one only when named.
 IMPORT_POOL = os.environ.get("VOUCHERIFY_IMPORT_POOL") or None
+BATCH_SIZE = int(os.environ.get("VOUCHERIFY_BATCH_SIZE", "2000"))
 MAX_INVALID = 100  # refused records tolerated per month before the import fails
 
 # The shop's status words mapped to the API's; shared by both queries.
@@ -129,6 +137,14 @@ with DAG(
             type="string",
             description="ObjectStoragePath base for the staged JSON Lines (s3://..., file://...)",
         ),
+        "dry_run": Param(
+            False, type="boolean", description="Validate and report batches and bulk calls; send nothing"
+        ),
+        "customer_details": Param(
+            "full",
+            enum=["full", "source_id_only"],
+            description="full: orders update customer profiles; source_id_only: only link them",
+        ),
         "verify_sample_size": Param(
             int(os.environ.get("VOUCHERIFY_VERIFY_SAMPLE_SIZE", "20")),
             type="integer",
@@ -158,7 +174,8 @@ with DAG(
         hook = BaseHook.get_hook(params["warehouse_conn_id"])
         month = _month_dir(params["staging_base"], data_interval_start)
         rows = stream_rows(hook, ORDER_LINES_SQL, _interval(data_interval_start, data_interval_end))
-        count = write_jsonl_gz(orders_from_rows(rows), month / "orders.jsonl.gz")
+        orders = orders_from_rows(rows, customer_details=params["customer_details"])
+        count = write_jsonl_gz(orders, month / "orders.jsonl.gz")
         if count == 0:
             raise AirflowSkipException(f"No orders in [{data_interval_start}, {data_interval_end})")
         log.info("%d orders of [%s, %s) staged in %s", count, data_interval_start, data_interval_end, month)
@@ -175,13 +192,20 @@ with DAG(
         orders=staged["orders"],
         rejects_path=staged["rejects"],
         voucherify_conn_id="{{ params.voucherify_conn_id }}",
+        batch_size=BATCH_SIZE,
         on_invalid="skip",
         max_invalid=MAX_INVALID,
         max_active_tis_per_dag=1,
+        dry_run="{{ params.dry_run }}",
         pool=IMPORT_POOL,
         # On a bulk-call limit, wait for the window in the triggerer: no worker, no pool slot.
         deferrable=True,
     )
+
+    @task.short_circuit
+    def sent_anything(params: Any = None) -> bool:
+        """A dry run sent nothing: skip waiting, reconciling and verifying."""
+        return not params["dry_run"]
 
     wait_for_import = AsyncActionSensor(
         task_id="wait_for_import",
@@ -204,7 +228,7 @@ with DAG(
         failed_orders_path=staged["failed_orders"],
         retries=0,
     )
-    wait_for_import >> reconcile
+    import_orders >> sent_anything() >> wait_for_import >> reconcile
 
     @task(retries=0)
     def verify(

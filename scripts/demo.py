@@ -87,8 +87,11 @@ def prepare_airflow(env: dict[str, str]) -> None:
     airflow_cli("pools", "set", POOL, "1", "Voucherify order imports: one at a time per project", env=env)
 
 
-def run_months(months: list[date]) -> list[dict[str, Any]]:
-    """``dag.test()`` once per month, in this process; the environment must already be set."""
+def run_months(months: list[date], conf: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``dag.test()`` once per month, in this process; the environment must already be set.
+
+    :param conf: the runs' params (``{"dry_run": True}``...)
+    """
     from airflow.dag_processing.dagbag import DagBag  # after the environment: reads AIRFLOW_HOME
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -106,7 +109,7 @@ def run_months(months: list[date]) -> list[dict[str, Any]]:
         when = datetime.combine(next_month(month), datetime.min.time(), tzinfo=timezone.utc)
         started = time.monotonic()
         print(f"Running {DAG_ID} for {month:%Y-%m} ...", flush=True)
-        run = dag.test(logical_date=when)
+        run = dag.test(logical_date=when, run_conf=conf)
         with create_session() as session:
             values = {
                 task_id: session.query(XComModel.value)
@@ -120,6 +123,7 @@ def run_months(months: list[date]) -> list[dict[str, Any]]:
         results.append(
             {
                 "month": f"{month:%Y-%m}",
+                "run_id": run.run_id,
                 "state": str(run.state),
                 "seconds": time.monotonic() - started,
                 "verified": verified,

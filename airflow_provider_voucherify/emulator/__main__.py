@@ -29,6 +29,7 @@ from airflow_provider_voucherify.emulator.config import (
 )
 from airflow_provider_voucherify.emulator.faults import FaultConfig
 from airflow_provider_voucherify.emulator.plans import DEFAULT_PLAN, PLANS
+from airflow_provider_voucherify.emulator.schemas import load_schemas
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -66,6 +67,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="import body limit (413 above it)"
+    )
+    parser.add_argument(
+        "--metadata-schemas", type=Path, help="JSON: metadata schemas by resource, enforced on import"
     )
     parser.add_argument("--fault-error-rate", type=float, default=0.0)
     parser.add_argument("--fault-latency", type=float, default=0.0, help="seconds added to each answer")
@@ -118,6 +122,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         import_overhead_seconds=max(0.0, args.import_overhead),
         max_body_bytes=max(1, args.max_body_bytes),
         faults=faults,
+        metadata_schemas=load_schemas(args.metadata_schemas) if args.metadata_schemas else {},
     )
 
 

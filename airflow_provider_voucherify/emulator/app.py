@@ -31,6 +31,8 @@ from airflow_provider_voucherify.emulator.middleware import (
 )
 from airflow_provider_voucherify.emulator.plans import plan_limits
 from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
+from airflow_provider_voucherify.emulator.schema_routes import schema_routes
+from airflow_provider_voucherify.emulator.schemas import SchemaBook
 from airflow_provider_voucherify.emulator.store import Store
 from airflow_provider_voucherify.emulator.validation import parse_body, validate_import
 from airflow_provider_voucherify.emulator.worker import ImportWorker
@@ -110,6 +112,7 @@ class Emulator:
         )
         self.counter = RequestCounter(self.store.load_request_counts())
         self.workers: dict[str, ImportWorker] = {}
+        self.schemas = SchemaBook(config.metadata_schemas)
         self.apply_limits()
 
     def apply_limits(self) -> None:
@@ -138,6 +141,7 @@ class Emulator:
                 self.store,
                 project.app_id,
                 self.config.orders_per_second * self.config.time_scale,
+                self.schemas,
                 overhead_seconds=self.clock.real_seconds(self.config.import_overhead_seconds),
             )
             self.workers[project.app_id] = worker
@@ -153,6 +157,7 @@ class Emulator:
         self.store.reset()
         self.counter.clear()
         self.faults.configure(FaultConfig())
+        self.schemas.reset()
         self.apply_limits()
 
 
@@ -299,6 +304,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         sku = store.get_sku(request.scope[PROJECT_KEY], key)
         return _not_found(request, "sku", key) if sku is None else _json(sku)
 
+    schema_routes(app, emulator.schemas, _json, _not_found)
     _control_routes(app, emulator)
     app.add_middleware(
         ApiGate,

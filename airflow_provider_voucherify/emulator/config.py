@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_voucherify.emulator.faults import FaultConfig
 from airflow_provider_voucherify.emulator.plans import plan_limits
@@ -49,6 +50,8 @@ class EmulatorConfig:
     # lower it to prove that clients split batches and learn it from the 413.
     max_body_bytes: int = MAX_BODY_BYTES
     faults: FaultConfig = field(default_factory=FaultConfig)
+    # Metadata schemas by resource (``order``, ``order_item``, ...), as ``schemas.SchemaBook`` takes them.
+    metadata_schemas: dict[str, Any] = field(default_factory=dict)
 
 
 def load_projects(path: Path) -> tuple[Project, ...]:

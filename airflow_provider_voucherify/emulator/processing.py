@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from airflow_provider_voucherify.emulator.ids import alnum_id, hex_id
+from airflow_provider_voucherify.emulator.schemas import refusal, stringify_undefined
 
 Doc = dict[str, Any]
 
@@ -106,8 +107,11 @@ def _inline_source(item: Doc, kind: str, inline: Doc) -> str | None:
 class ChunkImporter:
     """Imports a chunk of orders (one JSON document each) into one project, in the caller's transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, project: str, now: str) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, project: str, now: str, schemas: dict[str, Doc] | None = None
+    ) -> None:
         self.conn, self.project, self.now = conn, project, now
+        self.schemas = schemas or {}  # metadata schemas by resource, enforced per order
         self.customers = _Catalog(conn, "customers", project)
         self.products = _Catalog(conn, "products", project)
         self.skus = _Catalog(conn, "skus", project)
@@ -121,6 +125,12 @@ class ChunkImporter:
         checks = self._load(orders)
         done, failed = 0, []
         for order, line, check in zip(orders, lines, checks, strict=True):
+            reason = self.schemas and refusal(order, self.schemas)
+            if reason:
+                failed.append({"source_id": order.get("source_id"), "reason": reason})
+                continue
+            if self.schemas and stringify_undefined(order, self.schemas):
+                line = _encode(order)
             reason = (check and self._missing_reference(order)) or self._store(order, line, check)
             if reason is None:
                 done += 1

@@ -221,10 +221,14 @@ class Store:
         if data is None:
             return None
         customer: dict[str, Any] = json.loads(data)
-        count, total, last_amount = self.conn.execute(
+        # Only PAID and FULFILLED orders count in the summary (an order imported without a status
+        # is CREATED, so it counts nowhere): the API's rule, which the provider's docs explain.
+        counted = "customer_id = ?1 AND json_extract(data, '$.status') IN ('PAID', 'FULFILLED')"
+        count, total, last_amount, last_date = self.conn.execute(
             "SELECT count(*), coalesce(sum(amount), 0),"
-            " (SELECT amount FROM orders WHERE customer_id = ?1 ORDER BY rowid DESC LIMIT 1)"
-            " FROM orders WHERE customer_id = ?1",
+            f" (SELECT amount FROM orders WHERE {counted} ORDER BY created_at DESC, rowid DESC LIMIT 1),"
+            f" (SELECT max(created_at) FROM orders WHERE {counted})"
+            f" FROM orders WHERE {counted}",
             (customer["id"],),
         ).fetchone()
         customer["summary"] = {
@@ -243,6 +247,7 @@ class Store:
                 "total_count": count,
                 "average_amount": total // count if count else 0,
                 "last_order_amount": last_amount or 0,
+                **({"last_order_date": last_date} if last_date else {}),
             },
         }
         customer["loyalty"] = {"points": 0, "referred_customers": 0, "campaigns": {}}

@@ -182,6 +182,10 @@ class EmulatorServer:
     def reset(self) -> None:
         self._checked(self._control.post("/_emulator/reset"))
 
+    def set_metadata_schemas(self, schemas: Any) -> dict[str, Any]:
+        """Set metadata schemas by resource (``{"order": {"properties": ..., ...}}``; ``None`` removes)."""
+        return dict(self._checked(self._control.put("/_emulator/metadata-schemas", json=schemas)).json())
+
     @staticmethod
     def _checked(response: httpx.Response) -> httpx.Response:
         if response.is_error:

@@ -12,6 +12,7 @@ from typing import Any
 from airflow_provider_voucherify.emulator.customers import CustomerUpdater, bulk_result
 from airflow_provider_voucherify.emulator.ids import iso_ms, now_ms
 from airflow_provider_voucherify.emulator.processing import ChunkImporter
+from airflow_provider_voucherify.emulator.schemas import SchemaBook
 from airflow_provider_voucherify.emulator.store import (
     DONE,
     ENQUEUED,
@@ -42,11 +43,17 @@ class ImportWorker(threading.Thread):
     """
 
     def __init__(
-        self, store: Store, project: str, orders_per_second: float, overhead_seconds: float = 0.0
+        self,
+        store: Store,
+        project: str,
+        orders_per_second: float,
+        schemas: SchemaBook | None = None,
+        overhead_seconds: float = 0.0,
     ) -> None:
         super().__init__(name=f"voucherify-import-{project}", daemon=True)
         self.store, self.project, self.orders_per_second = store, project, orders_per_second
         self.overhead_seconds = overhead_seconds  # real seconds before an action's first record
+        self.schemas = schemas or SchemaBook()
         self.chunk = (
             _MAX_CHUNK if orders_per_second <= 0 else max(1, min(_MAX_CHUNK, int(orders_per_second / 10)))
         )
@@ -123,8 +130,11 @@ class ImportWorker(threading.Thread):
                 now = now_ms()
                 cpu_started = time.thread_time()
                 with transaction(conn):
-                    processor = ChunkImporter if kind == ORDERS_IMPORT else CustomerUpdater
-                    chunk_done, chunk_failed = processor(conn, self.project, iso_ms(now)).run(chunk)
+                    if kind == ORDERS_IMPORT:
+                        importer = ChunkImporter(conn, self.project, iso_ms(now), self.schemas.snapshot())
+                        chunk_done, chunk_failed = importer.run(chunk)
+                    else:
+                        chunk_done, chunk_failed = CustomerUpdater(conn, self.project, iso_ms(now)).run(chunk)
                     done += chunk_done
                     failed.extend(chunk_failed)
                     processed += len(chunk)

@@ -25,6 +25,10 @@ sold the way every official import example does: its ``source_id`` with ``relate
 (``"sku"`` when the row has a SKU, else ``"product"``), plus the product and SKU objects with
 ``override: true`` so the import creates or updates them. The original order date goes out as
 ``created_at``; the import operator moves it into metadata.
+With ``customer_details="source_id_only"`` the customer and the referrer carry only their
+``source_id``: the order is linked to them and their current profile is left as it is (the import
+overwrites a profile with the name, email, phone and address an order carries, which for a
+historical order are the customer's details of back then).
 """
 
 from __future__ import annotations
@@ -35,11 +39,13 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from airflow_provider_voucherify.formats import parse_datetime
 
 Row = Mapping[str, Any]
+CustomerDetails = Literal["full", "source_id_only"]
+CUSTOMER_DETAILS: tuple[CustomerDetails, ...] = ("full", "source_id_only")
 _CENT = Decimal("0.01")
 _PARTY_DETAILS = ("name", "email")
 _TEXT_DETAILS = ("phone",)  # numeric columns too: the API takes text
@@ -103,10 +109,12 @@ def _drop_none(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in mapping.items() if value is not None}
 
 
-def _party(row: Row, prefix: str) -> dict[str, Any] | None:
+def _party(row: Row, prefix: str, details: CustomerDetails = "full") -> dict[str, Any] | None:
     source_id = row.get(f"{prefix}_source_id")
     if source_id is None:
         return None
+    if details == "source_id_only":
+        return {"source_id": str(source_id)}
     party = _drop_none(
         {"source_id": str(source_id)}
         | {key: row.get(f"{prefix}_{key}") for key in _PARTY_DETAILS}
@@ -156,8 +164,14 @@ def _item(row: Row) -> dict[str, Any]:
     return _drop_none(item)
 
 
-def order_from_rows(rows: Iterable[Row]) -> dict[str, Any]:
-    """One order from the rows of its lines (the order's own columns are read from the first)."""
+def order_from_rows(rows: Iterable[Row], customer_details: CustomerDetails = "full") -> dict[str, Any]:
+    """One order from the rows of its lines (the order's own columns are read from the first).
+
+    :param customer_details: ``"full"`` sends the customer's and referrer's details, which update
+        their profiles; ``"source_id_only"`` links them by ``source_id`` alone
+    """
+    if customer_details not in CUSTOMER_DETAILS:
+        raise ValueError(f"customer_details must be one of {CUSTOMER_DETAILS}, got {customer_details!r}")
     lines = iter(rows)
     first = next(lines)
     order: dict[str, Any] = _drop_none(
@@ -166,8 +180,8 @@ def order_from_rows(rows: Iterable[Row]) -> dict[str, Any]:
             "status": first.get("order_status"),
             "amount": to_cents(first.get("order_amount")),
             "created_at": iso_utc(first.get("order_created_at")),
-            "customer": _party(first, "customer"),
-            "referrer": _party(first, "referrer"),
+            "customer": _party(first, "customer", customer_details),
+            "referrer": _party(first, "referrer", customer_details),
         }
     )
     items = [_item(row) for row in itertools.chain([first], lines)]
@@ -175,10 +189,12 @@ def order_from_rows(rows: Iterable[Row]) -> dict[str, Any]:
     return order
 
 
-def orders_from_rows(rows: Iterable[Row]) -> Iterator[dict[str, Any]]:
+def orders_from_rows(
+    rows: Iterable[Row], customer_details: CustomerDetails = "full"
+) -> Iterator[dict[str, Any]]:
     """Group consecutive rows by ``order_source_id`` into orders, one order in memory at a time."""
     for _, lines in itertools.groupby(rows, key=lambda row: row["order_source_id"]):
-        yield order_from_rows(lines)
+        yield order_from_rows(lines, customer_details)
 
 
 def write_jsonl_gz(orders: Iterable[Mapping[str, Any]], path: WritablePath) -> int:

@@ -16,7 +16,7 @@ import httpx
 from airflow.sdk import BaseHook
 
 from airflow_provider_voucherify import CONNECTION_FORM, __version__
-from airflow_provider_voucherify.exceptions import InvalidOrderError, VoucherifyError
+from airflow_provider_voucherify.exceptions import InvalidOrderError, VoucherifyApiError, VoucherifyError
 from airflow_provider_voucherify.hooks._config import ClientSettings
 from airflow_provider_voucherify.hooks._ratelimit import RateLimit, read_rate_limit
 from airflow_provider_voucherify.hooks._retry import Decision, decide
@@ -381,6 +381,22 @@ class VoucherifyHook(BaseHook):
         )
         customer: dict[str, Any] = response.json()
         return customer
+
+    def get_metadata_schema(self, resource: str) -> dict[str, Any] | None:
+        """``GET /v1/metadata-schemas/{resource}``: the project's metadata schema of ``order``,
+        ``order_item``, ``customer``, ``product``...; ``None`` when none is defined (404)."""
+        try:
+            response = self._request(
+                "GET",
+                f"/v1/metadata-schemas/{quote(resource, safe='')}",
+                "GET /v1/metadata-schemas/{resource}",
+            )
+        except VoucherifyApiError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        schema: dict[str, Any] = response.json()
+        return schema
 
     def test_connection(self) -> tuple[bool, str]:
         """A cheap authenticated read (one async action) to check the host and the keys."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import IO, Any, Literal, TypeVar
@@ -34,6 +34,8 @@ from airflow_provider_voucherify.operators._source import Record, storage_path
 
 OnInvalid = Literal["fail", "skip"]
 ON_INVALID_CHOICES: tuple[OnInvalid, ...] = ("fail", "skip")
+# Extra per-order rules (the project's metadata schemas): (path, reason) pairs, empty when none broken.
+OrderCheck = Callable[[Order], list[tuple[str, str]]]
 # A request body is "[" + orders joined by "," + "]": one order alone must leave room for the brackets.
 MAX_ORDER_BYTES = MAX_IMPORT_BYTES - 2
 
@@ -178,12 +180,14 @@ def serialized_orders(
     require_source_id: bool = True,
     created_at_metadata_key: str | None = "original_created_at",
     in_batch: SourceIdsInBatch | None = None,
+    check: OrderCheck | None = None,
 ) -> Iterator[tuple[bytes, bool]]:
     """Yield ``(order JSON, has source_id)`` for each valid record, applying ``on_invalid`` to the rest.
 
     :param counts: updated as records go by, so the caller can report them even after an error
     :param in_batch: when given, an order repeating a ``source_id`` of the batch being filled is
         invalid (pass its ``batch_cut`` to :func:`~._batching.batches` as ``on_cut``)
+    :param check: more rules a valid order (its ``created_at`` already in metadata) must meet
     :raises InvalidOrderError: on the first invalid record (``"fail"``), or on the one that takes
         the number of skipped records past ``max_invalid`` (``"skip"``)
     """
@@ -191,6 +195,8 @@ def serialized_orders(
         counts.read += 1
         try:
             order, body = checked_order(record, line, require_source_id, created_at_metadata_key)
+            if check is not None and (errors := check(order)):
+                raise InvalidOrderError(errors, line=line, source_id=order.source_id)
             if in_batch is not None:
                 _check_repeat(in_batch, order.source_id, line)
         except InvalidOrderError as error:

@@ -22,6 +22,7 @@ from airflow_provider_voucherify.operators._body_limit import BodyLimit
 from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
 from airflow_provider_voucherify.operators._options import check_options
 from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left
+from airflow_provider_voucherify.operators._preflight import Preflight, bulk_limit, dry_run_report
 from airflow_provider_voucherify.operators._progress import Progress
 from airflow_provider_voucherify.operators._rate_limited import post_batch
 from airflow_provider_voucherify.operators._resume import BatchLedger, Project
@@ -32,6 +33,7 @@ from airflow_provider_voucherify.operators._source import (
     lineage_input,
 )
 from airflow_provider_voucherify.operators._validation import (
+    Counts,
     OnInvalid,
     RejectsFile,
     SourceIdsInBatch,
@@ -111,9 +113,20 @@ class ImportOrdersOperator(BaseOperator):
         ``X-Rate-Limit-*`` headers report them) the wait may spend, in (0, 1]
     :param resume: skip the batches an earlier try of this task instance had sent and that are
         still good (see above); ``False`` sends everything again. Templated (``"false"`` works).
+    :param preflight: before the first bulk call, read the project's metadata schemas
+        (``GET /v1/metadata-schemas/order``, and ``order_item`` / ``customer`` / ``product`` once
+        orders carry metadata for them) and treat an order they would refuse as an invalid record;
+        fail at once, sending nothing, when the schema allows only defined metadata and lacks
+        ``created_at_metadata_key``
+    :param dry_run: read and validate everything (preflight included), write the rejects file,
+        send nothing, and report in XCom ``import_summary`` what a real run would send. Templated
+        (``"{{ params.dry_run }}"`` renders to ``"True"``/``"False"``, read as a bool); kept as
+        ``is_dry_run``, since ``BaseOperator`` has a ``dry_run`` method
+    :param bulk_calls_per_hour: the plan's bulk-call limit, for the dry run's duration estimate
+        (otherwise taken from the API's rate-limit headers when they name it)
     """
 
-    template_fields: Sequence[str] = ("orders", "rejects_path", "resume", "voucherify_conn_id")
+    template_fields: Sequence[str] = ("orders", "rejects_path", "resume", "voucherify_conn_id", "is_dry_run")
     template_fields_renderers = {"orders": "json"}
     ui_color = "#ff8c61"
 
@@ -135,6 +148,9 @@ class ImportOrdersOperator(BaseOperator):
         timeout: timedelta | float = DEFAULT_TIMEOUT,
         api_budget_share: float = DEFAULT_API_BUDGET_SHARE,
         resume: bool | str = True,
+        preflight: bool = True,
+        dry_run: bool | str = False,
+        bulk_calls_per_hour: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -164,6 +180,11 @@ class ImportOrdersOperator(BaseOperator):
         self.resume = resume
         # Orders Voucherify imported, known after a successful wait (for OpenLineage).
         self._imported_orders: int | None = None
+        self.preflight = preflight
+        self.is_dry_run = dry_run
+        if bulk_calls_per_hour is not None and bulk_calls_per_hour < 1:
+            raise ValueError(f"bulk_calls_per_hour must be at least 1, got {bulk_calls_per_hour}")
+        self.bulk_calls_per_hour = bulk_calls_per_hour
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -181,6 +202,8 @@ class ImportOrdersOperator(BaseOperator):
 
     def _run(self, context: Context, state: Continuation) -> list[str]:
         with fail_fast("Import"):
+            if as_flag(self.is_dry_run, "dry_run"):
+                return self._dry_run(context)
             action_ids = self._send(context, state)
             if action_ids and self.wait_for_completion:
                 return self._wait(context, action_ids)
@@ -199,6 +222,7 @@ class ImportOrdersOperator(BaseOperator):
         )
         plan, continuing, finished = PlanView.from_dict(state.plan), state.position.batch > 0, False
         sent_before = sent
+        preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
         try:
             resume = as_flag(self.resume, "resume")
             ledger = BatchLedger.from_context(
@@ -237,6 +261,7 @@ class ImportOrdersOperator(BaseOperator):
                     require_source_id=self.require_source_id,
                     created_at_metadata_key=self.created_at_metadata_key,
                     in_batch=in_batch,
+                    check=preflight.check,
                 )
                 body_limit = BodyLimit()
                 cut = batches(
@@ -285,6 +310,7 @@ class ImportOrdersOperator(BaseOperator):
                         "%s, async action %s%s", line, ", ".join(sent_as), f"; {view}" if view else ""
                     )
                     action_ids.extend(sent_as)
+                preflight.finish()
                 finished = True
         finally:
             hook.close()
@@ -306,6 +332,39 @@ class ImportOrdersOperator(BaseOperator):
             method_name="resume_import",
             kwargs={"continuation": state.to_dict()},
         )
+
+    def _dry_run(self, context: Context) -> list[str]:
+        """Everything but the bulk calls: validate, write rejects, report what would be sent."""
+        hook = VoucherifyHook(self.voucherify_conn_id)
+        preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
+        counts, sizes, in_batch = Counts(), [], SourceIdsInBatch(self.batch_size)
+        try:
+            with ExitStack() as stack:
+                source = stack.enter_context(OrderSource(self.orders))
+                location = rejects_location(self.rejects_path)
+                rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
+                valid = serialized_orders(
+                    source,
+                    counts=counts,
+                    on_invalid=self.on_invalid,
+                    max_invalid=self.max_invalid,
+                    rejects=rejects,
+                    require_source_id=self.require_source_id,
+                    created_at_metadata_key=self.created_at_metadata_key,
+                    check=preflight.check,
+                    in_batch=in_batch,
+                )
+                # Cut as the real run cuts (repeated source_ids included), so the counts agree.
+                cut = batches(valid, batch_size=self.batch_size, on_cut=in_batch.batch_cut)
+                sizes = [batch.count for batch in cut]
+                preflight.finish()
+            per_hour, origin = bulk_limit(self.bulk_calls_per_hour, hook.rate_limit)
+        finally:
+            hook.close()
+        report = dry_run_report(counts.as_dict(), sizes, bulk_calls_per_hour=per_hour, source=origin)
+        self.log.info("Dry run, nothing sent. A real run would send: %s", report)
+        context["ti"].xcom_push(key="import_summary", value=report)
+        return []
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:
         if self.deferrable:

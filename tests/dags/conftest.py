@@ -15,19 +15,22 @@ from scripts.demo import POOL, next_month, run_months
 from scripts.sample_warehouse import Warehouse
 from tests.postgres_server import postgres_server  # noqa: F401 - the fixture, for this folder
 
-RunBackfill = Callable[[str, Warehouse], list[dict[str, Any]]]
+RunBackfill = Callable[..., list[dict[str, Any]]]
 
 
 @pytest.fixture
 def run_backfill(
     airflow_db: Path, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> RunBackfill:
-    """``run(warehouse_conn, warehouse)``: the DAG once per month of ``warehouse``, verify figures back."""
+    """``run(warehouse_conn, warehouse, conf=None)``: the DAG once per month of ``warehouse`` (with
+    params ``conf``), verify figures back."""
     from airflow.models.pool import Pool
 
     Pool.create_or_update_pool(POOL, slots=1, description="Voucherify order imports", include_deferred=False)
 
-    def run(warehouse_conn: str, warehouse: Warehouse) -> list[dict[str, Any]]:
+    def run(
+        warehouse_conn: str, warehouse: Warehouse, conf: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         months: list[date] = [month.start for month in warehouse.months]
         for name, value in {
             "AIRFLOW_CONN_WAREHOUSE": warehouse_conn,
@@ -40,7 +43,7 @@ def run_backfill(
             "VOUCHERIFY_VERIFY_SAMPLE_SIZE": "15",
         }.items():
             monkeypatch.setenv(name, value)
-        return run_months(months)
+        return run_months(months, conf)
 
     return run
 

@@ -87,12 +87,15 @@ def test_the_backfill_runs_monthly_with_catchup_and_one_import_at_a_time(airflow
         "staging_base",
         "verify_sample_size",
         "voucherify_conn_id",
+        "dry_run",
+        "customer_details",
     }
     assert_one_import_at_a_time_without_a_pool(dag)
     assert dag.get_task("wait_for_import").deferrable is True
     assert [t.task_id for t in dag.topological_sort()] == [
         "extract_transform",
         "import_orders",
+        "sent_anything",
         "wait_for_import",
         "reconcile",
         "verify",
