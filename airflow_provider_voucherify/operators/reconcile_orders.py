@@ -86,7 +86,9 @@ class ReconcileOrdersOperator(BaseOperator):
         "sample_size",
         "failed_orders_path",
         "seed",
+        "voucherify_conn_id",
     )
+    template_fields_renderers = {"orders": "json", "async_action_ids": "json"}
     ui_color = "#7fc8a9"
 
     def __init__(

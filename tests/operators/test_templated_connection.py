@@ -1,4 +1,4 @@
-"""``voucherify_conn_id`` is templated on the operator and the sensor, and a deferred wait gets the
+"""``voucherify_conn_id`` is templated on the operators and the sensor, and a deferred wait gets the
 rendered id: the connection here exists only under its rendered name."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from airflow.sdk import DAG, Param
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
+from airflow_provider_voucherify.operators.reconcile_orders import ReconcileOrdersOperator
 from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
 from tests.airflow_helpers import run_test_dag
 from tests.operators.conftest import order_dict, write_jsonl
@@ -34,6 +35,7 @@ def rendered_conn(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_json_fields_render_as_json() -> None:
     assert ImportOrdersOperator.template_fields_renderers == {"orders": "json"}
     assert AsyncActionSensor.template_fields_renderers == {"async_action_ids": "json"}
+    assert ReconcileOrdersOperator.template_fields_renderers == {"orders": "json", "async_action_ids": "json"}
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["in-worker", "deferred"])
@@ -63,12 +65,19 @@ def test_the_operator_and_the_sensor_use_the_rendered_connection(
             deferrable=deferrable,
             poke_interval=0.2,
             timeout=60,
+        ) >> ReconcileOrdersOperator(
+            task_id="reconcile",
+            orders=str(orders),
+            async_action_ids=imported.output,
+            voucherify_conn_id="{{ params.voucherify_conn_id }}",
+            sample_size=3,
         )
 
     run = run_test_dag(dag)
 
     states: dict[str, Any] = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states == {"import": "success", "wait": "success"}
+    assert states == {"import": "success", "wait": "success", "reconcile": "success"}
+    assert run.get_task_instance("reconcile").xcom_pull(task_ids="reconcile")["matched"] == 3
     summary = run.get_task_instance("wait").xcom_pull(task_ids="wait")
     assert summary["done_count"] == 3
     assert rendered_conn.stats()["orders_stored"] == 3
