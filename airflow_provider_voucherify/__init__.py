@@ -9,6 +9,7 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyApiError,
     VoucherifyAuthError,
     VoucherifyError,
+    VoucherifyRateLimitError,
     VoucherifyTransportError,
     VoucherifyUnsafeRetryError,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "VoucherifyApiError",
     "VoucherifyAuthError",
     "VoucherifyError",
+    "VoucherifyRateLimitError",
     "VoucherifyTransportError",
     "VoucherifyUnsafeRetryError",
     "__version__",
@@ -34,7 +36,7 @@ CONNECTION_FORM: dict[str, Any] = {
         "host": "api (default), us1.api, as1.api, or https://api.voucherify.io",
         "login": "Application ID from Project Settings > Application Keys",
         "password": "Secret Key (X-App-Token)",
-        "extra": '{"timeout": 30, "max_retries": 5}',
+        "extra": '{"timeout": 30, "max_retries": 5, "max_rate_limit_wait": 60}',
     },
 }
 
@@ -48,6 +50,13 @@ CONNECTION_FIELDS: dict[str, Any] = {
         "label": "Max retries",
         "description": "Retries after the first attempt on 429, 5xx and connection errors.",
         "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
+    },
+    "max_rate_limit_wait": {
+        "label": "Longest rate-limit wait (seconds)",
+        "description": "The longest the hook sleeps on one 429. A longer wait (an hourly bulk "
+        "limit, say) raises VoucherifyRateLimitError at once, so a deferrable task can free its "
+        "worker instead.",
+        "schema": {"type": ["number", "null"], "default": 60, "minimum": 0},
     },
     "verify_tls": {
         "label": "Verify TLS certificates",
@@ -82,7 +91,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Voucherify",
-                "python-modules": ["airflow_provider_voucherify.operators.import_orders"],
+                "python-modules": [
+                    "airflow_provider_voucherify.operators.import_orders",
+                    "airflow_provider_voucherify.operators.reconcile_orders",
+                ],
             }
         ],
         "sensors": [

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from airflow_provider_voucherify.emulator.plans import PLANS
+
+
+class OrderAlteration(BaseModel):
+    """Change stored orders behind the client's back (see ``alterations.py``), to prove reconciliation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(gt=0.0, le=1.0)
+    fields: list[Literal["amount", "item_quantity", "metadata_date", "deleted"]] = Field(min_length=1)
+    metadata_key: str = "original_created_at"
 
 
 class FaultConfig(BaseModel):
@@ -20,11 +32,16 @@ class FaultConfig(BaseModel):
     fail_imports: int = Field(0, ge=0)
     # As the API's own example shows: failed orders reported with "source_id": null.
     failed_without_source_id: int = Field(0, ge=0)
+    # Rate limits: a plan preset replacing the server's limits, and numbers replacing its own.
+    plan: Literal[tuple(PLANS)] | None = None  # type: ignore[valid-type]
     rate_limit_per_minute: int | None = Field(None, ge=0)
+    rate_limit_per_hour: int | None = Field(None, ge=0)
     bulk_calls_per_hour: int | None = Field(None, ge=0)
+    calls_per_cycle: int | None = Field(None, ge=0)
     retry_after_seconds: int | None = Field(None, ge=1)
     seed: int | None = None
     paths: list[str] | None = None
+    alter_orders: OrderAlteration | None = None
 
     @field_validator("error_statuses")
     @classmethod
@@ -45,9 +62,14 @@ class FaultInjector:
         self.imports_to_fail = config.fail_imports
         # A fresh generator per configuration: the same seed and request sequence give the same faults.
         self.rng = random.Random(config.seed)
+        self.altered_orders: list[dict[str, str]] = []
 
     def describe(self) -> dict[str, Any]:
-        return {**self.config.model_dump(), "fail_imports_remaining": self.imports_to_fail}
+        return {
+            **self.config.model_dump(),
+            "fail_imports_remaining": self.imports_to_fail,
+            "altered_orders": self.altered_orders,
+        }
 
     def applies_to(self, path: str, template: str) -> bool:
         paths = self.config.paths

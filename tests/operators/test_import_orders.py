@@ -392,8 +392,9 @@ def test_a_list_of_orders_is_not_shown_as_rendered_template(airflow_db: Path, se
 
 
 def failing_after_two_batches(server: EmulatorServer) -> Any:
-    """Allow two imports, then 429 (the hook has no retries left): the task fails mid-import."""
-    server.set_faults(bulk_calls_per_hour=2, retry_after_seconds=3600)
+    """Imports answer 503 half of the time, seeded so that the first two pass and the third fails
+    (the hook has no retries left): the task fails mid-import with an error a retry can cure."""
+    server.set_faults(error_rate=0.5, error_statuses=[503], seed=0, paths=["/v1/orders/import"])
 
     def clear_faults(context: Any) -> None:
         server.clear_faults()
@@ -425,7 +426,7 @@ def test_a_retry_resumes_after_the_accepted_batches(
     assert stats["imports_accepted"] == 5
     assert stats["orders_received"] == stats["distinct_source_ids_received"] == stats["orders_stored"] == 50
     assert stats["duplicate_payloads"] == 0
-    assert stats["requests"]["POST /v1/orders/import"] == {"200": 5, "429": 1}
+    assert stats["requests"]["POST /v1/orders/import"] == {"200": 5, "503": 1}
 
 
 @pytest.mark.skipif(AIRFLOW_3_3, reason="Airflow 3.3+ resumes from the task state store instead")
