@@ -23,12 +23,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 API_CALLS_CYCLE = "api_calls_cycle"
 
 
 class VoucherifyError(Exception):
-    """Base class of every error raised on purpose by this provider."""
+    """Base class of every error raised on purpose by this provider.
+
+    Errors of an API call also carry ``url`` (the resolved URL tried) and ``conn_id`` (the
+    Airflow connection), both named at the end of the message; never the App Token.
+    """
+
+    url: str | None = None
+    conn_id: str | None = None
+
+    def locate(self, *, url: str, conn_id: str) -> Self:
+        """Name the resolved ``url`` and the connection in the message (once); returns ``self``."""
+        if self.url is None:
+            self.url, self.conn_id = url, conn_id
+            head = self.args[0] if self.args else ""
+            self.args = (f"{head} (url={url}, connection {conn_id!r})", *self.args[1:])
+        return self
 
 
 class VoucherifyApiError(VoucherifyError):

@@ -73,6 +73,22 @@ def summarize(actions: Sequence[AsyncAction]) -> Summary:
     return summary
 
 
+def describe_anonymous(actions: Sequence[AsyncAction]) -> str:
+    """``; 2 failed orders without source_id in aa_...``: the API may report a failed order with
+    ``source_id: null``, which no listing can name; empty when there are none. Counts what the
+    results list ("at least" when a result lists fewer orders than its ``failed_count``)."""
+    parts = []
+    for action in actions:
+        result = action.import_result
+        if result is None:
+            continue
+        count = sum(order.source_id is None for order in result.failed)
+        if count:
+            bound = "at least " if len(result.failed) < result.failed_count else ""
+            parts.append(f"{bound}{count} failed orders without source_id in {action.id}")
+    return "".join(f"; {part}" for part in parts)
+
+
 def describe_progress(actions: Sequence[AsyncAction]) -> str:
     """``2 of 5 async actions finished; aa_... at 40%``: for progress logs and running verdicts."""
     finished = sum(action.status.is_final for action in actions)
@@ -115,7 +131,10 @@ def evaluate(actions: Sequence[AsyncAction], max_failed_orders: int = 0) -> Verd
     running = sum(action.status is not ActionStatus.DONE for action in actions)
     if summary.failed_count > max_failed_orders:
         first = summary.failed_orders[:MAX_FAILED_ORDERS_IN_MESSAGE]
-        listing = "\n".join(f"  - source_id={order.source_id}: {order.reason}" for order in first)
+        listing = "\n".join(
+            f"  - source_id={order.source_id if order.source_id is not None else '(none)'}: {order.reason}"
+            for order in first
+        )
         by_action = ", ".join(
             f"{action.id} (request_id={action.request_id}): {action.import_result.failed_count}"
             for action in actions
@@ -125,7 +144,8 @@ def evaluate(actions: Sequence[AsyncAction], max_failed_orders: int = 0) -> Verd
             status=Outcome.FAILED,
             message=(
                 f"{summary.failed_count} orders failed to import, more than max_failed_orders="
-                f"{max_failed_orders} ({summary.done_count} imported). Failed per action: {by_action}. "
+                f"{max_failed_orders} ({summary.done_count} imported). Failed per action: {by_action}"
+                f"{describe_anonymous(actions)}. "
                 f"First {len(first)}:\n{listing}"
                 + (f"\n({running} async actions had not finished yet)" if running else "")
             ),
@@ -138,6 +158,7 @@ def evaluate(actions: Sequence[AsyncAction], max_failed_orders: int = 0) -> Verd
         message=(
             f"{len(actions)} async actions DONE: {summary.done_count} orders imported, "
             f"{summary.failed_count} failed (tolerated up to {max_failed_orders})"
+            f"{describe_anonymous(actions)}"
         ),
         summary=summary,
     )

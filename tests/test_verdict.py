@@ -142,7 +142,7 @@ def test_a_failed_order_without_source_id_is_still_listed() -> None:
     raw["result"] = {"done_count": 0, "failed_count": 1, "failed": [{"source_id": None, "reason": "bad"}]}
     verdict = evaluate([AsyncAction.model_validate(raw)])
 
-    assert "source_id=None: bad" in verdict.message
+    assert "source_id=(none): bad" in verdict.message
 
 
 def test_progress_of_a_running_action_is_reported() -> None:
@@ -178,3 +178,32 @@ def test_the_event_payload_round_trips_through_json_primitives(actions: list[Asy
 
     assert json.loads(json.dumps(payload)) == payload
     assert Verdict.from_event(payload) == verdict
+
+
+def test_failed_orders_without_source_id_are_counted_per_action() -> None:
+    anonymous = AsyncAction.model_validate(
+        {
+            "id": "aa_anon",
+            "type": "ORDERS.IMPORT",
+            "status": "DONE",
+            "request_id": "v-1",
+            "result": {
+                "done_count": 5,
+                "failed_count": 3,
+                "failed": [
+                    {"source_id": None, "reason": "a"},
+                    {"source_id": None, "reason": "b"},
+                    {"source_id": "o-3", "reason": "c"},
+                ],
+            },
+        }
+    )
+
+    failed = evaluate([anonymous], max_failed_orders=0)
+    tolerated = evaluate([anonymous], max_failed_orders=3)
+
+    assert failed.status is Outcome.FAILED
+    assert "2 failed orders without source_id in aa_anon" in failed.message
+    assert "  - source_id=(none): a" in failed.message
+    assert tolerated.status is Outcome.SUCCESS
+    assert tolerated.message.endswith("; 2 failed orders without source_id in aa_anon")

@@ -256,7 +256,9 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     @app.get("/v1/async-actions/{action_id}")
     async def get_async_action(request: Request, action_id: str) -> Response:
         action = store.get_action(request.scope[PROJECT_KEY], action_id)
-        return _not_found(request, "async_action", action_id) if action is None else _json(action)
+        if action is None:
+            return _not_found(request, "async_action", action_id)
+        return _json(emulator.faults.reported(action))
 
     @app.get("/v1/async-actions")
     async def list_async_actions(request: Request) -> Response:

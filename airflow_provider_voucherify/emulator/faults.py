@@ -30,6 +30,8 @@ class FaultConfig(BaseModel):
     latency_seconds: float = Field(0.0, ge=0.0, le=600.0)
     drop_rate: float = Field(0.0, ge=0.0, le=1.0)
     fail_imports: int = Field(0, ge=0)
+    # As the API's own example shows: failed orders reported with "source_id": null.
+    failed_without_source_id: int = Field(0, ge=0)
     # Rate limits: a plan preset replacing the server's limits, and numbers replacing its own.
     plan: Literal[tuple(PLANS)] | None = None  # type: ignore[valid-type]
     rate_limit_per_minute: int | None = Field(None, ge=0)
@@ -87,3 +89,16 @@ class FaultInjector:
             self.imports_to_fail -= 1
             return True
         return False
+
+    def reported(self, action: dict[str, Any]) -> dict[str, Any]:
+        """``action`` as answered: the first ``failed_without_source_id`` failed orders of its
+        result lose their ``source_id`` (the stored result is not changed)."""
+        hidden = self.config.failed_without_source_id
+        result = action.get("result")
+        if not hidden or not isinstance(result, dict) or not result.get("failed"):
+            return action
+        failed = [
+            {**entry, "source_id": None} if index < hidden else entry
+            for index, entry in enumerate(result["failed"])
+        ]
+        return {**action, "result": {**result, "failed": failed}}

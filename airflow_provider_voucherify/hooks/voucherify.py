@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import random
 import ssl
@@ -177,6 +178,15 @@ class VoucherifyHook(BaseHook):
 
     # -- the request loops: one sync, one async, one set of rules ------------------------
 
+    def _located(
+        self, error: VoucherifyError, path: str, params: Mapping[str, Any] | None
+    ) -> VoucherifyError:
+        """``error`` naming the resolved URL and the connection id (never the token)."""
+        settings = self._settings
+        assert settings is not None
+        url = httpx.URL(f"{settings.base_url}{path}", params=params)
+        return error.locate(url=str(url), conn_id=self.voucherify_conn_id)
+
     def _observe(self, outcome: httpx.Response | httpx.TransportError) -> None:
         if isinstance(outcome, httpx.Response):
             seen = read_rate_limit(outcome.headers, time.time())
@@ -239,7 +249,7 @@ class VoucherifyHook(BaseHook):
                 return outcome
             decision = self._decide(endpoint, outcome, attempt, resend_safe)
             if decision.error is not None:
-                raise decision.error
+                raise self._located(decision.error, path, params)
             time.sleep(decision.wait or 0.0)
             attempt += 1
 
@@ -264,7 +274,7 @@ class VoucherifyHook(BaseHook):
                 return outcome
             decision = self._decide(endpoint, outcome, attempt, resend_safe=True)
             if decision.error is not None:
-                raise decision.error
+                raise self._located(decision.error, path, params)
             await asyncio.sleep(decision.wait or 0.0)
             attempt += 1
 
@@ -399,9 +409,21 @@ class VoucherifyHook(BaseHook):
         return schema
 
     def test_connection(self) -> tuple[bool, str]:
-        """A cheap authenticated read (one async action) to check the host and the keys."""
+        """One authenticated read (``GET /v1/async-actions?limit=1``), without retries, to check the
+        host and the keys: at most one timeout. The message names the URL tried and the connection
+        id, never the token."""
+        where = f"connection {self.voucherify_conn_id!r}"
+        try:
+            settings = self.settings
+        except Exception as exc:  # a missing or malformed connection: say so, do not raise
+            return False, f"Cannot use {where}: {exc}"
+        url = f"{settings.base_url}/v1/async-actions?limit=1"
+        self._settings = dataclasses.replace(settings, max_retries=0)
         try:
             self.list_async_actions(limit=1)
         except (VoucherifyError, ValueError) as exc:
-            return False, str(exc)
-        return True, f"Connected to {self.settings.base_url} as application {self.settings.app_id}"
+            return False, f"Tried {url} with {where}: {exc}"
+        finally:
+            self._settings = settings
+            self.close()
+        return True, f"Connected to {settings.base_url} as application {settings.app_id} ({where})"

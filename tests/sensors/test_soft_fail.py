@@ -85,11 +85,12 @@ def scenario(
 
         return rejected, {"timeout": 60, "max_failed_orders": 1}
     if case == "timeout":
-        # 10 s of work at the emulator's speed, for a 1 s timeout.
-        return lambda: queue_imports(2, orders_each=200), {"timeout": 1}
+        # 100 s of work at the emulator's speed, for a 1 s timeout: still running however slowly
+        # Airflow starts the sensor on a loaded machine.
+        return lambda: queue_imports(2, orders_each=2000), {"timeout": 1}
 
     def forgotten() -> list[str]:
-        ids = queue_imports(1, orders_each=200)  # 5 s of work: still queued when it is forgotten
+        ids = queue_imports(1, orders_each=2000)  # 50 s of work: still running when it is forgotten
         forget()
         return ids
 
