@@ -57,6 +57,9 @@ class CeleryAirflowCluster(AirflowCluster):
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
                 "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
+                # A busy machine's api-server can take longer than the default 5 s to answer; a
+                # timed-out call from a worker fails the try.
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
                 "PYTHONPATH": os.pathsep.join(
                     filter(None, [str(SETTINGS_DIR), str(ROOT), os.environ.get("PYTHONPATH")])
                 ),

@@ -35,7 +35,8 @@ ORDERS_PER_MONTH = 100  # one of them bad on purpose: rejected, listed in reject
 # The plan: an API-call budget per minute and a bulk (import) budget per hour.
 RATE_LIMIT_PER_MINUTE = 600
 BULK_CALLS_PER_HOUR = 100
-ORDERS_PER_SECOND = 25  # the emulator's import speed: each month's import stays in progress ~4 s
+ORDERS_PER_SECOND = 8  # the emulator's import speed: each month's import stays in progress ~12 s,
+# long enough to see every sensor deferred in the triggerer
 
 
 @pytest.fixture
@@ -143,6 +144,7 @@ class Row:
     duplicated: int
     imports: str
     tasks: str
+    deferred: str
     seconds: float
 
 
@@ -156,6 +158,7 @@ COLUMNS = (
     ("duplicated", "duplicated"),
     ("imports", "imports accepted"),
     ("tasks", "tasks per worker"),
+    ("deferred", "sensors seen deferred"),
     ("seconds", "wall s"),
 )
 ROWS: list[Row] = []

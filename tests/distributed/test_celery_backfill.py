@@ -41,7 +41,8 @@ from tests.distributed.settings.airflow_local_settings import BATCH_SIZE
 from tests.faults.matrix import end_state
 from tests.postgres_server import PostgresServer
 
-pytestmark = [pytest.mark.distributed, pytest.mark.timeout(900)]
+# Generous: on a busy machine the set-up alone (migrations, eight processes) takes minutes.
+pytestmark = [pytest.mark.distributed, pytest.mark.timeout(1800)]
 
 KILL_AFTER = 2  # batches the first import sends before the bulk budget runs out
 # Shorter than the hook's longest wait on a 429, so the worker sleeps rather than gives up.
@@ -174,7 +175,12 @@ def test_backfill_on_celery_workers_survives_a_worker_killed_mid_import(
     ], "the other imports each succeeded at their first try"
     # One import at a time (the pool); the killed try's end is when the scheduler failed it.
     assert not overlapping([(t[5], t[6]) for t in imports if t[5] and t[6]]), pretty(imports)
-    assert deferred == run_ids, f"sensors seen deferred in a triggerer: {sorted(deferred)}"
+    # A sensor whose import is already done at its first check does not defer (on a busy machine
+    # the retried month's often is); the others wait deferred, in the triggerer, never retried.
+    assert deferred, "no sensor was seen deferred in a triggerer"
+    assert deferred <= run_ids
+    sensor_tries = [(t[2], t[4]) for t in every_try if t[1] == "wait_for_import"]
+    assert sensor_tries == [(1, "success")] * MONTHS, f"sensor tries: {sensor_tries}"
 
     # ---- the ledger: every batch of every month, the killed try's two kept by its retry
     valid_per_month = ORDERS_PER_MONTH - 1
@@ -217,6 +223,7 @@ def test_backfill_on_celery_workers_survives_a_worker_killed_mid_import(
             duplicated=state.duplicated(expected),
             imports=f"{stats['imports_accepted']} ({stats['duplicate_payloads']} repeated)",
             tasks=worker_tasks,
+            deferred=f"{len(deferred)}/{MONTHS}",
             seconds=seconds,
         )
     )
