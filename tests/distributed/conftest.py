@@ -25,6 +25,8 @@ from tests.faults.matrix import text_table
 from tests.postgres_server import PostgresServer
 from tests.redis_server import RedisServer
 
+# Each server starts while Airflow's migrations run beside it: on a busy machine, slowly.
+STARTUP_TIMEOUT = 180
 DATABASE = "distributed_airflow"  # Airflow's metadata database
 BUCKET = "voucherify-staging"
 # The conn id in the URL travels with every path derived from it (XCom holds such paths).
@@ -59,7 +61,7 @@ def airflow_database(postgres_server: PostgresServer, tmp_path: Path) -> Iterato
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer().start()
+    server = RedisServer().start(timeout=STARTUP_TIMEOUT)
     try:
         yield server
     finally:
@@ -68,7 +70,7 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def s3_server(tmp_path: Path) -> Iterator[S3Server]:
-    server = S3Server(tmp_path / "s3").start()
+    server = S3Server(tmp_path / "s3").start(timeout=STARTUP_TIMEOUT)
     try:
         server.client().create_bucket(Bucket=BUCKET)
         yield server
@@ -80,6 +82,7 @@ def s3_server(tmp_path: Path) -> Iterator[S3Server]:
 def limited_emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
     with EmulatorServer(
         tmp_path / "emulator",
+        startup_timeout=STARTUP_TIMEOUT,
         orders_per_second=ORDERS_PER_SECOND,
         rate_limit_per_minute=RATE_LIMIT_PER_MINUTE,
         bulk_calls_per_hour=BULK_CALLS_PER_HOUR,
