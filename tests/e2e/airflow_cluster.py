@@ -7,6 +7,7 @@ database directly (read-only queries), which is quicker than a CLI call per chec
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -90,10 +91,21 @@ class AirflowCluster:
         return self.processes[component]
 
     def kill(self, component: str) -> None:
-        """SIGKILL the component's whole process group, as if its machine were lost."""
+        """SIGKILL the component and every process it started, as if its machine were lost.
+
+        Its process group is not enough: a task's process may run in a session of its own.
+        """
+        import psutil
+
         process = self.processes.pop(component)
+        tree = [psutil.Process(process.pid)]
+        tree += tree[0].children(recursive=True)
         os.killpg(process.pid, signal.SIGKILL)
+        for member in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):  # ended with its group
+                member.kill()
         process.wait(30)
+        psutil.wait_procs(tree, timeout=30)
 
     def check_alive(self) -> None:
         for component, process in self.processes.items():
