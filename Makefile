@@ -66,7 +66,7 @@ redis:
 
 # The unit tests again on the lowest Airflow release we declare (pyproject: apache-airflow>=3.1.0).
 unit-lowest: $(LOWEST)/.installed
-	$(LOWEST)/bin/python -m pytest -m "not bench and not e2e and not postgres" tests/hooks tests/test_models.py tests/test_verdict.py tests/test_polling.py tests/test_provider_info.py tests/operators tests/sensors tests/triggers tests/example
+	$(LOWEST)/bin/python -m pytest -m "not bench and not e2e and not postgres" tests/hooks tests/test_models.py tests/test_verdict.py tests/test_polling.py tests/test_provider_info.py tests/operators tests/sensors tests/triggers tests/example tests/reconcile
 
 bench: $(VENV)/.installed
 	$(PY) -m pytest -m bench -s -p no:randomly tests/benchmarks

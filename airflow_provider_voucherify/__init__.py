@@ -82,7 +82,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Voucherify",
-                "python-modules": ["airflow_provider_voucherify.operators.import_orders"],
+                "python-modules": [
+                    "airflow_provider_voucherify.operators.import_orders",
+                    "airflow_provider_voucherify.operators.reconcile_orders",
+                ],
             }
         ],
         "sensors": [

@@ -70,6 +70,7 @@ def action_ids(value: Any) -> list[str]:
     """One id, a list of ids, or a rendered template of a list (JSON or Python literal) as a list.
 
     Nested lists (the XCom of a mapped ``ImportOrdersOperator``) are flattened; duplicates dropped.
+    An empty list (an import that sent nothing) gives ``[]``: nothing to wait for.
     """
     if isinstance(value, str):
         text = value.strip()
@@ -91,8 +92,6 @@ def action_ids(value: Any) -> list[str]:
                 raise ValueError(f"An async action id must be a non-empty string, got {part!r}")
             if part.strip() not in ids:
                 ids.append(part.strip())
-    if not ids:
-        raise ValueError("async_action_ids is empty: there is nothing to wait for")
     return ids
 
 

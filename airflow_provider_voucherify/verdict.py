@@ -91,10 +91,14 @@ def evaluate(actions: Sequence[AsyncAction], max_failed_orders: int = 0) -> Verd
       listing the first 20 failed orders and the total; at once, even while others still run,
       since counts only grow;
     - any action not yet ``DONE``: running, with progress;
-    - else success.
+    - else success; also for no actions at all (an import that sent nothing), with an empty summary.
     """
     if not actions:
-        raise ValueError("evaluate() needs at least one async action")
+        return Verdict(
+            status=Outcome.SUCCESS,
+            message="No async actions to wait for: nothing was sent",
+            summary=Summary(actions=[]),
+        )
     for action in actions:
         if action.status is ActionStatus.FAILED:
             detail = action.import_result.message if action.import_result else None

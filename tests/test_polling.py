@@ -248,13 +248,17 @@ def test_an_interrupted_cycle_keeps_what_it_learnt() -> None:
         ("['aa_1', 'aa_2']", ["aa_1", "aa_2"]),
         ([["aa_1"], ["aa_2", "aa_3"]], ["aa_1", "aa_2", "aa_3"]),
         (" aa_1 ", ["aa_1"]),
+        ([], []),
+        ("[]", []),
+        ([[], []], []),
+        ([[], ["aa_1"]], ["aa_1"]),
     ],
 )
 def test_action_ids_accepts_one_id_a_list_or_a_rendered_list(value: Any, expected: list[str]) -> None:
     assert action_ids(value) == expected
 
 
-@pytest.mark.parametrize("value", ["", [], ["aa_1", ""], [1], "[not, a list", None])
+@pytest.mark.parametrize("value", ["", ["aa_1", ""], [1], "[not, a list", None])
 def test_action_ids_refuses_what_is_not_a_list_of_ids(value: Any) -> None:
     with pytest.raises(ValueError):
         action_ids(value)
@@ -383,3 +387,18 @@ def test_waiting_on_50_queued_imports_keeps_to_the_call_budget(slow_emulator: Em
     total_gets = sum(c["gets"] for c in cycles)
     print(f"\n50 actions: {len(cycles)} cycles, {total_lists} list calls, {total_gets} GETs")
     assert total_gets <= action_count + sum(1 for c in cycles if c["unfinished"] == 1)
+
+
+def test_an_empty_tracker_is_a_success_at_once_without_a_call() -> None:
+    tracker = ActionTracker([])
+
+    assert list(tracker.cycle()) == []
+    verdict = tracker.verdict()
+    assert verdict.status is Outcome.SUCCESS
+    assert verdict.summary is not None
+    assert verdict.summary.model_dump() == {
+        "actions": [],
+        "done_count": 0,
+        "failed_count": 0,
+        "failed_orders": [],
+    }

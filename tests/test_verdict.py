@@ -12,6 +12,7 @@ from airflow_provider_voucherify.verdict import (
     MAX_FAILED_ORDERS_IN_MESSAGE,
     MAX_FAILED_ORDERS_IN_SUMMARY,
     Outcome,
+    Summary,
     Verdict,
     evaluate,
 )
@@ -162,9 +163,12 @@ def test_the_summary_sums_results_and_keeps_at_most_100_failed_orders() -> None:
     assert summary.failed_orders[80].source_id == "aa_2-order-0"
 
 
-def test_evaluate_needs_at_least_one_action() -> None:
-    with pytest.raises(ValueError, match="at least one"):
-        evaluate([])
+def test_no_actions_at_all_is_a_success_with_an_empty_summary() -> None:
+    verdict = evaluate([])
+
+    assert verdict.status is Outcome.SUCCESS
+    assert verdict.summary == Summary(actions=[])
+    assert "nothing was sent" in verdict.message
 
 
 @pytest.mark.parametrize("actions", [[DONE_CLEAN], [FAILED], [action("aa_q", "ENQUEUED")]])

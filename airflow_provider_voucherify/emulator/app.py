@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from airflow_provider_voucherify.emulator.alterations import alter_stored_orders
 from airflow_provider_voucherify.emulator.config import MAX_BODY_BYTES, EmulatorConfig
 from airflow_provider_voucherify.emulator.faults import FaultConfig, FaultInjector
 from airflow_provider_voucherify.emulator.ids import hex_id
@@ -281,6 +282,10 @@ def _control_routes(app: FastAPI, emulator: Emulator) -> None:
             return _json({"error": "invalid fault config", "details": json.loads(exc.json())}, 422)
         emulator.faults.configure(config)
         emulator.apply_limits()
+        if config.alter_orders is not None:
+            emulator.faults.altered_orders = alter_stored_orders(
+                emulator.store, config.alter_orders, config.seed
+            )
         return _json(faults_body())
 
     @app.get("/_emulator/stats")

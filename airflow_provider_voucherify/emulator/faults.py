@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class OrderAlteration(BaseModel):
+    """Change stored orders behind the client's back (see ``alterations.py``), to prove reconciliation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(gt=0.0, le=1.0)
+    fields: list[Literal["amount", "item_quantity", "metadata_date", "deleted"]] = Field(min_length=1)
+    metadata_key: str = "original_created_at"
 
 
 class FaultConfig(BaseModel):
@@ -23,6 +33,7 @@ class FaultConfig(BaseModel):
     retry_after_seconds: int | None = Field(None, ge=1)
     seed: int | None = None
     paths: list[str] | None = None
+    alter_orders: OrderAlteration | None = None
 
     @field_validator("error_statuses")
     @classmethod
@@ -43,9 +54,14 @@ class FaultInjector:
         self.imports_to_fail = config.fail_imports
         # A fresh generator per configuration: the same seed and request sequence give the same faults.
         self.rng = random.Random(config.seed)
+        self.altered_orders: list[dict[str, str]] = []
 
     def describe(self) -> dict[str, Any]:
-        return {**self.config.model_dump(), "fail_imports_remaining": self.imports_to_fail}
+        return {
+            **self.config.model_dump(),
+            "fail_imports_remaining": self.imports_to_fail,
+            "altered_orders": self.altered_orders,
+        }
 
     def applies_to(self, path: str, template: str) -> bool:
         paths = self.config.paths

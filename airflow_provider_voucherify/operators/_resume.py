@@ -1,25 +1,53 @@
-"""The record of accepted batches that lets a retried import skip what was already sent.
+"""The record of accepted batches, and the one rule deciding which of them a later try may skip.
 
-After Voucherify accepts batch ``k``, the operator stores ``{"fingerprint", "async_action_id"}``
-under ``voucherify_import/batch/<k>`` in ``context["task_state_store"]`` (Airflow 3.3+), before it
-sends batch ``k + 1``. The store is scoped to the task instance (dag, run, task, map index), so it
-outlives a try: a retry that rebuilds batch ``k`` with the same fingerprint keeps its action id
-instead of posting it again. A batch whose content changed (the source was edited between tries)
-does not match, and is sent again.
+After Voucherify accepts batch ``k``, the operator stores a small dict under
+``voucherify_import/batch/<k>`` in ``context["task_state_store"]`` (Airflow 3.3+), before it sends
+batch ``k + 1``::
 
-One small key per batch keeps every write small (the store warns above 64 KB a value), and the
-retry reads keys only until the first missing one.
+    {"fingerprint": "<SHA-256 of the body>", "async_action_id": "aa_...",
+     "base_url": "https://api.voucherify.io", "app_id": "<Application ID>",
+     "accepted_at": "2024-05-01T10:00:00+00:00"}
+
+(never the App Token). The store is scoped to the task instance (dag, run, task, map index) and
+outlives a try, a retry and a clear (Airflow 3.3 keeps it after success, too). Other keys may be
+added to an entry; readers ignore what they do not know.
+
+The rule (:func:`decide`): a recorded batch is skipped only if its body is unchanged, it was
+accepted by the same project (base URL and Application ID) the connection points at now, and its
+async action is known there and has not ended ``FAILED``; otherwise it is sent again. Before the
+first batch, :func:`state_check` plans how to read the recorded actions' states cheaply: list
+pages of ``GET /v1/async-actions`` (100 actions each, newest first, windowed with ``end_date``)
+and one ``GET /v1/async-actions/{id}`` for each id the list did not show. So it does not matter
+who saw an import fail (this operator's wait, a separate sensor, or nobody): the next try sees
+``FAILED`` and sends that batch again.
+
+One small key per batch keeps every write small (the store warns above 64 KB a value); entries
+are read from batch 1 up to the first one missing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
-from typing import Any, Protocol
+import math
+from collections.abc import Collection, Generator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_voucherify.exceptions import VoucherifyApiError
+from airflow_provider_voucherify.models import ActionStatus, AsyncAction
 from airflow_provider_voucherify.operators._batching import Batch
+from airflow_provider_voucherify.polling import LIST_PAGE_SIZE, Answer, Call, Fetch, ListPage
+
+if TYPE_CHECKING:
+    from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 
 KEY_PREFIX = "voucherify_import/batch/"
+# The list window starts this long after the newest recorded batch was accepted: the worker's
+# clock and the API's may disagree. Too short a margin only costs GETs, never a wrong skip.
+CLOCK_MARGIN = timedelta(minutes=10)
+
+Entry = Mapping[str, Any]
 
 
 class StateStore(Protocol):
@@ -30,18 +58,155 @@ class StateStore(Protocol):
     def set(self, key: str, value: Any) -> None: ...
 
 
+@dataclass(frozen=True)
+class Project:
+    """Where batches go: the resolved base URL and the Application ID (never the token)."""
+
+    base_url: str
+    app_id: str
+
+    def owns(self, entry: Entry) -> bool:
+        """Whether ``entry`` was accepted by this project."""
+        return entry.get("base_url") == self.base_url and entry.get("app_id") == self.app_id
+
+    def __str__(self) -> str:
+        return f"{self.base_url} (application {self.app_id})"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Skip a batch as ``async_action_id``, or (``None``) send it; ``reason`` says why, for the log."""
+
+    async_action_id: str | None
+    reason: str
+
+
+def new_entry(batch: Batch, async_action_id: str, project: Project, accepted_at: datetime) -> dict[str, Any]:
+    """The ledger entry of ``batch`` accepted as ``async_action_id`` by ``project``."""
+    return {
+        "fingerprint": batch.fingerprint,
+        "async_action_id": async_action_id,
+        "base_url": project.base_url,
+        "app_id": project.app_id,
+        "accepted_at": accepted_at.astimezone(timezone.utc).isoformat(),
+    }
+
+
+def checkable(entry: Any, project: Project) -> str | None:
+    """The action id of ``entry`` if its state is worth reading: same project, not known FAILED."""
+    if not isinstance(entry, Mapping) or entry.get("failed") or not project.owns(entry):
+        return None
+    action_id = entry.get("async_action_id")
+    return action_id if isinstance(action_id, str) and action_id else None
+
+
+def decide(entry: Any, batch: Batch, project: Project, states: Mapping[str, ActionStatus | None]) -> Decision:
+    """The rule: may ``batch`` be skipped as recorded by an earlier try?
+
+    :param entry: what the ledger holds for the batch's number (``None`` when nothing)
+    :param project: the project the connection points at now
+    :param states: the recorded actions' current states; an id missing, or mapped to ``None``,
+        is not known to ``project`` (never read, or 404)
+    """
+    if not isinstance(entry, Mapping):
+        return Decision(None, "not sent by an earlier try")
+    action_id = entry.get("async_action_id")
+    if not isinstance(action_id, str) or entry.get("fingerprint") != batch.fingerprint:
+        return Decision(None, "its content changed since an earlier try sent it")
+    if not project.owns(entry):
+        return Decision(None, f"an earlier try sent it as {action_id} to another project, not {project}")
+    status = states.get(action_id)
+    if entry.get("failed") or status is ActionStatus.FAILED:
+        return Decision(None, f"an earlier try sent it as {action_id}, which ended FAILED")
+    if status is None:
+        return Decision(None, f"an earlier try sent it as {action_id}, which {project} does not know")
+    return Decision(action_id, f"sent by an earlier try as {action_id} ({status.value})")
+
+
+def _window_end(entries: Collection[Entry]) -> datetime | None:
+    """``end_date`` of the first list page: just after the newest batch was accepted, if known."""
+    moments = []
+    for entry in entries:
+        try:
+            moments.append(datetime.fromisoformat(str(entry["accepted_at"])))
+        except (KeyError, ValueError):
+            return None  # an entry without a time: start from the newest action
+    return max(moments) + CLOCK_MARGIN if moments else None
+
+
+def state_check(entries: Collection[Entry]) -> Generator[Call, Answer, dict[str, ActionStatus | None]]:
+    """Plan the reads of the recorded actions' states: yields calls, is sent their answers.
+
+    At most ``ceil(K / 100)`` list pages for K actions (each ``GET /v1/async-actions`` entry
+    carries the status), then one ``GET /v1/async-actions/{id}`` per id the pages did not show.
+    A fetch answered ``None`` (404) leaves the id unknown. Returns ``{id: status or None}``.
+    """
+    ids = list(dict.fromkeys(str(entry["async_action_id"]) for entry in entries))
+    states: dict[str, ActionStatus | None] = {}
+    if len(ids) > 1:
+        end_date = _window_end(entries)
+        for _ in range(math.ceil(len(ids) / LIST_PAGE_SIZE)):
+            page = yield ListPage(end_date)
+            assert isinstance(page, list)
+            states.update((action.id, action.status) for action in page if action.id in ids)
+            if len(states) == len(ids) or len(page) < LIST_PAGE_SIZE or page[-1].created_at is None:
+                break
+            end_date = page[-1].created_at
+    for action_id in ids:
+        if action_id not in states:
+            answer = yield Fetch(action_id)
+            states[action_id] = answer.status if isinstance(answer, AsyncAction) else None
+    return states
+
+
+def read_states(
+    hook: VoucherifyHook, plan: Generator[Call, Answer, dict[str, ActionStatus | None]]
+) -> dict[str, ActionStatus | None]:
+    """Carry out ``plan`` with the hook's sync calls; a 404 on a fetch is an unknown id."""
+    answer: Answer = None
+    try:
+        while True:
+            call = plan.send(answer)
+            if isinstance(call, ListPage):
+                answer = hook.list_async_actions(limit=LIST_PAGE_SIZE, end_date=call.end_date)
+                continue
+            try:
+                answer = hook.get_async_action(call.async_action_id)
+            except VoucherifyApiError as exc:
+                if exc.status_code != 404:
+                    raise
+                answer = None
+    except StopIteration as stop:
+        states: dict[str, ActionStatus | None] = stop.value
+        return states
+
+
 class BatchLedger:
     """Accepted batches of this task instance, read from and written to a task state store.
 
     :param store: ``context["task_state_store"]``, or ``None`` where Airflow has none (before 3.3)
+    :param project: the project the connection points at; recorded with each batch
+    :param resume: read what earlier tries recorded; ``False`` sends every batch again (and
+        records them anew)
     """
 
-    def __init__(self, store: StateStore | None) -> None:
+    def __init__(self, store: StateStore | None, project: Project, *, resume: bool = True) -> None:
         self.store = store
-        self._more_on_record = store is not None
+        self.project = project
+        self.resume = resume
+        self.recalled: dict[int, Entry] = {}  # number -> entry, once read
+        self._states: dict[str, ActionStatus | None] = {}
 
     @classmethod
-    def from_context(cls, context: Any, log: logging.Logger | Any, *, resend_safe: bool) -> BatchLedger:
+    def from_context(
+        cls,
+        context: Any,
+        log: logging.Logger | Any,
+        *,
+        project: Project,
+        resume: bool = True,
+        resend_safe: bool,
+    ) -> BatchLedger:
         """The ledger of the running task; logs once how a retry behaves where there is no store."""
         store = context.get("task_state_store") if hasattr(context, "get") else None
         if store is None:
@@ -50,44 +215,55 @@ class BatchLedger:
                 "batch again, and resumption relies on source_id upserts%s.",
                 "" if resend_safe else " (orders without source_id would be imported twice)",
             )
-        return cls(store)
+        return cls(store, project, resume=resume)
+
+    def recall(self) -> dict[int, Entry]:
+        """Read the entries of earlier tries, from batch 1 to the first one missing."""
+        self.recalled = {}
+        if self.store is None or not self.resume:
+            return self.recalled
+        number = 1
+        while isinstance(entry := self.store.get(f"{KEY_PREFIX}{number}"), Mapping):
+            self.recalled[number] = entry
+            number += 1
+        return self.recalled
+
+    def to_check(self) -> list[Entry]:
+        """Recalled entries whose action's state decides whether they are skipped."""
+        return [entry for entry in self.recalled.values() if checkable(entry, self.project)]
+
+    def check(self, hook: VoucherifyHook) -> dict[str, ActionStatus | None]:
+        """Recall the entries and read their actions' states through ``hook`` (no call if none)."""
+        self.recall()
+        entries = self.to_check()
+        self._states = read_states(hook, state_check(entries)) if entries else {}
+        return self._states
+
+    def decide(self, batch: Batch) -> Decision:
+        """Skip ``batch`` or send it (see :func:`decide`); call :meth:`check` first."""
+        return decide(self.recalled.get(batch.number), batch, self.project, self._states)
 
     def accepted(self, batch: Batch) -> str | None:
-        """The async action id of ``batch`` if an earlier try sent this very content."""
-        if not self._more_on_record or self.store is None:
-            return None
-        entry = self.store.get(f"{KEY_PREFIX}{batch.number}")
-        if not isinstance(entry, dict):
-            # Tries write batches in order: past the first gap there is nothing more to find.
-            self._more_on_record = False
-            return None
-        action_id = entry.get("async_action_id")
-        if (
-            entry.get("fingerprint") == batch.fingerprint
-            and isinstance(action_id, str)
-            and not entry.get("failed")
-        ):
-            return action_id
-        return None
+        """The async action id ``batch`` may be skipped as, else ``None``."""
+        return self.decide(batch).async_action_id
 
     def forget_failed(self, async_action_ids: Collection[str]) -> int:
-        """Mark the batches whose import ended ``FAILED`` so that a retry sends them again.
-
-        The entry stays (marked), so a retry keeps reading past it and still skips the later
-        batches that did import. Returns how many batches were marked.
-        """
+        """Mark the batches whose import ended ``FAILED``: a later try sends them again without
+        asking the API. Returns how many batches were marked."""
         if self.store is None or not async_action_ids:
             return 0
         marked, number = 0, 1
-        while isinstance(entry := self.store.get(f"{KEY_PREFIX}{number}"), dict):
+        while isinstance(entry := self.store.get(f"{KEY_PREFIX}{number}"), Mapping):
             if entry.get("async_action_id") in async_action_ids:
                 self.store.set(f"{KEY_PREFIX}{number}", {**entry, "failed": True})
                 marked += 1
             number += 1
         return marked
 
-    def record(self, batch: Batch, async_action_id: str) -> None:
-        """Remember that Voucherify accepted ``batch`` as ``async_action_id``."""
+    def record(self, batch: Batch, async_action_id: str, accepted_at: datetime | None = None) -> None:
+        """Remember that the project accepted ``batch`` as ``async_action_id``."""
         if self.store is not None:
-            entry = {"fingerprint": batch.fingerprint, "async_action_id": async_action_id}
-            self.store.set(f"{KEY_PREFIX}{batch.number}", entry)
+            when = accepted_at or datetime.now(timezone.utc)
+            self.store.set(
+                f"{KEY_PREFIX}{batch.number}", new_entry(batch, async_action_id, self.project, when)
+            )

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
-from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, parse_order
+from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, Order, parse_order
 from airflow_provider_voucherify.operators._source import Record, storage_path
 
 OnInvalid = Literal["fail", "skip"]
@@ -44,10 +44,13 @@ class Counts:
         return asdict(self)
 
 
-class RejectsFile:
-    """JSON Lines of invalid records: ``{"line", "source_id", "errors": [{"path", "reason"}]}``.
+_File = TypeVar("_File", bound="JsonLinesFile")
 
-    Never the record itself. A local path or any ``ObjectStoragePath`` URI; rewritten on each try.
+
+class JsonLinesFile:
+    """A JSON Lines file written entry by entry: a local path or any ``ObjectStoragePath`` URI.
+
+    Rewritten on each try (opened with ``"wb"``); local parent directories are created.
     """
 
     def __init__(self, location: str | os.PathLike[str]) -> None:
@@ -55,7 +58,7 @@ class RejectsFile:
         self._path = storage_path(location)
         self._handle: IO[bytes] | None = None
 
-    def __enter__(self) -> RejectsFile:
+    def __enter__(self: _File) -> _File:
         if not isinstance(self._path, ObjectStoragePath):
             self._path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = self._path.open("wb")
@@ -68,29 +71,45 @@ class RejectsFile:
             self._handle.close()
             self._handle = None
 
-    def write(self, error: InvalidOrderError) -> None:
+    def write_entry(self, entry: Mapping[str, Any]) -> None:
         if self._handle is None:
-            raise RuntimeError("RejectsFile must be entered (with ...) before writing")
-        entry = {
-            "line": error.line,
-            "source_id": error.source_id,
-            "errors": [{"path": path, "reason": reason} for path, reason in error.errors],
-        }
+            raise RuntimeError(f"{type(self).__name__} must be entered (with ...) before writing")
         self._handle.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
 
 
-def _checked(
+class RejectsFile(JsonLinesFile):
+    """JSON Lines of invalid records: ``{"line", "source_id", "errors": [{"path", "reason"}]}``.
+
+    Never the record itself. A local path or any ``ObjectStoragePath`` URI; rewritten on each try.
+    """
+
+    def write(self, error: InvalidOrderError) -> None:
+        self.write_entry(
+            {
+                "line": error.line,
+                "source_id": error.source_id,
+                "errors": [{"path": path, "reason": reason} for path, reason in error.errors],
+            }
+        )
+
+
+def checked_order(
     record: Record, line: int, require_source_id: bool, created_at_metadata_key: str | None
-) -> tuple[bytes, bool]:
+) -> tuple[Order, bytes]:
+    """One record as the import sends it: the validated ``Order`` (``created_at`` moved) and its JSON.
+
+    :raises InvalidOrderError: for a record the import would reject (invalid, or too large to send)
+    """
     order = parse_order(record, line=line, require_source_id=require_source_id)
-    body = order.move_created_at(created_at_metadata_key).to_json()
+    order = order.move_created_at(created_at_metadata_key)
+    body = order.to_json()
     if len(body) > MAX_ORDER_BYTES:
         raise InvalidOrderError(
             [("", f"the order is {len(body)} bytes as JSON, more than one import takes ({MAX_ORDER_BYTES})")],
             line=line,
             source_id=order.source_id,
         )
-    return body, order.source_id is not None
+    return order, body
 
 
 def serialized_orders(
@@ -112,7 +131,7 @@ def serialized_orders(
     for line, record in records:
         counts.read += 1
         try:
-            body, has_source_id = _checked(record, line, require_source_id, created_at_metadata_key)
+            order, body = checked_order(record, line, require_source_id, created_at_metadata_key)
         except InvalidOrderError as error:
             counts.invalid += 1
             if on_invalid == "fail":
@@ -123,7 +142,7 @@ def serialized_orders(
                 raise _too_many(error, counts.invalid, max_invalid, rejects) from error
             continue
         counts.valid += 1
-        yield body, has_source_id
+        yield body, order.source_id is not None
 
 
 def _too_many(

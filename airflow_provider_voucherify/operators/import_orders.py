@@ -13,12 +13,13 @@ from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_voucherify.exceptions import VoucherifyError
+from airflow_provider_voucherify.failures import AirflowFailException, fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._batching import batches
 from airflow_provider_voucherify.operators._options import check_options
 from airflow_provider_voucherify.operators._progress import Progress
-from airflow_provider_voucherify.operators._resume import BatchLedger
+from airflow_provider_voucherify.operators._resume import BatchLedger, Project
 from airflow_provider_voucherify.operators._source import (
     OrdersArg,
     OrdersInMemory,
@@ -44,12 +45,18 @@ class ImportOrdersOperator(BaseOperator):
     request after another (Voucherify runs one import per project at a time anyway). Memory stays
     flat whatever the size of the input. Each accepted batch logs a progress line.
 
-    Retries are idempotent: on Airflow 3.3+ each accepted batch is recorded (number, SHA-256 of its
-    body, async action id) in the task state store before the next one is sent, and a retried try
-    skips the batches it finds there unchanged, keeping their action ids. Before 3.3 a retry sends
-    everything again and relies on ``source_id`` upserts, which is why ``require_source_id``
-    defaults to ``True``. A retry after a failed wait therefore waits on the same actions again
-    instead of re-importing; to re-import unchanged input, clear the task's state store first.
+    Retries and clears are idempotent: on Airflow 3.3+ each accepted batch is recorded (number,
+    SHA-256 of its body, async action id, base URL and Application ID) in the task state store
+    before the next one is sent. A later try (retry or clear) first reads the recorded actions'
+    states (one ``GET /v1/async-actions`` per 100 of them, a GET for each the list missed) and
+    skips a batch only if its content is unchanged, the same project accepted it and its import
+    has not ended ``FAILED``; every other batch is sent again, whoever saw the failure. Before 3.3
+    a retry sends everything again and relies on ``source_id`` upserts, which is why
+    ``require_source_id`` defaults to ``True``. ``resume=False`` sends every batch again.
+
+    Errors a retry cannot cure (401/403, a 400 on a batch, invalid input past ``max_invalid``, a
+    file that is not JSON Lines) raise ``AirflowFailException`` with the original as ``__cause__``;
+    transient ones (429, 5xx, lost connections, an import that ended ``FAILED``) stay retryable.
 
     Invalid records never reach the API. With ``on_invalid="fail"`` the first one fails the task;
     with ``"skip"`` they are counted and listed in ``rejects_path``, and the task fails as soon as
@@ -89,9 +96,11 @@ class ImportOrdersOperator(BaseOperator):
     :param poll_interval: seconds between two checks while waiting
     :param max_failed_orders: how many orders Voucherify may reject before the wait fails
     :param timeout: how long to wait (seconds or a ``timedelta``) before failing
+    :param resume: skip the batches an earlier try of this task instance had sent and that are
+        still good (see above); ``False`` sends everything again. Templated (``"false"`` works).
     """
 
-    template_fields: Sequence[str] = ("orders", "rejects_path")
+    template_fields: Sequence[str] = ("orders", "rejects_path", "resume")
     ui_color = "#ff8c61"
 
     def __init__(
@@ -110,6 +119,7 @@ class ImportOrdersOperator(BaseOperator):
         poll_interval: float = 30,
         max_failed_orders: int = 0,
         timeout: timedelta | float = DEFAULT_TIMEOUT,
+        resume: bool | str = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,6 +145,7 @@ class ImportOrdersOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_failed_orders = max_failed_orders
+        self.resume = resume
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -142,10 +153,33 @@ class ImportOrdersOperator(BaseOperator):
             self.orders = OrdersInMemory(self.orders)
 
     def execute(self, context: Context) -> list[str]:
+        with fail_fast("Import"):
+            action_ids = self._send(context)
+            if action_ids and self.wait_for_completion:
+                return self._wait(context, action_ids)
+        return action_ids
+
+    def _project(self, hook: VoucherifyHook) -> Project:
+        return Project(hook.settings.base_url, hook.settings.app_id)
+
+    def _send(self, context: Context) -> list[str]:
         hook = VoucherifyHook(self.voucherify_conn_id)
-        ledger = BatchLedger.from_context(context, self.log, resend_safe=self.require_source_id)
         counts, action_ids, sent, skipped = Counts(), [], 0, 0
         try:
+            resume = as_flag(self.resume, "resume")
+            ledger = BatchLedger.from_context(
+                context,
+                self.log,
+                project=self._project(hook),
+                resume=resume,
+                resend_safe=self.require_source_id,
+            )
+            if not resume:
+                self.log.info("resume=False: every batch is sent again")
+            elif states := ledger.check(hook):
+                self.log.info(
+                    "Earlier tries sent %d batches; their imports now: %s", len(states), _tally(states)
+                )
             with ExitStack() as stack:
                 source = stack.enter_context(OrderSource(self.orders))
                 location = rejects_location(self.rejects_path)
@@ -161,13 +195,14 @@ class ImportOrdersOperator(BaseOperator):
                     created_at_metadata_key=self.created_at_metadata_key,
                 )
                 for batch in batches(valid, batch_size=self.batch_size):
-                    action_id = ledger.accepted(batch)
+                    decision = ledger.decide(batch)
+                    action_id = decision.async_action_id
                     if action_id is not None:
                         skipped += batch.count
-                        self.log.info(
-                            "batch %d: sent by an earlier try as %s, skipped", batch.number, action_id
-                        )
+                        self.log.info("batch %d: %s, skipped", batch.number, decision.reason)
                     else:
+                        if ledger.resume and batch.number in ledger.recalled:
+                            self.log.info("batch %d: sending it again: %s", batch.number, decision.reason)
                         action_id = hook.import_serialized(
                             batch.body, count=batch.count, resend_safe=batch.resend_safe
                         )
@@ -188,9 +223,6 @@ class ImportOrdersOperator(BaseOperator):
         context["ti"].xcom_push(key="import_summary", value=summary)
         if not action_ids:
             self.log.warning("No valid orders to import: nothing was sent")
-            return action_ids
-        if self.wait_for_completion:
-            return self._wait(context, action_ids)
         return action_ids
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:
@@ -230,15 +262,20 @@ class ImportOrdersOperator(BaseOperator):
         """Resume after the trigger's single event."""
         verdict = Verdict.from_event(event)
         ids = async_action_ids or (verdict.summary.actions if verdict.summary else [])
-        return self._conclude(verdict, ids, context)
+        with fail_fast("Import"):
+            return self._conclude(verdict, ids, context)
 
     def _conclude(self, verdict: Verdict, action_ids: list[str], context: Context) -> list[str]:
         if verdict.failed_actions:
             # A whole import FAILED: its orders are not in Voucherify, so a retry must send that
             # batch again rather than skip it as accepted.
-            ledger = BatchLedger(context.get("task_state_store"))
+            hook = VoucherifyHook(self.voucherify_conn_id)
+            ledger = BatchLedger(context.get("task_state_store"), self._project(hook))
             if marked := ledger.forget_failed(verdict.failed_actions):
                 self.log.info("%d batches whose import FAILED will be sent again by a retry", marked)
+        if verdict.status is Outcome.ERROR:
+            # The trigger ends early only on what waiting cannot cure (401/403, unknown id, ...).
+            raise AirflowFailException(f"Import {verdict.status.value}: {verdict.message}")
         if verdict.status is not Outcome.SUCCESS:
             raise VoucherifyError(f"Import {verdict.status.value}: {verdict.message}")
         self.log.info("%s", verdict.message)
@@ -257,3 +294,23 @@ class ImportOrdersOperator(BaseOperator):
             inputs=[Dataset(namespace=source[0], name=source[1])] if source else [],
             outputs=[Dataset(namespace=settings.base_url, name=f"{settings.app_id}/orders")],
         )
+
+
+def as_flag(value: bool | str, name: str) -> bool:
+    """A templated boolean: ``True``/``False``, or its rendered text (``"false"``, ``"0"``, ...)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", "none", ""):
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def _tally(states: dict[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for status in states.values():
+        key = status.value if status is not None else "unknown to this project"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {key}" for key, n in sorted(counts.items()))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -11,7 +12,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_voucherify.exceptions import VoucherifyApiError, VoucherifyTransportError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.polling import (
     ActionTracker,
@@ -41,6 +41,14 @@ except ImportError:  # pragma: no cover - Airflow 3.1
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+
+class WaitingCannotCure(AirflowFailException):
+    """An error that no amount of waiting cures (bad credentials, unknown id, missing connection).
+
+    It fails the sensor even with ``soft_fail=True``: a skip would hide it and let the run end green.
+    """
+
+
 # The trigger fires its own timeout event at the deadline; Airflow's deferral timeout is a backstop.
 DEFERRAL_TIMEOUT_MARGIN = 60.0
 
@@ -53,7 +61,12 @@ class AsyncActionSensor(BaseSensorOperator):
     ``failed_count`` and at most 100 ``failed_orders`` (``source_id``, ``reason``). An action that
     ended ``FAILED`` fails the task naming its id and ``request_id``; too many failed orders fail it
     listing the first 20 with their reasons and the total. ``soft_fail`` turns both, and a timeout,
-    into a skip.
+    into a skip, in every mode (poke, reschedule, deferrable). An empty list of ids (an import
+    that sent nothing) succeeds at once with ``{"actions": [], "done_count": 0, ...}``.
+
+    Errors that waiting cannot cure (401/403, an unknown id, a missing or malformed connection)
+    fail the task in every mode, ``soft_fail`` or not, as :class:`WaitingCannotCure` (an
+    ``AirflowFailException``, so not retried) with the original error as ``__cause__``.
 
     Each poll costs ``ceil(K / 100)`` list calls for K unfinished actions, plus one call per action
     when it finishes. ``reschedule`` mode reads the results of ``DONE`` actions only once all are
@@ -103,6 +116,15 @@ class AsyncActionSensor(BaseSensorOperator):
         return ProgressLog(self.log)
 
     def execute(self, context: Context) -> Any:
+        with _not_skipped():
+            return self._execute(context)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Airflow's, except that an error waiting cannot cure stays an error under ``soft_fail``."""
+        with _not_skipped():
+            return super().resume_execution(next_method, next_kwargs, context)
+
+    def _execute(self, context: Context) -> Any:
         try:
             if not self.deferrable:
                 return super().execute(context)
@@ -149,9 +171,9 @@ class AsyncActionSensor(BaseSensorOperator):
             )
         try:
             return poll_once(self.hook, self._tracker)
-        except (VoucherifyApiError, VoucherifyTransportError) as exc:
+        except Exception as exc:
             if not is_transient(exc):
-                raise
+                raise WaitingCannotCure(f"Waiting for async actions failed: {exc}") from exc
             self.log.warning("Polling async actions failed for now, polling again: %s", exc)
             return self._tracker.verdict()
 
@@ -166,12 +188,25 @@ class AsyncActionSensor(BaseSensorOperator):
         try:
             return finish()
         except (AirflowSensorTimeout, AirflowFailException) as exc:
-            if self.soft_fail:
+            if self.soft_fail and not isinstance(exc, WaitingCannotCure):
                 raise AirflowSkipException(f"Skipping (soft_fail=True): {exc}") from exc
             raise
 
 
+@contextmanager
+def _not_skipped() -> Iterator[None]:
+    """Undo Airflow's ``soft_fail`` skip of a :class:`WaitingCannotCure` (it wraps it as cause)."""
+    try:
+        yield
+    except AirflowSkipException as exc:
+        if isinstance(exc.__cause__, WaitingCannotCure):
+            raise exc.__cause__ from exc.__cause__.__cause__
+        raise
+
+
 def _raise(verdict: Verdict) -> NoReturn:
+    if verdict.status is Outcome.ERROR:
+        raise WaitingCannotCure(f"Waiting for async actions failed: {verdict.message}")
     if verdict.status is Outcome.TIMEOUT:
         raise AirflowSensorTimeout(verdict.message)
     if verdict.status is Outcome.FAILED:

@@ -88,6 +88,7 @@ def test_the_backfill_runs_monthly_with_catchup_and_imports_in_the_pool(airflow_
         "extract_transform",
         "import_orders",
         "wait_for_import",
+        "reconcile",
         "verify",
     ]
 

@@ -22,6 +22,7 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyTransportError,
     VoucherifyUnsafeRetryError,
 )
+from airflow_provider_voucherify.failures import AirflowFailException
 from tests.airflow_helpers import point_connection
 from tests.faults.matrix import (
     ALL_SOURCE_IDS,
@@ -273,13 +274,15 @@ def test_a_lost_answer_to_orders_without_source_id_fails_clearly_instead_of_rese
         ),
     )
 
-    with pytest.raises(VoucherifyUnsafeRetryError, match="may or may not have been accepted") as error:
+    with pytest.raises(AirflowFailException, match="may or may not have been accepted") as failure:
         run_task(import_operator(path, require_source_id=False))
 
-    assert "Give every order a source_id" in str(error.value)
+    # Not retried: a retry would send that batch again, which is what the hook refused to do.
+    assert isinstance(failure.value.__cause__, VoucherifyUnsafeRetryError)
+    assert "Give every order a source_id" in str(failure.value)
     assert requests_by_status(emulator) == {"200": 1}, "sent once, not again, and nothing after it"
     finished(emulator, all_action_ids(emulator))
-    case.outcome = "failed at once: VoucherifyUnsafeRetryError"
+    case.outcome = "failed, no retry: VoucherifyUnsafeRetryError"
     case.note = "batch 1 sent once (acted on), not resent; batches 2-3 not sent"
     case.record(emulator, batch_source_ids(1) - {source_id(anonymous)}, batches=1, anonymous=1)
 
@@ -366,13 +369,15 @@ def test_wrong_credentials_fail_at_once_without_retries(
     point_connection(monkeypatch, emulator, password=wrong, max_retries=5)
 
     started = time.monotonic()
-    with pytest.raises(VoucherifyAuthError) as error:
+    with pytest.raises(AirflowFailException) as failure:
         run_task(import_operator(orders_path, wait_for_completion=True, deferrable=False))
+    error = failure.value.__cause__
+    assert isinstance(error, VoucherifyAuthError)
 
     assert time.monotonic() - started < 5
-    assert error.value.status_code == 401
-    assert wrong not in str(error.value)
+    assert error.status_code == 401
+    assert wrong not in str(failure.value)
     assert emulator.stats()["total_requests"] == 1
-    case.outcome = "failed at once: VoucherifyAuthError 401"
+    case.outcome = "failed, no retry: VoucherifyAuthError 401"
     case.note = "1 request, no retry, nothing imported"
     case.record(emulator, set(), batches=0)

@@ -16,6 +16,7 @@ from packaging.version import Version
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.exceptions import InvalidOrderError, VoucherifyError
+from airflow_provider_voucherify.failures import AirflowFailException
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_IMPORT_BYTES
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
@@ -84,8 +85,8 @@ def test_batch_size_must_be_an_int() -> None:
         ImportOrdersOperator(task_id="import", orders=[], batch_size="100")  # type: ignore[arg-type]
 
 
-def test_orders_and_rejects_path_are_templated() -> None:
-    assert set(ImportOrdersOperator.template_fields) == {"orders", "rejects_path"}
+def test_orders_rejects_path_and_resume_are_templated() -> None:
+    assert set(ImportOrdersOperator.template_fields) == {"orders", "rejects_path", "resume"}
 
 
 # -- sources -----------------------------------------------------------------------------------
@@ -177,9 +178,11 @@ def bad_file(tmp_path: Path) -> Path:
 def test_fail_policy_stops_at_the_first_invalid_record_before_sending(
     server: EmulatorServer, tmp_path: Path
 ) -> None:
-    with pytest.raises(InvalidOrderError) as error:
+    with pytest.raises(AirflowFailException) as failure:
         run(ImportOrdersOperator(task_id="import", orders=str(bad_file(tmp_path))))
-    assert str(error.value) == (
+    error = failure.value.__cause__
+    assert isinstance(error, InvalidOrderError)  # not retried: the same file fails the same way
+    assert str(error) == (
         "Invalid order (line 2, source_id='ord-0000002'): .amount: Input should be greater than or equal to 0"
     )
     assert server.stats()["total_requests"] == 0
@@ -227,8 +230,11 @@ def test_skip_policy_fails_once_max_invalid_is_passed(server: EmulatorServer, tm
         max_invalid=2,
         rejects_path=rejects,
     )
-    with pytest.raises(InvalidOrderError, match=r"line 5.*3 invalid records, more than max_invalid=2"):
+    with pytest.raises(
+        AirflowFailException, match=r"line 5.*3 invalid records, more than max_invalid=2"
+    ) as error:
         run(operator)
+    assert isinstance(error.value.__cause__, InvalidOrderError)
     assert len(rejects.read_text().splitlines()) == 3
     assert server.stats()["total_requests"] == 0  # the only batch was still open
 
@@ -243,7 +249,7 @@ def test_no_personal_data_in_logs_or_errors(
     path = bad_file(tmp_path)
     ids, _ = run(ImportOrdersOperator(task_id="a", orders=str(path), on_invalid="skip", max_invalid=10))
     stored(server, ids)
-    with pytest.raises(InvalidOrderError) as error:
+    with pytest.raises(AirflowFailException) as error:
         run(ImportOrdersOperator(task_id="b", orders=str(path)))
     out, err = capfd.readouterr()
     assert PERSONAL[1] in path.read_text()  # the input does carry it

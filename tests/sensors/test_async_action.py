@@ -14,11 +14,11 @@ from airflow.sdk import DAG, task
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.sensors.async_action import (
-    AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     AsyncActionSensor,
+    WaitingCannotCure,
 )
 from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
 from airflow_provider_voucherify.verdict import Outcome, Summary, Verdict
@@ -100,10 +100,11 @@ SUMMARY = Summary(actions=["aa_1"], done_count=3)
         (Outcome.SUCCESS, False, None),
         (Outcome.TIMEOUT, False, AirflowSensorTimeout),
         (Outcome.FAILED, False, AirflowFailException),
-        (Outcome.ERROR, False, AirflowException),
+        (Outcome.ERROR, False, WaitingCannotCure),
         (Outcome.SUCCESS, True, None),
         (Outcome.TIMEOUT, True, AirflowSkipException),
         (Outcome.FAILED, True, AirflowSkipException),
+        (Outcome.ERROR, True, WaitingCannotCure),
     ],
 )
 def test_each_trigger_event_resumes_into_its_outcome(

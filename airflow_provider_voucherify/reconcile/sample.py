@@ -1,0 +1,180 @@
+"""A uniform random sample of the orders an import sent, drawn while streaming them: pure, no I/O.
+
+Records go through the import's own validation (:func:`~airflow_provider_voucherify.operators.
+_validation.checked_order`, ``created_at`` moved into metadata), so each sampled order is the JSON
+the import sent. Memory holds at most ``size`` orders whatever the size of the input (reservoir
+sampling, algorithm R), plus the source ids of the orders Voucherify refused (kept out of the
+sample: they are not meant to be stored).
+
+Two things a later line of the same input changes, and the sample follows:
+
+- the same ``source_id`` again: the import upserts, so Voucherify holds the later order; a sampled
+  order is replaced by its later version instead of being sampled twice;
+- the same customer (or referrer) again: each imported order overwrites the fields it carries of
+  the customer's profile, so the profile a sampled order is compared with is its own, updated by
+  every later order naming that customer.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_voucherify.exceptions import InvalidOrderError
+from airflow_provider_voucherify.models import Order
+from airflow_provider_voucherify.operators._source import Record
+from airflow_provider_voucherify.operators._validation import checked_order
+
+PartyKey = tuple[str, str]  # ("source_id", value) or ("id", value)
+MAX_LISTED_INVALID = 10
+
+
+@dataclass
+class SampledOrder:
+    """One sampled order: where it is in the input and the JSON the import sent for it."""
+
+    source_id: str
+    line: int
+    body: bytes
+    parties: dict[str, PartyKey]  # role ("customer" / "referrer") -> key
+
+    def sent(self) -> dict[str, Any]:
+        return dict(json.loads(self.body))
+
+
+@dataclass
+class SourceCounts:
+    """What reading the input found.
+
+    ``valid`` records are what the import sent; ``invalid`` ones it would have rejected (never
+    sent); ``refused`` are valid orders Voucherify reported as failed; ``without_source_id``
+    cannot be read back, so they are never sampled.
+    """
+
+    read: int = 0
+    valid: int = 0
+    invalid: int = 0
+    refused: int = 0
+    without_source_id: int = 0
+    invalid_examples: list[tuple[int, str | None]] = field(default_factory=list)
+
+
+@dataclass
+class _Party:
+    refs: int = 0
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _party_key(party: Any) -> PartyKey | None:
+    if party is None:
+        return None
+    if party.source_id is not None:
+        return ("source_id", party.source_id)
+    if party.id is not None:
+        return ("id", party.id)
+    return None
+
+
+class OrderSample:
+    """A reservoir of at most ``size`` orders, each with the profile its customers should have.
+
+    :param size: orders to keep (0 keeps none)
+    :param seed: makes the draw repeatable (any ``random.Random`` seed: an int, a run id...)
+    """
+
+    def __init__(self, size: int, seed: int | str | None = None) -> None:
+        if size < 0:
+            raise ValueError(f"size must not be negative, got {size}")
+        self.size = size
+        self.candidates = 0  # orders offered that were not already in the sample
+        self._rng = random.Random(seed)
+        self._entries: list[SampledOrder] = []
+        self._slots: dict[str, int] = {}
+        self._parties: dict[PartyKey, _Party] = {}
+
+    @property
+    def orders(self) -> list[SampledOrder]:
+        return list(self._entries)
+
+    @property
+    def is_census(self) -> bool:
+        """Whether every order offered is in the sample (nothing was left out by the draw)."""
+        return self.candidates <= self.size
+
+    def profiles(self, entry: SampledOrder) -> dict[str, dict[str, Any]]:
+        """Per role, the profile fields Voucherify should hold for this order's customer or referrer."""
+        return {role: dict(self._parties[key].fields) for role, key in entry.parties.items()}
+
+    def offer(self, order: Order, body: bytes, line: int) -> None:
+        """Consider one order the import sent (it must have a ``source_id``)."""
+        source_id = order.source_id
+        assert source_id is not None
+        keys = {role: key for role in ("customer", "referrer") if (key := _party_key(getattr(order, role)))}
+        slot = self._slots.get(source_id)
+        if slot is None:
+            self.candidates += 1
+            if len(self._entries) < self.size:
+                slot = len(self._entries)
+                self._entries.append(SampledOrder(source_id, line, body, keys))
+            elif self.size and (drawn := self._rng.randrange(self.candidates)) < self.size:
+                slot = drawn
+                evicted = self._entries[slot]
+                del self._slots[evicted.source_id]
+                self._release(evicted)
+        else:
+            self._release(self._entries[slot])
+        if slot is not None:
+            self._entries[slot] = SampledOrder(source_id, line, body, keys)
+            self._slots[source_id] = slot
+            for key in keys.values():
+                self._parties.setdefault(key, _Party()).refs += 1
+        for role, key in keys.items():
+            if (tracked := self._parties.get(key)) is not None:
+                tracked.fields.update(getattr(order, role).model_dump(mode="json", exclude_none=True))
+
+    def _release(self, entry: SampledOrder) -> None:
+        for key in entry.parties.values():
+            party = self._parties[key]
+            party.refs -= 1
+            if party.refs == 0:
+                del self._parties[key]
+
+
+def draw_sample(
+    records: Iterable[tuple[int, Record]],
+    *,
+    size: int,
+    seed: int | str | None = None,
+    refused: Collection[str] = (),
+    require_source_id: bool = True,
+    created_at_metadata_key: str | None = "original_created_at",
+) -> tuple[SourceCounts, OrderSample]:
+    """Read every record as the import would and draw the sample.
+
+    :param records: ``(line, record)`` pairs, as :class:`~airflow_provider_voucherify.operators.
+        _source.OrderSource` yields them
+    :param refused: source ids Voucherify reported as failed: counted as sent, never sampled
+    :param require_source_id: and ``created_at_metadata_key``: the import's settings, so that the
+        same records are valid and carry the same metadata
+    """
+    counts, sample = SourceCounts(), OrderSample(size, seed)
+    for line, record in records:
+        counts.read += 1
+        try:
+            order, body = checked_order(record, line, require_source_id, created_at_metadata_key)
+        except InvalidOrderError as error:
+            counts.invalid += 1
+            if len(counts.invalid_examples) < MAX_LISTED_INVALID:
+                counts.invalid_examples.append((line, error.source_id))
+            continue
+        counts.valid += 1
+        if order.source_id is None:
+            counts.without_source_id += 1
+        elif order.source_id in refused:
+            counts.refused += 1
+        else:
+            sample.offer(order, body, line)
+    return counts, sample
