@@ -7,7 +7,7 @@ LOWEST := .venv-lowest
 DIST := .venv-distributed
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit-lowest pytest distributed bench clean postgresql redis
+.PHONY: demo test lint typecheck unit-lowest unit-3.2 pytest openlineage distributed bench clean postgresql redis browser release-check docs docs-build
 
 $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,10 +31,46 @@ $(DIST)/.installed: requirements/test-latest.txt requirements/distributed.txt py
 	$(VENV)/bin/uv pip install -q --python $(DIST)/bin/python --no-deps -e .
 	touch $@
 
+# Extra pinned tool sets, installed into .venv on demand (requirements/<name>.txt).
+$(VENV)/.release: requirements/release.txt $(VENV)/.installed
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/release.txt
+	touch $@
+
+$(VENV)/.browser: requirements/browser.txt $(VENV)/.installed
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/browser.txt
+	touch $@
+
+$(VENV)/.docs: requirements/docs.txt $(VENV)/.installed
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/docs.txt
+	touch $@
+
+# The OpenLineage tests need the real OpenLineage provider, which the main environment leaves out
+# (it would emit lineage from every test's DAG run).
+OPENLINEAGE := .venv-openlineage
+$(OPENLINEAGE)/.installed: requirements/test-latest.txt requirements/openlineage.txt pyproject.toml $(VENV)/.installed
+	test -x $(OPENLINEAGE)/bin/python || $(PYTHON) -m venv $(OPENLINEAGE)
+	$(VENV)/bin/uv pip install -q --python $(OPENLINEAGE)/bin/python -r requirements/test-latest.txt \
+		-r requirements/openlineage.txt
+	$(VENV)/bin/uv pip install -q --python $(OPENLINEAGE)/bin/python --no-deps -e .
+	touch $@
+
 demo: $(VENV)/.installed
 	$(PY) -m scripts.demo
 
-test: lint typecheck pytest unit-lowest distributed
+test: lint typecheck pytest unit-lowest unit-3.2 openlineage release-check docs-build distributed
+
+# Build the sdist and the wheel, twine-check them, install the wheel with its extras into a fresh
+# environment with only Airflow, and check the provider, its modules, the emulator and the DAGs there.
+release-check: $(VENV)/.release
+	$(PY) -m scripts.check_release
+
+# The documentation site: `make docs` serves it on http://127.0.0.1:8001, `make docs-build`
+# builds it into site/ with every warning an error.
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+
+docs-build: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .site
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -43,8 +79,11 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy airflow_provider_voucherify
 
-pytest: $(VENV)/.installed postgresql
-	$(PY) -m pytest -m "not bench and not distributed"
+pytest: $(VENV)/.installed $(VENV)/.browser postgresql browser
+	$(PY) -m pytest -m "not bench and not distributed" --ignore=tests/openlineage
+
+openlineage: $(OPENLINEAGE)/.installed
+	$(OPENLINEAGE)/bin/python -m pytest -m "not bench" tests/openlineage
 
 # CeleryExecutor with two workers, PostgreSQL, Redis and an S3 server (moto), all started by the test.
 distributed: $(DIST)/.installed postgresql redis
@@ -64,12 +103,33 @@ redis:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
+# The browser test of the Airflow UI (tests/ui) drives Debian's Chromium with its matching driver;
+# screenshots go to .test-output/ui/.
+browser:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 # The unit tests again on the lowest Airflow release we declare (pyproject: apache-airflow>=3.1.0).
+UNIT_TESTS := tests/hooks tests/test_models.py tests/test_verdict.py tests/test_polling.py tests/test_provider_info.py tests/operators tests/sensors tests/triggers tests/example tests/reconcile tests/test_waiting.py
+
 unit-lowest: $(LOWEST)/.installed
-	$(LOWEST)/bin/python -m pytest -m "not bench and not e2e and not postgres" tests/hooks tests/test_models.py tests/test_verdict.py tests/test_polling.py tests/test_provider_info.py tests/operators tests/sensors tests/triggers tests/example tests/reconcile
+	$(LOWEST)/bin/python -m pytest -m "not bench and not e2e and not postgres" $(UNIT_TESTS)
+
+# The unit tests on Airflow 3.2.0 too: the first release whose connection form comes from the
+# declared fields (conn-fields), between the lowest (3.1.0) and the newest (3.3.2).
+AF32 := .venv-3.2
+$(AF32)/.installed: requirements/test-3.2.txt pyproject.toml $(VENV)/.installed
+	test -x $(AF32)/bin/python || $(PYTHON) -m venv $(AF32)
+	$(VENV)/bin/uv pip install -q --python $(AF32)/bin/python -r requirements/test-3.2.txt
+	$(VENV)/bin/uv pip install -q --python $(AF32)/bin/python --no-deps -e .
+	touch $@
+
+unit-3.2: $(AF32)/.installed
+	$(AF32)/bin/python -m pytest -m "not bench and not e2e and not postgres" $(UNIT_TESTS)
 
 bench: $(VENV)/.installed
 	$(PY) -m pytest -m bench -s -p no:randomly tests/benchmarks
 
 clean:
-	rm -rf $(VENV) $(LOWEST) $(DIST) .demo .airflow-test
+	rm -rf $(VENV) $(LOWEST) $(AF32) $(OPENLINEAGE) $(DIST) .demo .airflow-test .release .site .test-output

@@ -9,6 +9,7 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyApiError,
     VoucherifyAuthError,
     VoucherifyError,
+    VoucherifyRateLimitError,
     VoucherifyTransportError,
     VoucherifyUnsafeRetryError,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "VoucherifyApiError",
     "VoucherifyAuthError",
     "VoucherifyError",
+    "VoucherifyRateLimitError",
     "VoucherifyTransportError",
     "VoucherifyUnsafeRetryError",
     "__version__",
@@ -27,14 +29,23 @@ __all__ = [
 ]
 
 # The connection form as data: Airflow 3 renders it from here without importing the hook.
+# The port stays visible: Airflow <= 3.3.2's Test button sends `port: 0` for a connection stored
+# without one and its API then refuses the test (apache/airflow#73298); with a port stored
+# (443 for Voucherify, the emulator's own), Test works. The hook ignores 0 and empty ports.
 CONNECTION_FORM: dict[str, Any] = {
-    "hidden-fields": ["port", "schema"],
-    "relabeling": {"host": "Base URL or cluster", "login": "Application ID", "password": "Secret Key"},
+    "hidden-fields": ["schema"],
+    "relabeling": {
+        "host": "Base URL or cluster",
+        "port": "Port (optional)",
+        "login": "Application ID",
+        "password": "Secret Key",
+    },
     "placeholders": {
         "host": "api (default), us1.api, as1.api, or https://api.voucherify.io",
+        "port": "443 (lets the Test button work on Airflow 3.3.2 and older)",
         "login": "Application ID from Project Settings > Application Keys",
         "password": "Secret Key (X-App-Token)",
-        "extra": '{"timeout": 30, "max_retries": 5}',
+        "extra": '{"timeout": 30, "max_retries": 5, "max_rate_limit_wait": 60}',
     },
 }
 
@@ -48,6 +59,13 @@ CONNECTION_FIELDS: dict[str, Any] = {
         "label": "Max retries",
         "description": "Retries after the first attempt on 429, 5xx and connection errors.",
         "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
+    },
+    "max_rate_limit_wait": {
+        "label": "Longest rate-limit wait (seconds)",
+        "description": "The longest the hook sleeps on one 429. A longer wait (an hourly bulk "
+        "limit, say) raises VoucherifyRateLimitError at once, so a deferrable task can free its "
+        "worker instead.",
+        "schema": {"type": ["number", "null"], "default": 60, "minimum": 0},
     },
     "verify_tls": {
         "label": "Verify TLS certificates",

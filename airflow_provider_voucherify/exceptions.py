@@ -4,7 +4,9 @@ The tree is small on purpose::
 
     VoucherifyError                      anything this provider raises on purpose
     ├── VoucherifyApiError               the API answered with an error status
-    │   └── VoucherifyAuthError          401 / 403: wrong App ID or Secret Key, never retried
+    │   ├── VoucherifyAuthError          401 / 403: wrong App ID or Secret Key, never retried
+    │   └── VoucherifyRateLimitError     429 the hook will not sleep through (too long, or the
+    │                                    billing cycle's quota is spent); carries retry_at
     ├── VoucherifyTransportError         no answer at all after every retry (connection, timeout)
     ├── VoucherifyUnsafeRetryError       an import POST may have landed and cannot be retried safely
     └── InvalidOrderError                an input record failed validation (no personal data inside)
@@ -17,6 +19,9 @@ the App Token or the content of an order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
+
+API_CALLS_CYCLE = "api_calls_cycle"
 
 
 class VoucherifyError(Exception):
@@ -67,6 +72,65 @@ class VoucherifyApiError(VoucherifyError):
 
 class VoucherifyAuthError(VoucherifyApiError):
     """401 or 403: the Application ID or Secret Key is wrong or lacks the permission."""
+
+
+class VoucherifyRateLimitError(VoucherifyApiError):
+    """429: a rate limit the hook does not sleep through in-process.
+
+    Raised at once when the window reopens later than the hook's ``max_rate_limit_wait``, when
+    the plan's quota for the billing cycle is spent (``limit_type == "api_calls_cycle"``: waiting
+    is pointless, it lasts until the cycle ends), or when a 429 persists past ``max_retries``.
+
+    :param limit_type: the limit that was hit, from ``X-Rate-Limit-Type`` (``api_calls``,
+        ``bulk_api_calls``, ``api_calls_cycle``, ...), or ``None`` when the answer did not say
+    :param retry_at: epoch seconds (wall clock) when the window reopens, from ``Retry-After`` /
+        ``X-Rate-Limit-Retry``; ``None`` when the answer named no time
+    :param waited_limit: the hook's ``max_rate_limit_wait`` when that is why it gave up
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        status_code: int = 429,
+        *,
+        limit_type: str | None = None,
+        retry_at: float | None = None,
+        waited_limit: float | None = None,
+        key: str | None = None,
+        message: str | None = None,
+        details: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.limit_type = limit_type
+        self.retry_at = retry_at
+        self.waited_limit = waited_limit
+        super().__init__(
+            endpoint, status_code, key=key, message=message, details=details, request_id=request_id
+        )
+
+    def _describe(self) -> str:
+        text = super()._describe()
+        if self.limit_type:
+            text += f", limit_type={self.limit_type}"
+        when = (
+            datetime.fromtimestamp(self.retry_at, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if self.retry_at is not None
+            else None
+        )
+        if self.limit_type == API_CALLS_CYCLE:
+            return (
+                f"{text}. The plan's quota of API calls for this billing cycle is used up: every "
+                f"call is refused until the cycle ends{f' ({when})' if when else ''}. Waiting is "
+                "pointless; raise the plan's quota or continue in the next billing cycle."
+            )
+        if when:
+            text += f", window reopens at {when}"
+        if self.waited_limit is not None:
+            text += (
+                f"; that is longer than max_rate_limit_wait={self.waited_limit:g} s, so the hook "
+                "does not sleep through it"
+            )
+        return text
 
 
 class VoucherifyTransportError(VoucherifyError):

@@ -13,6 +13,7 @@ an invalid record with ``on_invalid="fail"``                an import that ended
 more invalid records than ``max_invalid``                   retry sends that batch again
 a file that is not JSON Lines (bad gzip)                    a wait that timed out
 a connection whose host or keys are malformed
+429 ``api_calls_cycle``: the billing cycle's quota is spent
 an import whose outcome is unknown and which cannot be
 resent safely (orders without ``source_id``)
 ==========================================================  =====================================
@@ -28,9 +29,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from airflow_provider_voucherify.exceptions import (
+    API_CALLS_CYCLE,
     InvalidOrderError,
     VoucherifyApiError,
     VoucherifyAuthError,
+    VoucherifyRateLimitError,
     VoucherifyUnsafeRetryError,
 )
 from airflow_provider_voucherify.hooks._config import ConnectionConfigError
@@ -52,6 +55,8 @@ def retry_cannot_cure(exc: BaseException) -> bool:
         return True
     if isinstance(exc, VoucherifyUnsafeRetryError):
         return True  # a retry would do exactly what the hook refused: send the batch again
+    if isinstance(exc, VoucherifyRateLimitError):
+        return exc.limit_type == API_CALLS_CYCLE  # refused until the billing cycle ends, days away
     if isinstance(exc, VoucherifyApiError):
         return exc.status_code in DETERMINISTIC_STATUSES
     return isinstance(exc, (gzip.BadGzipFile, zlib.error))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime, timezone
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -221,7 +221,7 @@ class ImportResult(BaseModel):
     @field_validator("failed", mode="before")
     @classmethod
     def _failed_as_list(cls, value: Any) -> Any:
-        # The spec types `failed` as one object; the API returns a list (see DESIGN.md).
+        # The spec types `failed` as one object; the API returns a list (docs/architecture.md).
         if value is None:
             return []
         if isinstance(value, Mapping):
@@ -256,6 +256,42 @@ class AsyncAction(BaseModel):
     def import_result(self) -> ImportResult | None:
         """The import's result, when this is a finished orders import."""
         return self.result if isinstance(self.result, ImportResult) else None
+
+
+class ActionList(list[AsyncAction]):
+    """A page of ``GET /v1/async-actions``, possibly holding only the entries asked for.
+
+    :param page_size: how many entries the page had, read or not
+    :param last_created_at: ``created_at`` of the page's last (oldest) entry: the next page's cursor
+    """
+
+    def __init__(
+        self,
+        actions: Iterable[AsyncAction] = (),
+        *,
+        page_size: int = 0,
+        last_created_at: datetime | None = None,
+    ) -> None:
+        super().__init__(actions)
+        self.page_size = page_size
+        self.last_created_at = last_created_at
+
+
+def parse_action_list(content: bytes, ids: Collection[str] | None = None) -> ActionList:
+    """The ``async_actions`` of a list answer; with ``ids``, only those entries are validated.
+
+    A page holds up to 100 entries and a waiter looks for a few of them: validating only those
+    (and the last entry, for the cursor) is what keeps a triggerer with hundreds of waits cheap.
+    """
+    entries = json.loads(content).get("async_actions") or []
+    wanted = entries if ids is None else [entry for entry in entries if entry.get("id") in ids]
+    actions = [AsyncAction.model_validate(entry) for entry in wanted]
+    last_created_at = None
+    if entries:
+        last = entries[-1]
+        read = actions[-1] if wanted and wanted[-1] is last else AsyncAction.model_validate(last)
+        last_created_at = read.created_at
+    return ActionList(actions, page_size=len(entries), last_created_at=last_created_at)
 
 
 def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:

@@ -23,11 +23,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_voucherify.exceptions import (
+    API_CALLS_CYCLE,
     VoucherifyApiError,
     VoucherifyAuthError,
+    VoucherifyRateLimitError,
     VoucherifyTransportError,
 )
-from airflow_provider_voucherify.models import ActionStatus, AsyncAction
+from airflow_provider_voucherify.models import ActionList, ActionStatus, AsyncAction
 from airflow_provider_voucherify.verdict import (
     MAX_FAILED_ORDERS_IN_SUMMARY,
     Outcome,
@@ -43,15 +45,20 @@ LIST_PAGE_SIZE = 100
 PROGRESS_LOG_INTERVAL = 60.0
 # After consecutive transient errors the wait doubles, up to this (or poll_interval, if longer).
 MAX_ERROR_BACKOFF = 300.0
-# The list's end_date is exclusive and the API's clock keeps milliseconds: starting the window a
-# second after the newest pending action cannot cut it off, and skips whatever was queued later.
+# The list's end_date is exclusive and the API's clock keeps milliseconds: the window starts a
+# millisecond after the newest pending action, skipping whatever was queued later (a burst of
+# imports queued after ours would otherwise push ours pages down). Should the API read end_date
+# more coarsely and cut a pending action off, the tracker widens the margin to a second for good.
+FINE_WINDOW_MARGIN = timedelta(milliseconds=1)
 WINDOW_MARGIN = timedelta(seconds=1)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether waiting longer may cure ``exc``: 429, 5xx and lost connections, never 401/403/404."""
+    """Whether waiting longer may cure ``exc``: 429 (but ``api_calls_cycle``), 5xx and lost connections."""
     if isinstance(exc, VoucherifyTransportError):
         return True
+    if isinstance(exc, VoucherifyRateLimitError) and exc.limit_type == API_CALLS_CYCLE:
+        return False  # the billing cycle's quota: spent until the cycle ends, days away
     return (
         isinstance(exc, VoucherifyApiError)
         and not isinstance(exc, VoucherifyAuthError)
@@ -97,9 +104,10 @@ def action_ids(value: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class ListPage:
-    """Call ``list_async_actions(limit=100, end_date=end_date)``."""
+    """Call ``list_async_actions(limit=100, end_date=end_date, ids=ids)``: only ``ids`` are read."""
 
     end_date: datetime | None
+    ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,8 @@ class ActionTracker:
         self._last: dict[str, AsyncAction] = {}
         self._complete: set[str] = set()
         self.answers = 0  # answers recorded so far: a cycle that adds some made progress
+        self.calls = 0  # calls planned so far, answered or not: what the API budget counts
+        self._margin = FINE_WINDOW_MARGIN
 
     def _is_final(self, action_id: str) -> bool:
         action = self._last.get(action_id)
@@ -165,6 +175,7 @@ class ActionTracker:
         unfinished = [i for i in self.ids if not self._is_final(i)]
         unseen = set(unfinished)
         if len(unfinished) == 1:
+            self.calls += 1
             answer = yield Fetch(unfinished[0])
             assert isinstance(answer, AsyncAction)
             self.record(answer, with_result=True)
@@ -172,25 +183,41 @@ class ActionTracker:
         elif unfinished:
             end_date = self._window_start(unfinished)
             for _ in range(math.ceil(len(unfinished) / LIST_PAGE_SIZE)):
-                page = yield ListPage(end_date)
+                self.calls += 1
+                page = yield ListPage(end_date, frozenset(unseen))
                 assert isinstance(page, list)
                 for action in page:
                     if action.id in unseen:
                         self.record(action, with_result=False)
                         unseen.discard(action.id)
-                if not unseen or len(page) < LIST_PAGE_SIZE or page[-1].created_at is None:
+                # A filtered page (ActionList) still knows its full size and its last entry.
+                if isinstance(page, ActionList):
+                    size, last = page.page_size, page.last_created_at
+                else:
+                    size, last = len(page), page[-1].created_at if page else None
+                if self._cut_off(unseen, last):
+                    self._margin = WINDOW_MARGIN  # the unseen ones fall back to their own GET
                     break
-                end_date = page[-1].created_at
+                if not unseen or size < LIST_PAGE_SIZE or last is None:
+                    break
+                end_date = last
         for action_id in self._to_fetch(unseen):
+            self.calls += 1
             answer = yield Fetch(action_id)
             assert isinstance(answer, AsyncAction)
             self.record(answer, with_result=True)
+
+    def _cut_off(self, unseen: set[str], last: datetime | None) -> bool:
+        """Whether the page skipped an unseen action it should have held (known to be newer than
+        its last entry, or any at all when the page was empty): the window started too early."""
+        known = [self._last[i].created_at for i in unseen if i in self._last]
+        return any(when is not None and (last is None or when > last) for when in known)
 
     def _window_start(self, unfinished: Sequence[str]) -> datetime | None:
         created = [self._last[i].created_at if i in self._last else None for i in unfinished]
         if any(when is None for when in created):
             return None
-        return max(when for when in created if when is not None) + WINDOW_MARGIN
+        return max(when for when in created if when is not None) + self._margin
 
     def _to_fetch(self, unseen: set[str]) -> list[str]:
         """Ids to GET: those the list did not show, and final ones whose result is still unread."""
@@ -206,6 +233,23 @@ class ActionTracker:
                 and (read_done or self._last[i].status is ActionStatus.FAILED)
             )
         ]
+
+    def running(self) -> bool:
+        """Whether one of the actions was ``IN_PROGRESS`` when last seen."""
+        return any(
+            (action := self._last.get(action_id)) is not None and action.status is ActionStatus.IN_PROGRESS
+            for action_id in self.ids
+        )
+
+    def progress_points(self) -> float:
+        """Summed progress in points: 100 per final action, ``progress`` of a running one, 0 unseen."""
+        return float(
+            sum(
+                100 if action.status.is_final else action.progress or 0
+                for action_id in self.ids
+                if (action := self._last.get(action_id)) is not None
+            )
+        )
 
     def verdict(self) -> Verdict:
         """The verdict over the latest known states.
@@ -244,7 +288,7 @@ def poll_once(hook: VoucherifyHook, tracker: ActionTracker) -> Verdict:
         while True:
             call = plan.send(answer)
             if isinstance(call, ListPage):
-                answer = hook.list_async_actions(limit=LIST_PAGE_SIZE, end_date=call.end_date)
+                answer = hook.list_async_actions(limit=LIST_PAGE_SIZE, end_date=call.end_date, ids=call.ids)
             else:
                 answer = hook.get_async_action(call.async_action_id)
     except StopIteration:
@@ -259,7 +303,9 @@ async def apoll_once(hook: VoucherifyHook, tracker: ActionTracker) -> Verdict:
         while True:
             call = plan.send(answer)
             if isinstance(call, ListPage):
-                answer = await hook.alist_async_actions(limit=LIST_PAGE_SIZE, end_date=call.end_date)
+                answer = await hook.alist_async_actions(
+                    limit=LIST_PAGE_SIZE, end_date=call.end_date, ids=call.ids
+                )
             else:
                 answer = await hook.aget_async_action(call.async_action_id)
     except StopIteration:
@@ -280,49 +326,8 @@ class ProgressLog:
         self._clock = clock
         self._last: float | None = None
 
-    def __call__(self, verdict: Verdict) -> None:
+    def __call__(self, verdict: Verdict | str) -> None:
         now = self._clock()
         if self._last is None or now - self._last >= self._interval:
             self._last = now
-            self._log.info("Waiting: %s", verdict.message)
-
-
-def wait_until_finished(
-    hook: VoucherifyHook,
-    ids: Sequence[str],
-    *,
-    poll_interval: float,
-    timeout: float | None,
-    max_failed_orders: int = 0,
-    log: Log,
-) -> Verdict:
-    """Poll until every action is final or ``timeout`` seconds pass (``None``: no limit).
-
-    Transient errors (429, 5xx, lost connections) that outlast the hook's own retries are logged
-    and polled through; any other error of the hook is raised. Returns a finished verdict:
-    success, failed or timeout; the caller decides what each means for its task.
-    """
-    tracker = ActionTracker(ids, max_failed_orders=max_failed_orders)
-    progress = ProgressLog(log)
-    started = time.monotonic()
-    failures = 0
-    while True:
-        answers = tracker.answers
-        try:
-            verdict = poll_once(hook, tracker)
-        except (VoucherifyApiError, VoucherifyTransportError) as exc:
-            if not is_transient(exc):
-                raise
-            # Back off only while nothing gets through; a cycle cut short still made progress.
-            failures = failures + 1 if tracker.answers == answers else 0
-            log.warning("Polling async actions failed for now, polling again: %s", exc)
-        else:
-            if verdict.finished:
-                return verdict
-            failures = 0
-            progress(verdict)
-        waited = time.monotonic() - started
-        if timeout is not None and waited >= timeout:
-            return tracker.timed_out(waited)
-        pause = error_backoff(poll_interval, failures)
-        time.sleep(pause if timeout is None else max(0.0, min(pause, timeout - waited)))
+            self._log.info("Waiting: %s", verdict if isinstance(verdict, str) else verdict.message)

@@ -6,7 +6,7 @@ Voucherify in the triggerer, reconciles what Voucherify holds with the staged fi
 the warehouse's count.
 
     extract_transform ──> import_orders ──> wait_for_import ──> reconcile ──> verify
-    (SQL → orders.jsonl.gz)  (pool: voucherify_imports)  (deferrable)  (sample)  (warehouse count)
+    (SQL → orders.jsonl.gz)  (one at a time)  (deferrable)  (sample)  (warehouse count)
 
 Params (defaults below; override per run from the trigger form or ``--conf``):
   ``warehouse_conn_id``   any connection whose hook is a common SQL ``DbApiHook`` (SQLite,
@@ -15,18 +15,22 @@ Params (defaults below; override per run from the trigger form or ``--conf``):
                           ``s3://bucket/voucherify`` or ``file:///shared/dir``; every worker must
                           reach it (local files only work on a single machine)
   ``verify_sample_size``  how many imported orders ``reconcile`` reads back and compares
+  ``voucherify_conn_id``  the Voucherify connection (default ``voucherify_default``)
 
 Settings read when the file is parsed (environment variables; no network or database access):
-  ``VOUCHERIFY_CONN_ID``         the Voucherify connection (default ``voucherify_default``)
   ``VOUCHERIFY_BACKFILL_START``  first month to import, ``YYYY-MM-DD`` (default 2024-01-01)
   ``VOUCHERIFY_BACKFILL_END``    last day of history to import (default 2024-03-31)
   ``VOUCHERIFY_POLL_INTERVAL``   seconds between two checks of the import (default 60)
   and the defaults of the params above: ``VOUCHERIFY_WAREHOUSE_CONN_ID``,
   ``VOUCHERIFY_STAGING_BASE``, ``VOUCHERIFY_VERIFY_SAMPLE_SIZE``.
+  ``VOUCHERIFY_IMPORT_POOL``     a pool for the import task (unset: no pool needed)
 
-Create the pool once: ``airflow pools set voucherify_imports 1 "Voucherify order imports"``.
 Voucherify runs one import per project at a time and counts bulk calls per hour, so months
-extract and transform in parallel (``max_active_runs``) while their imports queue in the pool.
+extract and transform in parallel (``max_active_runs``) while their imports wait for each other:
+``max_active_tis_per_dag=1`` keeps this DAG to one import at a time with no set-up. To share that
+limit with other DAGs importing into the same project, create a pool once,
+``airflow pools set voucherify_imports 1 "Voucherify order imports"``, and set
+``VOUCHERIFY_IMPORT_POOL=voucherify_imports``.
 Orders the import's validation refuses land in ``rejects.jsonl`` beside the staged file, and
 orders Voucherify refused in ``failed_orders.jsonl`` (both ready to fix and import again).
 """
@@ -51,11 +55,11 @@ from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
 
 log = logging.getLogger(__name__)
 
-VOUCHERIFY_CONN_ID = os.environ.get("VOUCHERIFY_CONN_ID", "voucherify_default")
 START = datetime.fromisoformat(os.environ.get("VOUCHERIFY_BACKFILL_START", "2024-01-01"))
 END = datetime.fromisoformat(os.environ.get("VOUCHERIFY_BACKFILL_END", "2024-03-31"))
 POLL_INTERVAL = float(os.environ.get("VOUCHERIFY_POLL_INTERVAL", "60"))
-IMPORT_POOL = "voucherify_imports"
+# A pool that does not exist would leave imports "scheduled" forever: use one only when named.
+IMPORT_POOL = os.environ.get("VOUCHERIFY_IMPORT_POOL") or None
 MAX_INVALID = 100  # refused records tolerated per month before the import fails
 
 # The shop's status words mapped to the API's; shared by both queries.
@@ -131,6 +135,9 @@ with DAG(
             minimum=0,
             description="Imported orders read back and compared with what was sent",
         ),
+        "voucherify_conn_id": Param(
+            "voucherify_default", type="string", minLength=1, description="The Voucherify connection"
+        ),
     },
     tags=["voucherify", "example"],
     doc_md=__doc__,
@@ -167,16 +174,19 @@ with DAG(
         task_id="import_orders",
         orders=staged["orders"],
         rejects_path=staged["rejects"],
-        voucherify_conn_id=VOUCHERIFY_CONN_ID,
+        voucherify_conn_id="{{ params.voucherify_conn_id }}",
         on_invalid="skip",
         max_invalid=MAX_INVALID,
+        max_active_tis_per_dag=1,
         pool=IMPORT_POOL,
+        # On a bulk-call limit, wait for the window in the triggerer: no worker, no pool slot.
+        deferrable=True,
     )
 
     wait_for_import = AsyncActionSensor(
         task_id="wait_for_import",
         async_action_ids=import_orders.output,
-        voucherify_conn_id=VOUCHERIFY_CONN_ID,
+        voucherify_conn_id="{{ params.voucherify_conn_id }}",
         deferrable=True,
         poke_interval=POLL_INTERVAL,
         timeout=timedelta(hours=12),
@@ -188,7 +198,7 @@ with DAG(
         task_id="reconcile",
         orders=staged["orders"],
         async_action_ids=import_orders.output,
-        voucherify_conn_id=VOUCHERIFY_CONN_ID,
+        voucherify_conn_id="{{ params.voucherify_conn_id }}",
         sample_size="{{ params.verify_sample_size }}",
         seed="{{ run_id }}",
         failed_orders_path=staged["failed_orders"],

@@ -64,6 +64,8 @@ def airflow_env(
         "VOUCHERIFY_BACKFILL_END": end.isoformat(),
         "VOUCHERIFY_POLL_INTERVAL": str(poll_interval),
         "VOUCHERIFY_VERIFY_SAMPLE_SIZE": str(sample_size),
+        # The demo creates the pool (prepare_airflow), as a shared deployment would.
+        "VOUCHERIFY_IMPORT_POOL": POOL,
     }
 
 

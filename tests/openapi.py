@@ -31,7 +31,7 @@ def validator(
 
 
 def drop_order_item_required_object(schemas: dict[str, Any]) -> None:
-    """The one defect DESIGN.md names: OrderItem requires an ``object`` property it never defines."""
+    """A spec defect (docs/architecture.md): OrderItem requires an ``object`` property it never defines."""
     assert schemas["OrderItem"]["required"] == ["object"]
     del schemas["OrderItem"]["required"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -17,8 +18,9 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyTransportError,
 )
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
-from airflow_provider_voucherify.models import ActionStatus, AsyncAction
+from airflow_provider_voucherify.models import ActionStatus, AsyncAction, parse_action_list
 from airflow_provider_voucherify.polling import (
+    FINE_WINDOW_MARGIN,
     WINDOW_MARGIN,
     ActionTracker,
     ProgressLog,
@@ -26,7 +28,6 @@ from airflow_provider_voucherify.polling import (
     error_backoff,
     is_transient,
     poll_once,
-    wait_until_finished,
 )
 from airflow_provider_voucherify.verdict import Outcome
 from tests.waiting import queue_imports, requests, slow_emulator, slow_emulator_server  # noqa: F401
@@ -37,8 +38,10 @@ T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 class FakeApi:
     """The two reads of the hook over an in-memory project, recording each call (newest first lists)."""
 
-    def __init__(self, count: int = 0, *, others_after: int = 0) -> None:
+    def __init__(self, count: int = 0, *, others_after: int = 0, spacing: float = 1.0) -> None:
         self.actions: dict[str, dict[str, Any]] = {}
+        self.spacing = spacing  # seconds between two creations
+        self.end_date_precision: timedelta | None = None  # an API that truncates end_date
         self.calls: list[tuple[str, Any]] = []
         self.errors: list[Exception | None] = []  # one per call, in order; None lets a call through
         for n in range(count):
@@ -47,7 +50,7 @@ class FakeApi:
             self.add(f"other_{n:04d}")
 
     def add(self, action_id: str, status: str = "ENQUEUED") -> None:
-        created = T0 + timedelta(seconds=len(self.actions))
+        created = T0 + timedelta(seconds=len(self.actions) * self.spacing)
         self.actions[action_id] = {
             "id": action_id,
             "type": "ORDERS.IMPORT",
@@ -67,15 +70,20 @@ class FakeApi:
         if error is not None:
             raise error
 
-    def list_async_actions(self, limit: int = 100, end_date: datetime | None = None) -> list[AsyncAction]:
+    def list_async_actions(
+        self, limit: int = 100, end_date: datetime | None = None, ids: frozenset[str] | None = None
+    ) -> list[AsyncAction]:
         self.calls.append(("list", end_date))
         self._raise()
         newest_first = sorted(self.actions.values(), key=lambda a: a["created_at"], reverse=True)
+        if end_date is not None and self.end_date_precision is not None:
+            end_date = T0 + (end_date - T0) // self.end_date_precision * self.end_date_precision
         if end_date is not None:
             newest_first = [a for a in newest_first if datetime.fromisoformat(a["created_at"]) < end_date]
         # List entries carry no result.
         entries = [{k: v for k, v in a.items() if k != "result"} for a in newest_first[:limit]]
-        return [AsyncAction.model_validate(entry) for entry in entries]
+        # As the hook answers: only the entries asked for are validated, the page's shape is kept.
+        return parse_action_list(json.dumps({"async_actions": entries}).encode(), ids)
 
     def get_async_action(self, async_action_id: str) -> AsyncAction:
         self.calls.append(("get", async_action_id))
@@ -151,7 +159,32 @@ def test_the_list_window_starts_just_after_the_newest_pending_action() -> None:
 
     poll_once(api, tracker)  # type: ignore[arg-type]
 
-    assert api.calls == [("list", T0 + timedelta(seconds=2) + WINDOW_MARGIN)]
+    assert api.calls == [("list", T0 + timedelta(seconds=2) + FINE_WINDOW_MARGIN)]
+
+
+def test_a_burst_of_imports_queued_after_ours_costs_no_extra_page() -> None:
+    api = FakeApi(3, others_after=250, spacing=0.001)  # 250 more queued within a quarter second
+    tracker = ActionTracker(ids(3))
+    poll_once(api, tracker)  # type: ignore[arg-type]  # knows no creation dates: GETs the three
+    api.calls.clear()
+
+    poll_once(api, tracker)  # type: ignore[arg-type]
+
+    assert api.kinds() == ["list"]
+
+
+def test_an_api_reading_end_date_in_seconds_widens_the_window_once() -> None:
+    api = FakeApi(3, spacing=0.3)
+    api.end_date_precision = timedelta(seconds=1)  # T0+0.601 s reads as T0: cuts everything off
+    tracker = ActionTracker(ids(3))
+    poll_once(api, tracker)  # type: ignore[arg-type]
+    api.calls.clear()
+
+    poll_once(api, tracker)  # type: ignore[arg-type]
+    assert api.kinds() == ["list", "get", "get", "get"]
+
+    poll_once(api, tracker)  # type: ignore[arg-type]
+    assert api.calls == [("list", T0 + timedelta(seconds=0.6) + WINDOW_MARGIN)]
 
 
 def test_a_single_unfinished_action_is_read_with_one_get_only() -> None:
@@ -183,7 +216,7 @@ def test_without_eager_results_done_actions_are_read_only_once_all_are_final() -
 
     api.finish("aa_0001", status="FAILED")
     assert poll_once(api, tracker).status is Outcome.FAILED  # type: ignore[arg-type]
-    assert api.calls == [("list", T0 + timedelta(seconds=2) + WINDOW_MARGIN), ("get", "aa_0001")]
+    assert api.calls == [("list", T0 + timedelta(seconds=2) + FINE_WINDOW_MARGIN), ("get", "aa_0001")]
 
 
 def test_without_eager_results_the_last_cycle_reads_every_result() -> None:
@@ -236,6 +269,28 @@ def test_an_interrupted_cycle_keeps_what_it_learnt() -> None:
     poll_once(api, tracker)  # type: ignore[arg-type]
 
     assert api.calls == [("get", "aa_0002"), ("get", "aa_0000"), ("get", "aa_0001")]
+
+
+def test_a_list_page_validates_only_the_entries_asked_for_and_keeps_its_shape() -> None:
+    entries = [
+        {"id": f"aa_{n}", "status": "ENQUEUED", "created_at": (T0 - timedelta(seconds=n)).isoformat()}
+        for n in range(100)
+    ]
+    entries[50]["status"] = "NOT A STATUS"  # never validated: nobody asked for it
+
+    page = parse_action_list(json.dumps({"async_actions": entries}).encode(), {"aa_3", "aa_7"})
+
+    assert [action.id for action in page] == ["aa_3", "aa_7"]
+    assert (page.page_size, page.last_created_at) == (100, T0 - timedelta(seconds=99))
+
+
+def test_a_list_page_without_a_filter_holds_every_entry() -> None:
+    entries = [{"id": f"aa_{n}", "status": "DONE"} for n in range(3)]
+
+    page = parse_action_list(json.dumps({"async_actions": entries}).encode())
+
+    assert [action.id for action in page] == ["aa_0", "aa_1", "aa_2"]
+    assert (page.page_size, page.last_created_at) == (3, None)
 
 
 @pytest.mark.parametrize(
@@ -302,44 +357,6 @@ def test_progress_is_logged_at_most_once_a_minute(caplog: pytest.LogCaptureFixtu
             progress(verdict)
 
     assert len(caplog.records) == 4
-
-
-def test_wait_until_finished_polls_through_transient_errors() -> None:
-    api = FakeApi(2)
-    api.errors = [VoucherifyApiError("GET /v1/async-actions", 503)]
-    real_list = api.list_async_actions
-
-    def list_and_finish(**kwargs: Any) -> list[AsyncAction]:
-        page = real_list(**kwargs)
-        api.finish(*ids(2))
-        return page
-
-    api.list_async_actions = list_and_finish  # type: ignore[method-assign]
-    verdict = wait_until_finished(
-        api,  # type: ignore[arg-type]
-        ids(2),
-        poll_interval=0.01,
-        timeout=10,
-        log=logging.getLogger("test"),
-    )
-
-    assert verdict.status is Outcome.SUCCESS
-
-
-def test_wait_until_finished_raises_errors_waiting_cannot_cure() -> None:
-    api = FakeApi(2)
-    api.errors = [VoucherifyAuthError("GET /v1/async-actions", 401)]
-
-    with pytest.raises(VoucherifyAuthError):
-        wait_until_finished(api, ids(2), poll_interval=0.01, timeout=10, log=logging.getLogger("t"))  # type: ignore[arg-type]
-
-
-def test_wait_until_finished_gives_a_timeout_verdict() -> None:
-    api = FakeApi(2)
-    verdict = wait_until_finished(api, ids(2), poll_interval=0.01, timeout=0.05, log=logging.getLogger("t"))  # type: ignore[arg-type]
-
-    assert verdict.status is Outcome.TIMEOUT
-    assert "0 of 2 async actions finished" in verdict.message
 
 
 def test_waiting_on_50_queued_imports_keeps_to_the_call_budget(slow_emulator: EmulatorServer) -> None:  # noqa: F811

@@ -23,10 +23,12 @@ def test_connection_form_is_declared_as_data() -> None:
     behaviour = conn["ui-field-behaviour"]
     assert behaviour["relabeling"] == {
         "host": "Base URL or cluster",
+        "port": "Port (optional)",
         "login": "Application ID",
         "password": "Secret Key",
     }
-    assert set(behaviour["hidden-fields"]) == {"port", "schema"}
+    # The port stays visible: a stored port is what lets Airflow <= 3.3.2's Test button work.
+    assert set(behaviour["hidden-fields"]) == {"schema"}
     assert {"timeout", "max_retries"} <= set(conn["conn-fields"])
 
 

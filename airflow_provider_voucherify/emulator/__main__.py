@@ -8,9 +8,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import uvicorn
+from airflow_provider_voucherify.emulator._extras import EXTRA_MODULES, install_hint
 
-from airflow_provider_voucherify.emulator.app import create_app
+try:
+    import uvicorn
+
+    from airflow_provider_voucherify.emulator.app import create_app
+except ModuleNotFoundError as exc:
+    if (exc.name or "").partition(".")[0] not in EXTRA_MODULES:
+        raise
+    raise SystemExit(f"error: {install_hint(exc.name)}") from None
+
 from airflow_provider_voucherify.emulator.config import (
     DEFAULT_APP_ID,
     DEFAULT_APP_TOKEN,
@@ -19,6 +27,7 @@ from airflow_provider_voucherify.emulator.config import (
     load_projects,
 )
 from airflow_provider_voucherify.emulator.faults import FaultConfig
+from airflow_provider_voucherify.emulator.plans import DEFAULT_PLAN, PLANS
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -32,9 +41,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--app-id", help=f"project Application ID (default {DEFAULT_APP_ID})")
     parser.add_argument("--app-token", help="project Secret Key (default: the emulator's well-known token)")
     parser.add_argument("--projects-file", type=Path, help='JSON: [{"app_id": ..., "app_token": ...}, ...]')
-    parser.add_argument("--orders-per-second", type=float, default=2000.0, help="import speed; 0 = unlimited")
-    parser.add_argument("--rate-limit-per-minute", type=int, default=0, help="API calls per minute; 0 = off")
-    parser.add_argument("--bulk-calls-per-hour", type=int, default=0, help="imports per hour; 0 = off")
+    parser.add_argument(
+        "--orders-per-second", type=float, default=2000.0, help="import speed (emulated time); 0 = unlimited"
+    )
+    parser.add_argument(
+        "--plan",
+        default=DEFAULT_PLAN,
+        choices=tuple(PLANS),
+        help="rate limits of a Voucherify plan (default: unlimited); the flags below override its numbers",
+    )
+    parser.add_argument("--rate-limit-per-minute", type=int, help="API calls per calendar minute; 0 = off")
+    parser.add_argument("--rate-limit-per-hour", type=int, help="API calls per calendar hour; 0 = off")
+    parser.add_argument("--bulk-calls-per-hour", type=int, help="bulk calls (imports) per hour; 0 = off")
+    parser.add_argument("--calls-per-cycle", type=int, help="API calls per billing cycle (month); 0 = off")
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="emulated seconds per real second (default 1)"
+    )
+    parser.add_argument(
+        "--import-overhead",
+        type=float,
+        default=0.0,
+        help="emulated seconds each async action takes before processing its first record",
+    )
     parser.add_argument("--fault-error-rate", type=float, default=0.0)
     parser.add_argument("--fault-latency", type=float, default=0.0, help="seconds added to each answer")
     parser.add_argument("--fault-drop-rate", type=float, default=0.0)
@@ -43,14 +71,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _limit(value: int | None) -> int | None:
+    return None if value is None else max(0, value)
+
+
 def build_config(args: argparse.Namespace) -> EmulatorConfig:
+    if args.time_scale <= 0:
+        raise ValueError(f"--time-scale must be positive, got {args.time_scale}")
     projects: tuple[Project, ...] = ()
     if args.projects_file is not None:
         projects = load_projects(args.projects_file)
     if args.app_id or args.app_token or not projects:
+        app_id = args.app_id or DEFAULT_APP_ID
+        listed = {project.app_id: project for project in projects}.get(app_id)
         projects = (
-            Project(args.app_id or DEFAULT_APP_ID, args.app_token or DEFAULT_APP_TOKEN),
-            *[project for project in projects if project.app_id != (args.app_id or DEFAULT_APP_ID)],
+            Project(
+                app_id,
+                args.app_token or DEFAULT_APP_TOKEN,
+                listed.organization if listed else "",
+                listed.plan if listed else None,
+            ),
+            *[project for project in projects if project.app_id != app_id],
         )
     faults = FaultConfig(
         error_rate=args.fault_error_rate,
@@ -64,8 +105,13 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         host=args.host,
         port=args.port,
         orders_per_second=max(0.0, args.orders_per_second),
-        rate_limit_per_minute=max(0, args.rate_limit_per_minute),
-        bulk_calls_per_hour=max(0, args.bulk_calls_per_hour),
+        plan=args.plan,
+        rate_limit_per_minute=_limit(args.rate_limit_per_minute),
+        rate_limit_per_hour=_limit(args.rate_limit_per_hour),
+        bulk_calls_per_hour=_limit(args.bulk_calls_per_hour),
+        calls_per_cycle=_limit(args.calls_per_cycle),
+        time_scale=args.time_scale,
+        import_overhead_seconds=max(0.0, args.import_overhead),
         faults=faults,
     )
 

@@ -16,7 +16,9 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_provider_voucherify.emulator.alterations import alter_stored_orders
+from airflow_provider_voucherify.emulator.clock import EmulatedClock
 from airflow_provider_voucherify.emulator.config import MAX_BODY_BYTES, EmulatorConfig
+from airflow_provider_voucherify.emulator.customers import BULK_PATH, CUSTOMERS_BULK_UPDATE, check_customers
 from airflow_provider_voucherify.emulator.faults import FaultConfig, FaultInjector
 from airflow_provider_voucherify.emulator.ids import hex_id
 from airflow_provider_voucherify.emulator.middleware import (
@@ -27,6 +29,7 @@ from airflow_provider_voucherify.emulator.middleware import (
     describe_counts,
     error_body,
 )
+from airflow_provider_voucherify.emulator.plans import plan_limits
 from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
 from airflow_provider_voucherify.emulator.store import Store
 from airflow_provider_voucherify.emulator.validation import validate_import
@@ -100,26 +103,44 @@ class Emulator:
         self.config = config
         self.store = Store(config.db_path)
         self.faults = FaultInjector(config.faults)
-        self.limiter = RateLimiter()
+        self.clock = EmulatedClock(config.time_scale)
+        self.limiter = RateLimiter(self.clock)
+        self.limiter.configure_projects(
+            {project.app_id: project.organization for project in config.projects},
+            {project.app_id: plan_limits(project.plan) for project in config.projects if project.plan},
+        )
         self.counter = RequestCounter(self.store.load_request_counts())
         self.workers: dict[str, ImportWorker] = {}
         self.apply_limits()
 
     def apply_limits(self) -> None:
-        fault = self.faults.config
-        self.limiter.configure(
-            self.config.rate_limit_per_minute
-            if fault.rate_limit_per_minute is None
-            else fault.rate_limit_per_minute,
-            self.config.bulk_calls_per_hour
-            if fault.bulk_calls_per_hour is None
-            else fault.bulk_calls_per_hour,
-            fault.retry_after_seconds,
+        """The server's limits: its plan and flags, or the plan and numbers set through the controls."""
+        fault, config = self.faults.config, self.config
+        if fault.plan is not None:
+            limits = plan_limits(fault.plan)
+        else:
+            limits = plan_limits(config.plan).overridden(
+                per_minute=config.rate_limit_per_minute,
+                per_hour=config.rate_limit_per_hour,
+                bulk_per_hour=config.bulk_calls_per_hour,
+                per_cycle=config.calls_per_cycle,
+            )
+        limits = limits.overridden(
+            per_minute=fault.rate_limit_per_minute,
+            per_hour=fault.rate_limit_per_hour,
+            bulk_per_hour=fault.bulk_calls_per_hour,
+            per_cycle=fault.calls_per_cycle,
         )
+        self.limiter.configure(limits, fault.retry_after_seconds)
 
     def start(self) -> None:
         for project in self.config.projects:
-            worker = ImportWorker(self.store, project.app_id, self.config.orders_per_second)
+            worker = ImportWorker(
+                self.store,
+                project.app_id,
+                self.config.orders_per_second * self.config.time_scale,
+                overhead_seconds=self.clock.real_seconds(self.config.import_overhead_seconds),
+            )
             self.workers[project.app_id] = worker
             worker.start()
 
@@ -197,6 +218,36 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         emulator.workers[project].notify()
         return _json({"async_action_id": action_id})
 
+    @app.post(BULK_PATH)
+    async def update_customers_in_bulk(request: Request) -> Response:
+        project: str = request.scope[PROJECT_KEY]
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _json(_TOO_LARGE, 413)
+        try:
+            customers = json.loads(body)
+        except ValueError as exc:
+            return _error(
+                request, 400, "invalid_payload", "Invalid payload", f"Request body is not valid JSON: {exc}"
+            )
+        if problem := check_customers(customers):
+            return _error(request, 400, "invalid_payload", "Invalid payload", problem)
+        canonical = "\n".join(_canonical(customer) for customer in customers).encode()
+        action_id = hex_id("aa")
+        store.accept_import(
+            project,
+            action_id,
+            request.scope[REQUEST_ID_KEY],
+            canonical,
+            len(customers),
+            hashlib.sha256(canonical).hexdigest(),
+            (),
+            False,
+            kind=CUSTOMERS_BULK_UPDATE,
+        )
+        emulator.workers[project].notify()
+        return _json({"async_action_id": action_id})
+
     @app.get("/v1/async-actions/{action_id}")
     async def get_async_action(request: Request, action_id: str) -> Response:
         action = store.get_action(request.scope[PROJECT_KEY], action_id)
@@ -263,8 +314,7 @@ def _control_routes(app: FastAPI, emulator: Emulator) -> None:
     """Test controls: no auth, no limits, no faults, not counted."""
 
     def faults_body() -> dict[str, Any]:
-        limits = emulator.limiter.limits
-        return {**emulator.faults.describe(), "effective_rate_limits": dict(limits)}
+        return {**emulator.faults.describe(), "effective_rate_limits": emulator.limiter.describe()}
 
     @app.get("/_emulator/health")
     async def health() -> Response:
@@ -287,6 +337,13 @@ def _control_routes(app: FastAPI, emulator: Emulator) -> None:
                 emulator.store, config.alter_orders, config.seed
             )
         return _json(faults_body())
+
+    @app.get("/_emulator/clock")
+    async def clock() -> Response:
+        """The emulated clock: ``now`` (emulated epoch seconds), ``real_now`` and ``time_scale``."""
+        real_now = emulator.clock.real()
+        now = emulator.clock.origin + (real_now - emulator.clock.origin) * emulator.clock.scale
+        return _json({"now": now, "real_now": real_now, "time_scale": emulator.clock.scale})
 
     @app.get("/_emulator/stats")
     async def stats() -> Response:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from airflow_provider_voucherify.emulator.faults import FaultConfig
+from airflow_provider_voucherify.emulator.plans import plan_limits
 
 DEFAULT_APP_ID = "emulator-app-id"
 DEFAULT_APP_TOKEN = "emulator-app-token"  # noqa: S105 - a well-known local test credential
@@ -17,10 +18,16 @@ MAX_ITEMS_PER_ORDER = 500
 
 @dataclass(frozen=True)
 class Project:
-    """One Voucherify project: its own data and import queue, reached with one id/token pair."""
+    """One Voucherify project: its own data and import queue, reached with one id/token pair.
+
+    Projects of one ``organization`` share its plan's rate limits; a project with a ``plan`` of
+    its own (a Sandbox project, say) is counted on its own.
+    """
 
     app_id: str
     app_token: str = field(repr=False)
+    organization: str = ""
+    plan: str | None = None
 
 
 @dataclass
@@ -29,14 +36,23 @@ class EmulatorConfig:
     projects: tuple[Project, ...] = (Project(DEFAULT_APP_ID, DEFAULT_APP_TOKEN),)
     host: str = "127.0.0.1"
     port: int = 8000
-    orders_per_second: float = 2000.0  # 0 means unlimited
-    rate_limit_per_minute: int = 0  # 0 means off
-    bulk_calls_per_hour: int = 0  # 0 means off
+    orders_per_second: float = 2000.0  # 0 means unlimited (emulated seconds)
+    # Limits: the plan's preset, and explicit numbers replacing its own (None: the preset's; 0: off).
+    plan: str = "unlimited"
+    rate_limit_per_minute: int | None = None
+    rate_limit_per_hour: int | None = None
+    bulk_calls_per_hour: int | None = None
+    calls_per_cycle: int | None = None
+    time_scale: float = 1.0  # emulated seconds per real second
+    import_overhead_seconds: float = 0.0  # emulated seconds each async action takes before its first record
     faults: FaultConfig = field(default_factory=FaultConfig)
 
 
 def load_projects(path: Path) -> tuple[Project, ...]:
-    """Read ``[{"app_id": ..., "app_token": ...}, ...]``; ids must be unique."""
+    """Read ``[{"app_id": ..., "app_token": ..., "organization": ..., "plan": ...}, ...]``.
+
+    ``organization`` and ``plan`` are optional; ids must be unique.
+    """
     raw = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(raw, list) or not raw:
         raise ValueError(f"{path}: expected a non-empty JSON array of projects")
@@ -46,7 +62,12 @@ def load_projects(path: Path) -> tuple[Project, ...]:
             isinstance(entry.get(key), str) and entry[key] for key in ("app_id", "app_token")
         ):
             raise ValueError(f"{path}: project [{index}] needs non-empty string app_id and app_token")
-        projects.append(Project(entry["app_id"], entry["app_token"]))
+        organization, plan = entry.get("organization", ""), entry.get("plan")
+        if not isinstance(organization, str) or not (plan is None or isinstance(plan, str)):
+            raise ValueError(f"{path}: project [{index}] organization and plan must be strings")
+        if plan is not None:
+            plan_limits(plan)  # an unknown name fails here, naming the known ones
+        projects.append(Project(entry["app_id"], entry["app_token"], organization, plan))
     if len({project.app_id for project in projects}) != len(projects):
         raise ValueError(f"{path}: app_id values must be unique")
     return tuple(projects)

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from airflow_provider_voucherify.emulator.plans import PLANS
+
 
 class OrderAlteration(BaseModel):
     """Change stored orders behind the client's back (see ``alterations.py``), to prove reconciliation."""
@@ -28,8 +30,12 @@ class FaultConfig(BaseModel):
     latency_seconds: float = Field(0.0, ge=0.0, le=600.0)
     drop_rate: float = Field(0.0, ge=0.0, le=1.0)
     fail_imports: int = Field(0, ge=0)
+    # Rate limits: a plan preset replacing the server's limits, and numbers replacing its own.
+    plan: Literal[tuple(PLANS)] | None = None  # type: ignore[valid-type]
     rate_limit_per_minute: int | None = Field(None, ge=0)
+    rate_limit_per_hour: int | None = Field(None, ge=0)
     bulk_calls_per_hour: int | None = Field(None, ge=0)
+    calls_per_cycle: int | None = Field(None, ge=0)
     retry_after_seconds: int | None = Field(None, ge=1)
     seed: int | None = None
     paths: list[str] | None = None

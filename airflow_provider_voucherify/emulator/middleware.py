@@ -22,6 +22,8 @@ from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
 PROJECT_KEY = "voucherify.project"
 REQUEST_ID_KEY = "voucherify.request_id"
 IMPORT_PATH = "/v1/orders/import"
+BULK_CUSTOMERS_PATH = "/v1/customers/bulk/async"
+BULK_PATHS = frozenset((IMPORT_PATH, BULK_CUSTOMERS_PATH))  # bulk calls: their own hourly budget
 
 _TEMPLATES = (
     (re.compile(r"^/v1/orders/import$"), IMPORT_PATH),
@@ -29,6 +31,7 @@ _TEMPLATES = (
     (re.compile(r"^/v1/orders/[^/]+$"), "/v1/orders/{id}"),
     (re.compile(r"^/v1/async-actions$"), "/v1/async-actions"),
     (re.compile(r"^/v1/async-actions/[^/]+$"), "/v1/async-actions/{id}"),
+    (re.compile(r"^/v1/customers/bulk/async$"), BULK_CUSTOMERS_PATH),
     (re.compile(r"^/v1/customers/[^/]+$"), "/v1/customers/{id}"),
     (re.compile(r"^/v1/products/[^/]+$"), "/v1/products/{id}"),
     (re.compile(r"^/v1/skus/[^/]+$"), "/v1/skus/{id}"),
@@ -146,7 +149,7 @@ class ApiGate:
             return
         scope[PROJECT_KEY] = project
 
-        verdict = self.limiter.check(project, is_bulk=template == IMPORT_PATH and scope["method"] == "POST")
+        verdict = self.limiter.check(project, is_bulk=template in BULK_PATHS and scope["method"] == "POST")
         if not verdict.allowed:
             await _drain(receive)
             self.counter.add(route, 429)

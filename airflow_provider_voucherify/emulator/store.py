@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS imports (
     fail_whole INTEGER NOT NULL DEFAULT 0,
     result TEXT,
     body_hash TEXT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    type TEXT NOT NULL DEFAULT 'ORDERS.IMPORT'
 );
 CREATE INDEX IF NOT EXISTS imports_by_project ON imports(project, created_ms);
 CREATE TABLE IF NOT EXISTS orders (
@@ -64,8 +65,10 @@ CREATE TABLE IF NOT EXISTS request_counts (
 """
 _TABLES = ("imports", "orders", "customers", "products", "skus", "received_source_ids", "request_counts")
 _ACTION_COLUMNS = (
-    "id, status, created_ms, updated_ms, started_ms, finished_ms, request_id, order_count, processed"
+    "id, status, created_ms, updated_ms, started_ms, finished_ms, request_id, order_count, processed, type"
 )
+ORDERS_IMPORT = "ORDERS.IMPORT"
+_ORDERS = f"type = '{ORDERS_IMPORT}'"  # counters about orders leave other kinds of actions out
 
 
 def connect(path: Path, synchronous: str = "NORMAL") -> sqlite3.Connection:
@@ -89,14 +92,14 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def action_body(row: tuple[Any, ...], result: str | None = None) -> dict[str, Any]:
     """An async action as the API shows it; ``result`` only when the caller passes one."""
-    action_id, status, created, updated, started, finished, request_id, count, processed = row
+    action_id, status, created, updated, started, finished, request_id, count, processed, kind = row
     if status in (DONE, FAILED):
         progress, processing_time = 100, (finished or updated) - (started or created)
     elif status == IN_PROGRESS:
         progress, processing_time = min(99, processed * 100 // max(count, 1)), now_ms() - started
     else:
         progress, processing_time = 0, 0
-    body: dict[str, Any] = {"id": action_id, "type": "ORDERS.IMPORT", "status": status}
+    body: dict[str, Any] = {"id": action_id, "type": kind, "status": status}
     if result is not None:
         body["result"] = json.loads(result)
     body.update(
@@ -125,6 +128,9 @@ class Store:
         # Accepting an import must survive a power cut, not only a crash: fsync on every commit here.
         self.conn = connect(path, synchronous="FULL")
         self.conn.executescript(_SCHEMA)
+        if "type" not in {column[1] for column in self.conn.execute("PRAGMA table_info(imports)")}:
+            # A database written before async actions had kinds: every action in it is an import.
+            self.conn.execute("ALTER TABLE imports ADD COLUMN type TEXT NOT NULL DEFAULT 'ORDERS.IMPORT'")
 
     def close(self) -> None:
         self.conn.close()
@@ -140,6 +146,7 @@ class Store:
         body_hash: str,
         source_ids: Iterable[str],
         fail_whole: bool,
+        kind: str = ORDERS_IMPORT,
     ) -> None:
         with transaction(self.conn) as conn:
             (last,) = conn.execute(
@@ -149,7 +156,7 @@ class Store:
             created = max(now_ms(), (last or 0) + 1)
             conn.execute(
                 "INSERT INTO imports (id, project, status, created_ms, updated_ms, request_id,"
-                " order_count, fail_whole, body_hash, payload) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " order_count, fail_whole, body_hash, payload, type) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     action_id,
                     project,
@@ -161,6 +168,7 @@ class Store:
                     int(fail_whole),
                     body_hash,
                     payload,
+                    kind,
                 ),
             )
             conn.executemany(
@@ -283,14 +291,17 @@ class Store:
         """Per project: imports accepted, orders received and stored, distinct source ids, duplicates."""
         figures: dict[str, dict[str, int]] = {}
         queries = {
-            "imports_accepted": "SELECT project, count(*) FROM imports GROUP BY project",
-            "orders_received": "SELECT project, sum(order_count) FROM imports GROUP BY project",
+            "imports_accepted": f"SELECT project, count(*) FROM imports WHERE {_ORDERS} GROUP BY project",
+            "orders_received": (
+                f"SELECT project, sum(order_count) FROM imports WHERE {_ORDERS} GROUP BY project"
+            ),
             "distinct_source_ids_received": (
                 "SELECT project, count(*) FROM received_source_ids GROUP BY project"
             ),
             "orders_stored": "SELECT project, count(*) FROM orders GROUP BY project",
             "duplicate_payloads": (
-                "SELECT project, count(*) - count(DISTINCT body_hash) FROM imports GROUP BY project"
+                "SELECT project, count(*) - count(DISTINCT body_hash) FROM imports"
+                f" WHERE {_ORDERS} GROUP BY project"
             ),
         }
         for name, query in queries.items():

@@ -24,9 +24,15 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import pytest
 
-from airflow_provider_voucherify.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_TOKEN
+from airflow_provider_voucherify.emulator._extras import require
+
+# The fixtures need pytest here and start the emulator (FastAPI, Uvicorn) with this interpreter.
+require("pytest", "fastapi", "uvicorn", extra="testing")
+
+import pytest  # noqa: E402
+
+from airflow_provider_voucherify.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_TOKEN  # noqa: E402
 
 TERMINAL_STATUSES = frozenset({"DONE", "FAILED"})
 

@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+from airflow_provider_voucherify.emulator.customers import CustomerUpdater, bulk_result
 from airflow_provider_voucherify.emulator.ids import iso_ms, now_ms
 from airflow_provider_voucherify.emulator.processing import ChunkImporter
 from airflow_provider_voucherify.emulator.store import (
@@ -16,6 +17,7 @@ from airflow_provider_voucherify.emulator.store import (
     ENQUEUED,
     FAILED,
     IN_PROGRESS,
+    ORDERS_IMPORT,
     Store,
     connect,
     transaction,
@@ -39,9 +41,12 @@ class ImportWorker(threading.Thread):
     a stop the import resumes exactly where it was: no order is applied twice.
     """
 
-    def __init__(self, store: Store, project: str, orders_per_second: float) -> None:
+    def __init__(
+        self, store: Store, project: str, orders_per_second: float, overhead_seconds: float = 0.0
+    ) -> None:
         super().__init__(name=f"voucherify-import-{project}", daemon=True)
         self.store, self.project, self.orders_per_second = store, project, orders_per_second
+        self.overhead_seconds = overhead_seconds  # real seconds before an action's first record
         self.chunk = (
             _MAX_CHUNK if orders_per_second <= 0 else max(1, min(_MAX_CHUNK, int(orders_per_second / 10)))
         )
@@ -77,7 +82,7 @@ class ImportWorker(threading.Thread):
 
     def _next(self, conn: sqlite3.Connection) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = conn.execute(
-            "SELECT id, status, order_count, processed, done_count, failed, fail_whole, payload"
+            "SELECT id, status, order_count, processed, done_count, failed, fail_whole, payload, type"
             " FROM imports WHERE project = ? AND status IN (?, ?)"
             " ORDER BY status = ? DESC, seq LIMIT 1",
             (self.project, ENQUEUED, IN_PROGRESS, IN_PROGRESS),
@@ -85,7 +90,7 @@ class ImportWorker(threading.Thread):
         return row
 
     def _process(self, conn: sqlite3.Connection, job: tuple[Any, ...], generation: int) -> None:
-        action_id, status, count, processed, done, failed_json, fail_whole, payload = job
+        action_id, status, count, processed, done, failed_json, fail_whole, payload, kind = job
         if status == ENQUEUED:
             with self.store.lock:
                 if generation != self.store.generation:
@@ -100,6 +105,8 @@ class ImportWorker(threading.Thread):
             return
         orders = bytes(payload).decode().split("\n")
         failed: list[Any] = json.loads(failed_json)
+        if processed == 0 and self.overhead_seconds > 0 and self.stopping.wait(self.overhead_seconds):
+            return
         started, base = time.monotonic(), processed
         while processed < count:
             chunk = orders[processed : processed + self.chunk]
@@ -116,7 +123,8 @@ class ImportWorker(threading.Thread):
                 now = now_ms()
                 cpu_started = time.thread_time()
                 with transaction(conn):
-                    chunk_done, chunk_failed = ChunkImporter(conn, self.project, iso_ms(now)).run(chunk)
+                    processor = ChunkImporter if kind == ORDERS_IMPORT else CustomerUpdater
+                    chunk_done, chunk_failed = processor(conn, self.project, iso_ms(now)).run(chunk)
                     done += chunk_done
                     failed.extend(chunk_failed)
                     processed += len(chunk)
@@ -127,7 +135,10 @@ class ImportWorker(threading.Thread):
                             (processed, done, json.dumps(failed), now, action_id),
                         )
                     else:
-                        self._write_end(conn, action_id, DONE, _result(done, failed), now, processed)
+                        result = (
+                            _result(done, failed) if kind == ORDERS_IMPORT else bulk_result(done, failed, now)
+                        )
+                        self._write_end(conn, action_id, DONE, result, now, processed)
                 # CPU time of this thread only: the benchmark's "orders per second on one core".
                 self.store.processing_cpu_seconds += time.thread_time() - cpu_started
 

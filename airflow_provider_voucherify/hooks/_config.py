@@ -15,6 +15,8 @@ CLUSTERS = {
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_BACKOFF = 1.0
+# The longest sleep on one 429: a minute window is slept through, an hourly bulk window is not.
+DEFAULT_MAX_RATE_LIMIT_WAIT = 60.0
 
 
 class ConnectionConfigError(ValueError):
@@ -90,6 +92,7 @@ class ClientSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     backoff: float = DEFAULT_BACKOFF
     verify_tls: bool = True
+    max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT
 
     @classmethod
     def from_connection(
@@ -102,6 +105,7 @@ class ClientSettings:
         extra: dict[str, Any],
         timeout: float | None = None,
         max_retries: int | None = None,
+        max_rate_limit_wait: float | None = None,
     ) -> ClientSettings:
         if not login or not password:
             raise ConnectionConfigError(
@@ -119,4 +123,9 @@ class ClientSettings:
             ),
             backoff=_number(extra, "retry_backoff", DEFAULT_BACKOFF),
             verify_tls=_flag(extra, "verify_tls", True),
+            max_rate_limit_wait=(
+                max_rate_limit_wait
+                if max_rate_limit_wait is not None
+                else _number(extra, "max_rate_limit_wait", DEFAULT_MAX_RATE_LIMIT_WAIT)
+            ),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -16,12 +17,15 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from airflow_provider_voucherify.exceptions import (
+    API_CALLS_CYCLE,
     VoucherifyApiError,
     VoucherifyAuthError,
     VoucherifyError,
+    VoucherifyRateLimitError,
     VoucherifyTransportError,
     VoucherifyUnsafeRetryError,
 )
+from airflow_provider_voucherify.hooks._config import DEFAULT_MAX_RATE_LIMIT_WAIT
 
 MAX_BACKOFF = 60.0
 # Rejected before the server did anything: always safe to send again.
@@ -39,8 +43,19 @@ class Decision:
     error: VoucherifyError | None = None
 
 
-def api_error(endpoint: str, response: httpx.Response) -> VoucherifyApiError:
-    """Build the error for an error response; handles both of the API's body shapes."""
+def api_error(
+    endpoint: str,
+    response: httpx.Response,
+    now: float | None = None,
+    *,
+    waited_limit: float | None = None,
+) -> VoucherifyApiError:
+    """Build the error for an error response; handles both of the API's body shapes.
+
+    A 429 becomes a :class:`VoucherifyRateLimitError` carrying the limit's type and when its
+    window reopens (``now``: epoch seconds, default the wall clock); ``waited_limit`` is the
+    hook's ``max_rate_limit_wait`` when the wait asked for was longer.
+    """
     try:
         body = response.json()
     except (ValueError, UnicodeDecodeError):
@@ -52,15 +67,23 @@ def api_error(endpoint: str, response: httpx.Response) -> VoucherifyApiError:
     message = body.get("message")
     details = body.get("details")
     request_id = body.get("request_id") or response.headers.get("x-request-id")
+    fields = {
+        "key": str(key) if key is not None else None,
+        "message": str(message) if message is not None else None,
+        "details": details if isinstance(details, str) or details is None else json.dumps(details),
+        "request_id": str(request_id) if request_id is not None else None,
+    }
+    if response.status_code == 429:
+        return VoucherifyRateLimitError(
+            endpoint,
+            429,
+            limit_type=response.headers.get("x-rate-limit-type") or None,
+            retry_at=retry_at(response.headers, now if now is not None else time.time()),
+            waited_limit=waited_limit,
+            **fields,
+        )
     cls = VoucherifyAuthError if response.status_code in (401, 403) else VoucherifyApiError
-    return cls(
-        endpoint,
-        response.status_code,
-        key=str(key) if key is not None else None,
-        message=str(message) if message is not None else None,
-        details=details if isinstance(details, str) or details is None else json.dumps(details),
-        request_id=str(request_id) if request_id is not None else None,
-    )
+    return cls(endpoint, response.status_code, **fields)
 
 
 def server_wait(headers: Mapping[str, str], now: float) -> float:
@@ -80,6 +103,13 @@ def server_wait(headers: Mapping[str, str], now: float) -> float:
     return max(waits)
 
 
+def retry_at(headers: Mapping[str, str], now: float) -> float | None:
+    """Epoch seconds when the API said to come back, or ``None`` when it named no time."""
+    if not (headers.get("retry-after") or headers.get("x-rate-limit-retry")):
+        return None
+    return now + server_wait(headers, now)
+
+
 def backoff_delay(attempt: int, base: float, rng: random.Random) -> float:
     """Exponential backoff with equal jitter: between half and all of ``base * 2**attempt``."""
     ceiling = min(MAX_BACKOFF, base * 2.0**attempt)
@@ -96,15 +126,24 @@ def decide(
     resend_safe: bool,
     now: float,
     rng: random.Random,
+    max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
 ) -> Decision:
     """What to do after attempt number ``attempt`` (0-based) failed with ``outcome``.
 
     :param resend_safe: whether sending the request again cannot do harm even if the first one
         was acted on (every GET; an import whose orders all carry a ``source_id``)
+    :param max_rate_limit_wait: the longest sleep on one 429; a 429 asking for longer, or one
+        of type ``api_calls_cycle`` (the billing cycle's quota, spent for days), raises
+        :class:`VoucherifyRateLimitError` at once instead
     """
     if isinstance(outcome, httpx.Response):
-        error: VoucherifyError = api_error(endpoint, outcome)
+        error: VoucherifyError = api_error(endpoint, outcome, now)
         status = outcome.status_code
+        if isinstance(error, VoucherifyRateLimitError):
+            if error.limit_type == API_CALLS_CYCLE:
+                return Decision(error=error)
+            if server_wait(outcome.headers, now) > max_rate_limit_wait:
+                return Decision(error=api_error(endpoint, outcome, now, waited_limit=max_rate_limit_wait))
         retryable = status in RETRY_ALWAYS_STATUSES or (status in OUTCOME_UNKNOWN_STATUSES and resend_safe)
         if status in OUTCOME_UNKNOWN_STATUSES and not resend_safe:
             return Decision(error=_unsafe(endpoint, f"answered {status}", error))

@@ -7,7 +7,7 @@ import functools
 import random
 import ssl
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -18,12 +18,14 @@ from airflow.sdk import BaseHook
 from airflow_provider_voucherify import CONNECTION_FORM, __version__
 from airflow_provider_voucherify.exceptions import VoucherifyError
 from airflow_provider_voucherify.hooks._config import ClientSettings
+from airflow_provider_voucherify.hooks._ratelimit import RateLimit, read_rate_limit
 from airflow_provider_voucherify.hooks._retry import Decision, decide
 from airflow_provider_voucherify.models import (
     MAX_IMPORT_BYTES,
     MAX_ORDERS_PER_IMPORT,
     AsyncAction,
     Order,
+    parse_action_list,
     parse_order,
 )
 
@@ -50,10 +52,15 @@ class VoucherifyHook(BaseHook):
     reused across calls. Every call retries with exponential backoff and jitter on 429 (waiting
     at least what ``Retry-After`` / ``X-Rate-Limit-Retry`` asks), 502/503/504 and connection
     errors; see :func:`~airflow_provider_voucherify.hooks._retry.decide` for the exact rules.
+    A 429 asking for a longer wait than ``max_rate_limit_wait``, or any 429 of type
+    ``api_calls_cycle``, raises :class:`~airflow_provider_voucherify.exceptions.VoucherifyRateLimitError`
+    at once instead of sleeping. :attr:`rate_limit` holds the latest ``X-Rate-Limit-*`` values seen.
 
     :param voucherify_conn_id: the connection, of type ``voucherify``
     :param timeout: read timeout in seconds; overrides the connection's ``timeout`` extra
     :param max_retries: retries after the first attempt; overrides the ``max_retries`` extra
+    :param max_rate_limit_wait: the longest sleep in seconds on one 429 (default 60); overrides
+        the connection's ``max_rate_limit_wait`` extra
     """
 
     conn_name_attr = "voucherify_conn_id"
@@ -67,11 +74,15 @@ class VoucherifyHook(BaseHook):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        max_rate_limit_wait: float | None = None,
     ) -> None:
         super().__init__()
         self.voucherify_conn_id = voucherify_conn_id
         self._timeout = timeout
         self._max_retries = max_retries
+        self._max_rate_limit_wait = max_rate_limit_wait
+        self.rate_limit: RateLimit | None = None
+        """The latest ``X-Rate-Limit-*`` values any answer carried; ``None`` until one did."""
         self._settings: ClientSettings | None = None
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
@@ -97,6 +108,7 @@ class VoucherifyHook(BaseHook):
             extra=conn.extra_dejson,
             timeout=self._timeout,
             max_retries=self._max_retries,
+            max_rate_limit_wait=self._max_rate_limit_wait,
         )
         if not settings.verify_tls:
             self.log.warning(
@@ -163,6 +175,12 @@ class VoucherifyHook(BaseHook):
 
     # -- the request loops: one sync, one async, one set of rules ------------------------
 
+    def _observe(self, outcome: httpx.Response | httpx.TransportError) -> None:
+        if isinstance(outcome, httpx.Response):
+            seen = read_rate_limit(outcome.headers, time.time())
+            if seen is not None:
+                self.rate_limit = seen
+
     def _decide(
         self, endpoint: str, outcome: httpx.Response | httpx.TransportError, attempt: int, resend_safe: bool
     ) -> Decision:
@@ -177,6 +195,7 @@ class VoucherifyHook(BaseHook):
             resend_safe=resend_safe,
             now=time.time(),
             rng=self._rng,
+            max_rate_limit_wait=settings.max_rate_limit_wait,
         )
         if decision.wait is not None:
             what = (
@@ -213,6 +232,7 @@ class VoucherifyHook(BaseHook):
                 outcome = client.request(method, path, params=params, content=content, headers=headers)
             except httpx.TransportError as exc:
                 outcome = exc
+            self._observe(outcome)
             if isinstance(outcome, httpx.Response) and outcome.is_success:
                 return outcome
             decision = self._decide(endpoint, outcome, attempt, resend_safe)
@@ -237,6 +257,7 @@ class VoucherifyHook(BaseHook):
                 outcome = await client.request(method, path, params=params)
             except httpx.TransportError as exc:
                 outcome = exc
+            self._observe(outcome)
             if isinstance(outcome, httpx.Response) and outcome.is_success:
                 return outcome
             decision = self._decide(endpoint, outcome, attempt, resend_safe=True)
@@ -304,27 +325,36 @@ class VoucherifyHook(BaseHook):
             params["end_date"] = end_date.isoformat() if isinstance(end_date, datetime) else end_date
         return params
 
-    @staticmethod
-    def _parse_list(response: httpx.Response) -> list[AsyncAction]:
-        return [AsyncAction.model_validate(entry) for entry in response.json().get("async_actions", [])]
-
     def list_async_actions(
-        self, limit: int = 100, end_date: datetime | str | None = None
+        self,
+        limit: int = 100,
+        end_date: datetime | str | None = None,
+        *,
+        ids: Collection[str] | None = None,
     ) -> list[AsyncAction]:
-        """``GET /v1/async-actions``: the newest actions first (created before ``end_date``), no results."""
+        """``GET /v1/async-actions``: the newest actions first (created before ``end_date``), no results.
+
+        :param ids: return only these actions of the page (the others are not even validated);
+            the answer, an :class:`~airflow_provider_voucherify.models.ActionList`, still tells
+            the page's size and its last entry's ``created_at``
+        """
         response = self._request(
             "GET", "/v1/async-actions", "GET /v1/async-actions", params=self._list_params(limit, end_date)
         )
-        return self._parse_list(response)
+        return parse_action_list(response.content, ids)
 
     async def alist_async_actions(
-        self, limit: int = 100, end_date: datetime | str | None = None
+        self,
+        limit: int = 100,
+        end_date: datetime | str | None = None,
+        *,
+        ids: Collection[str] | None = None,
     ) -> list[AsyncAction]:
         """Async twin of :meth:`list_async_actions`."""
         response = await self._arequest(
             "GET", "/v1/async-actions", "GET /v1/async-actions", params=self._list_params(limit, end_date)
         )
-        return self._parse_list(response)
+        return parse_action_list(response.content, ids)
 
     def get_order(self, order_id_or_source_id: str) -> dict[str, Any]:
         """``GET /v1/orders/{id}``: an order by Voucherify id or by your ``source_id``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -66,13 +67,19 @@ class OrdersInMemory(Sequence[Mapping[str, Any] | Order]):
 
 
 def lineage_input(orders: object) -> tuple[str, str] | None:
-    """OpenLineage ``(namespace, name)`` of a file source (``file`` or ``scheme://bucket``), else ``None``."""
+    """OpenLineage ``(namespace, name)`` of a file source, else ``None``.
+
+    Named as Airflow's object-storage providers name the same file, so the datasets join:
+    ``("s3://bucket", "key/of/file")`` (no leading slash), ``("file", "/absolute/path")``.
+    """
     if not isinstance(orders, (str, os.PathLike, ObjectStoragePath)):
         return None
     path = storage_path(orders)
     if not isinstance(path, ObjectStoragePath):
         return "file", str(path.absolute())
-    return f"{path.protocol}://{path.bucket}" if path.bucket else path.protocol, "/" + path.key
+    if path.protocol == "file":
+        return "file", "/" + path.key.lstrip("/")
+    return f"{path.protocol}://{path.bucket}" if path.bucket else path.protocol, path.key.lstrip("/")
 
 
 def describe_orders_arg(orders: object) -> str:
@@ -97,6 +104,7 @@ class OrderSource:
         self._stream: io.BufferedIOBase | None = None
         self._raw: io.BufferedReader[Any] | None = None
         self._size: int | None = None
+        self._first_line = 1
         if isinstance(orders, str) and orders.lstrip()[:1] in ("[", "{"):
             raise TypeError(
                 "orders is a string that looks like JSON, not a path. A Jinja template renders to a "
@@ -157,13 +165,44 @@ class OrderSource:
         except (OSError, ValueError):
             return None
 
+    @property
+    def size(self) -> int | None:
+        """The file's size in bytes (compressed, for gzip) once entered, when known."""
+        return self._size
+
+    def position(self) -> int | None:
+        """Bytes of the file (decompressed, for gzip) read so far; ``None`` for a list."""
+        return self._stream.tell() if self._stream is not None else None
+
+    def skip_to(self, offset: int | None, line: int) -> None:
+        """Start reading at record ``line`` (1-based), which begins ``offset`` bytes into the file
+        (decompressed, for gzip; ``None`` for a list), without reading the records before it.
+
+        A plain file seeks; a gzip stream is decompressed up to ``offset`` and discarded.
+        """
+        self._first_line = line
+        if self._records is not None:
+            return
+        if self._stream is None or offset is None:
+            raise RuntimeError("OrderSource.skip_to needs an entered file source and a byte offset")
+        if self._stream is self._raw and self._raw.seekable():
+            self._raw.seek(offset)
+            return
+        remaining = offset - self._stream.tell()
+        while remaining > 0:
+            chunk = self._stream.read(min(remaining, READ_BUFFER))
+            if not chunk:
+                raise EOFError(f"the file ends before byte {offset}")
+            remaining -= len(chunk)
+
     def __iter__(self) -> Iterator[tuple[int, Record]]:
         if self._records is not None:
-            yield from enumerate(self._records, start=1)
+            first = self._first_line
+            yield from enumerate(itertools.islice(self._records, first - 1, None), start=first)
             return
         if self._stream is None:
             raise RuntimeError("OrderSource must be entered (with ...) before reading a file")
-        lines = enumerate(self._stream, start=1)
+        lines = enumerate(self._stream, start=self._first_line)
         for number, line in lines:
             # Only the very first line can carry a byte-order mark; checked once, outside the loop.
             if line.startswith(UTF8_BOM):

@@ -50,18 +50,20 @@ _File = TypeVar("_File", bound="JsonLinesFile")
 class JsonLinesFile:
     """A JSON Lines file written entry by entry: a local path or any ``ObjectStoragePath`` URI.
 
-    Rewritten on each try (opened with ``"wb"``); local parent directories are created.
+    Rewritten on each try (opened with ``"wb"``), appended to (``append=True``) when a try continues
+    after a rate-limit deferral; local parent directories are created.
     """
 
-    def __init__(self, location: str | os.PathLike[str]) -> None:
+    def __init__(self, location: str | os.PathLike[str], append: bool = False) -> None:
         self.location = location
         self._path = storage_path(location)
         self._handle: IO[bytes] | None = None
+        self._mode = "ab" if append else "wb"
 
     def __enter__(self: _File) -> _File:
         if not isinstance(self._path, ObjectStoragePath):
             self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self._path.open("wb")
+        self._handle = self._path.open(self._mode)
         return self
 
     def __exit__(

@@ -6,10 +6,11 @@ import os
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, NoReturn
 
 from airflow.configuration import conf
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_voucherify.exceptions import VoucherifyError
@@ -17,8 +18,11 @@ from airflow_provider_voucherify.failures import AirflowFailException, fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._batching import batches
+from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
 from airflow_provider_voucherify.operators._options import check_options
+from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left
 from airflow_provider_voucherify.operators._progress import Progress
+from airflow_provider_voucherify.operators._rate_limited import post_batch
 from airflow_provider_voucherify.operators._resume import BatchLedger, Project
 from airflow_provider_voucherify.operators._source import (
     OrdersArg,
@@ -27,12 +31,12 @@ from airflow_provider_voucherify.operators._source import (
     lineage_input,
 )
 from airflow_provider_voucherify.operators._validation import (
-    Counts,
     OnInvalid,
     RejectsFile,
     rejects_location,
     serialized_orders,
 )
+from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_share
 from airflow_provider_voucherify.verdict import Outcome, Verdict
 
 DEFAULT_TIMEOUT = timedelta(days=7)
@@ -80,7 +84,8 @@ class ImportOrdersOperator(BaseOperator):
 
     :param orders: a list of dicts or ``Order``\\ s, or a path or URI (``str`` or ``ObjectStoragePath``:
         ``file://``, ``s3://``, ...) to JSON Lines, plain or gzip. Templated.
-    :param voucherify_conn_id: the Voucherify connection
+    :param voucherify_conn_id: the Voucherify connection id. Templated (e.g.
+        ``"{{ params.voucherify_conn_id }}"``); a deferred wait uses the rendered id.
     :param batch_size: orders per request, 1 to 2000; a batch also stays under 10 MiB of JSON
     :param on_invalid: ``"fail"`` on the first invalid record, or ``"skip"`` invalid records
     :param max_invalid: with ``"skip"``, how many invalid records are tolerated
@@ -93,14 +98,17 @@ class ImportOrdersOperator(BaseOperator):
     :param wait_for_completion: wait until Voucherify finished every import, with the same verdict
         as ``AsyncActionSensor``
     :param deferrable: wait in the triggerer instead of the worker
-    :param poll_interval: seconds between two checks while waiting
+    :param poll_interval: the shortest time between two checks while waiting, in seconds
     :param max_failed_orders: how many orders Voucherify may reject before the wait fails
     :param timeout: how long to wait (seconds or a ``timedelta``) before failing
+    :param api_budget_share: the largest share of the plan's ordinary API calls (as the
+        ``X-Rate-Limit-*`` headers report them) the wait may spend, in (0, 1]
     :param resume: skip the batches an earlier try of this task instance had sent and that are
         still good (see above); ``False`` sends everything again. Templated (``"false"`` works).
     """
 
-    template_fields: Sequence[str] = ("orders", "rejects_path", "resume")
+    template_fields: Sequence[str] = ("orders", "rejects_path", "resume", "voucherify_conn_id")
+    template_fields_renderers = {"orders": "json"}
     ui_color = "#ff8c61"
 
     def __init__(
@@ -119,6 +127,7 @@ class ImportOrdersOperator(BaseOperator):
         poll_interval: float = 30,
         max_failed_orders: int = 0,
         timeout: timedelta | float = DEFAULT_TIMEOUT,
+        api_budget_share: float = DEFAULT_API_BUDGET_SHARE,
         resume: bool | str = True,
         **kwargs: Any,
     ) -> None:
@@ -145,7 +154,10 @@ class ImportOrdersOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_failed_orders = max_failed_orders
+        self.api_budget_share = check_share(api_budget_share)
         self.resume = resume
+        # Orders Voucherify imported, known after a successful wait (for OpenLineage).
+        self._imported_orders: int | None = None
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -153,8 +165,17 @@ class ImportOrdersOperator(BaseOperator):
             self.orders = OrdersInMemory(self.orders)
 
     def execute(self, context: Context) -> list[str]:
+        return self._run(context, Continuation())
+
+    def resume_import(
+        self, context: Context, event: Any = None, continuation: dict[str, Any] | None = None
+    ) -> list[str]:
+        """Continue after a rate-limit deferral, at the batch the limit refused."""
+        return self._run(context, Continuation.from_dict(continuation or {}))
+
+    def _run(self, context: Context, state: Continuation) -> list[str]:
         with fail_fast("Import"):
-            action_ids = self._send(context)
+            action_ids = self._send(context, state)
             if action_ids and self.wait_for_completion:
                 return self._wait(context, action_ids)
         return action_ids
@@ -162,9 +183,16 @@ class ImportOrdersOperator(BaseOperator):
     def _project(self, hook: VoucherifyHook) -> Project:
         return Project(hook.settings.base_url, hook.settings.app_id)
 
-    def _send(self, context: Context) -> list[str]:
+    def _send(self, context: Context, state: Continuation) -> list[str]:
         hook = VoucherifyHook(self.voucherify_conn_id)
-        counts, action_ids, sent, skipped = Counts(), [], 0, 0
+        counts, action_ids, sent, skipped = (
+            state.position.counts(),
+            state.action_ids,
+            state.sent,
+            state.skipped,
+        )
+        plan, continuing, finished = PlanView.from_dict(state.plan), state.position.batch > 0, False
+        sent_before = sent
         try:
             resume = as_flag(self.resume, "resume")
             ledger = BatchLedger.from_context(
@@ -176,17 +204,25 @@ class ImportOrdersOperator(BaseOperator):
             )
             if not resume:
                 self.log.info("resume=False: every batch is sent again")
+            elif continuing:
+                # This try already checked the earlier tries' batches before it deferred.
+                self.log.info("Continuing after a rate-limit wait at batch %d", state.position.batch + 1)
             elif states := ledger.check(hook):
                 self.log.info(
                     "Earlier tries sent %d batches; their imports now: %s", len(states), _tally(states)
                 )
             with ExitStack() as stack:
                 source = stack.enter_context(OrderSource(self.orders))
+                checkpoints = Checkpoints(source, state.position, state.identity)
                 location = rejects_location(self.rejects_path)
-                rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
+                rejects = (
+                    stack.enter_context(RejectsFile(location, append=continuing))
+                    if location is not None
+                    else None
+                )
                 progress = Progress(total=source.total)
                 valid = serialized_orders(
-                    source,
+                    checkpoints.records(),
                     counts=counts,
                     on_invalid=self.on_invalid,
                     max_invalid=self.max_invalid,
@@ -194,7 +230,7 @@ class ImportOrdersOperator(BaseOperator):
                     require_source_id=self.require_source_id,
                     created_at_metadata_key=self.created_at_metadata_key,
                 )
-                for batch in batches(valid, batch_size=self.batch_size):
+                for batch in checkpoints.batches(batches(valid, batch_size=self.batch_size), counts):
                     decision = ledger.decide(batch)
                     action_id = decision.async_action_id
                     if action_id is not None:
@@ -203,14 +239,32 @@ class ImportOrdersOperator(BaseOperator):
                     else:
                         if ledger.resume and batch.number in ledger.recalled:
                             self.log.info("batch %d: sending it again: %s", batch.number, decision.reason)
-                        action_id = hook.import_serialized(
-                            batch.body, count=batch.count, resend_safe=batch.resend_safe
+                        state.action_ids, state.sent, state.skipped = action_ids, sent, skipped
+                        action_id = post_batch(
+                            hook,
+                            batch,
+                            state=state,
+                            checkpoints=checkpoints,
+                            plan=plan,
+                            batch_size=self.batch_size,
+                            log=self.log,
+                            defer=self._defer_until if self.deferrable else None,
                         )
                         ledger.record(batch, action_id)
                         sent += batch.count
-                        line = progress.describe(batch.number, sent + skipped, sent, source.fraction_read())
-                        self.log.info("%s, async action %s", line, action_id)
+                        line = progress.describe(
+                            batch.number,
+                            sent + skipped,
+                            sent - sent_before,
+                            source.fraction_read(),
+                        )
+                        left = batches_left(
+                            source.total, counts.read, self.batch_size, batch.number, source.fraction_read()
+                        )
+                        view = plan.describe(left, time.time())
+                        self.log.info("%s, async action %s%s", line, action_id, f"; {view}" if view else "")
                     action_ids.append(action_id)
+                finished = True
         finally:
             hook.close()
             summary = {
@@ -219,11 +273,18 @@ class ImportOrdersOperator(BaseOperator):
                 "skipped_on_retry": skipped,
                 "batches": len(action_ids),
             }
-            self.log.info("Import summary: %s", summary)
+            self.log.info("Import summary%s: %s", "" if finished else " so far", summary)
         context["ti"].xcom_push(key="import_summary", value=summary)
         if not action_ids:
             self.log.warning("No valid orders to import: nothing was sent")
         return action_ids
+
+    def _defer_until(self, retry_at: float, state: Continuation) -> NoReturn:
+        self.defer(
+            trigger=DateTimeTrigger(moment=datetime.fromtimestamp(retry_at, tz=timezone.utc)),
+            method_name="resume_import",
+            kwargs={"continuation": state.to_dict()},
+        )
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:
         if self.deferrable:
@@ -236,11 +297,12 @@ class ImportOrdersOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     end_time=time.time() + self.timeout,
                     max_failed_orders=self.max_failed_orders,
+                    api_budget_share=self.api_budget_share,
                 ),
                 method_name="execute_complete",
                 kwargs={"async_action_ids": action_ids},
             )
-        from airflow_provider_voucherify.polling import wait_until_finished
+        from airflow_provider_voucherify.waiting import wait_until_finished
 
         hook = VoucherifyHook(self.voucherify_conn_id)
         try:
@@ -250,6 +312,7 @@ class ImportOrdersOperator(BaseOperator):
                 poll_interval=self.poll_interval,
                 timeout=self.timeout,
                 max_failed_orders=self.max_failed_orders,
+                api_budget_share=self.api_budget_share,
                 log=self.log,
             )
         finally:
@@ -279,20 +342,41 @@ class ImportOrdersOperator(BaseOperator):
         if verdict.status is not Outcome.SUCCESS:
             raise VoucherifyError(f"Import {verdict.status.value}: {verdict.message}")
         self.log.info("%s", verdict.message)
+        if verdict.summary is not None:
+            self._imported_orders = verdict.summary.done_count
         return action_ids
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage: the source file in, the project's orders out; ``None`` without OpenLineage."""
+        """OpenLineage: the source file in; the project's orders out, only once imported.
+
+        Without ``wait_for_completion`` the task ends when the imports are merely submitted, so
+        no output is claimed. After a successful wait the output carries an ``outputStatistics``
+        facet with the number of orders Voucherify imported. ``None`` without OpenLineage.
+        """
         try:
-            from airflow.providers.common.compat.openlineage.facet import Dataset
+            from airflow.providers.common.compat.openlineage.facet import (
+                Dataset,
+                OutputDataset,
+                OutputStatisticsOutputDatasetFacet,
+            )
             from airflow.providers.openlineage.extractors import OperatorLineage
         except ImportError:
             return None
         source = lineage_input(self.orders)
-        settings = VoucherifyHook(self.voucherify_conn_id).settings
+        outputs = []
+        if self.wait_for_completion and self._imported_orders is not None:
+            settings = VoucherifyHook(self.voucherify_conn_id).settings
+            outputs.append(
+                OutputDataset(
+                    namespace=settings.base_url,
+                    name=f"{settings.app_id}/orders",
+                    outputFacets={
+                        "outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=self._imported_orders)
+                    },
+                )
+            )
         return OperatorLineage(
-            inputs=[Dataset(namespace=source[0], name=source[1])] if source else [],
-            outputs=[Dataset(namespace=settings.base_url, name=f"{settings.app_id}/orders")],
+            inputs=[Dataset(namespace=source[0], name=source[1])] if source else [], outputs=outputs
         )
 
 

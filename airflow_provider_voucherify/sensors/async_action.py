@@ -13,6 +13,7 @@ from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
+from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_share
 from airflow_provider_voucherify.polling import (
     ActionTracker,
     ProgressLog,
@@ -22,6 +23,7 @@ from airflow_provider_voucherify.polling import (
 )
 from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
 from airflow_provider_voucherify.verdict import Outcome, Verdict
+from airflow_provider_voucherify.waiting import wait_until_finished
 
 try:  # Airflow >= 3.2 moved these to the Task SDK and deprecated the old names.
     from airflow.sdk.exceptions import (
@@ -69,20 +71,27 @@ class AsyncActionSensor(BaseSensorOperator):
     ``AirflowFailException``, so not retried) with the original error as ``__cause__``.
 
     Each poll costs ``ceil(K / 100)`` list calls for K unfinished actions, plus one call per action
-    when it finishes. ``reschedule`` mode reads the results of ``DONE`` actions only once all are
-    final, since nothing survives between its pokes.
+    when it finishes. In ``poke`` mode and deferred, polls are planned from the imports' progress
+    rate (never more often than ``poke_interval``) and kept within ``api_budget_share`` of the
+    plan's ordinary calls; a 429 is waited out until its window reopens. ``reschedule`` mode polls
+    once per ``poke_interval`` and reads the results of ``DONE`` actions only once all are final,
+    since nothing survives between its pokes.
 
     :param async_action_ids: one id or a list of ids, e.g. ``ImportOrdersOperator``'s XCom
         (templated; a rendered JSON list is accepted too)
-    :param voucherify_conn_id: the Voucherify connection
+    :param voucherify_conn_id: the Voucherify connection id. Templated; a deferred wait uses the
+        rendered id.
     :param deferrable: wait in the triggerer instead of a worker slot (after one first poke)
-    :param poke_interval: seconds between two polls
+    :param poke_interval: the shortest time between two polls, in seconds
     :param timeout: seconds to wait before failing with ``AirflowSensorTimeout``; defaults to
         Airflow's ``[sensors] default_timeout``
     :param max_failed_orders: failed orders tolerated over all actions
+    :param api_budget_share: the largest share of the plan's ordinary API calls (as the
+        ``X-Rate-Limit-*`` headers report them) the wait may spend, in (0, 1]
     """
 
-    template_fields: Sequence[str] = ("async_action_ids",)
+    template_fields: Sequence[str] = ("async_action_ids", "voucherify_conn_id")
+    template_fields_renderers = {"async_action_ids": "json"}
     ui_color = "#f3e8ff"
 
     def __init__(
@@ -94,6 +103,7 @@ class AsyncActionSensor(BaseSensorOperator):
         poke_interval: timedelta | float = 30,
         timeout: timedelta | float | None = None,
         max_failed_orders: int = 0,
+        api_budget_share: float = DEFAULT_API_BUDGET_SHARE,
         **kwargs: Any,
     ) -> None:
         if timeout is None:
@@ -105,6 +115,7 @@ class AsyncActionSensor(BaseSensorOperator):
         self.voucherify_conn_id = voucherify_conn_id
         self.deferrable = deferrable
         self.max_failed_orders = max_failed_orders
+        self.api_budget_share = check_share(api_budget_share)
         self._tracker: ActionTracker | None = None
 
     @cached_property
@@ -126,6 +137,8 @@ class AsyncActionSensor(BaseSensorOperator):
 
     def _execute(self, context: Context) -> Any:
         try:
+            if not self.deferrable and self.mode == "poke":
+                return self._soft(lambda: self._finish(self._wait()))
             if not self.deferrable:
                 return super().execute(context)
             verdict = self._poll()
@@ -141,6 +154,7 @@ class AsyncActionSensor(BaseSensorOperator):
                 poll_interval=self.poke_interval,
                 end_time=time.time() + self.timeout,
                 max_failed_orders=self.max_failed_orders,
+                api_budget_share=self.api_budget_share,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + self.poke_interval + DEFERRAL_TIMEOUT_MARGIN),
@@ -160,6 +174,21 @@ class AsyncActionSensor(BaseSensorOperator):
     @property
     def _ids(self) -> list[str]:
         return action_ids(self.async_action_ids)
+
+    def _wait(self) -> Verdict:
+        """Poke mode: the planned wait in this worker, instead of a poke every ``poke_interval``."""
+        try:
+            return wait_until_finished(
+                self.hook,
+                self._ids,
+                poll_interval=self.poke_interval,
+                timeout=self.timeout,
+                max_failed_orders=self.max_failed_orders,
+                api_budget_share=self.api_budget_share,
+                log=self.log,
+            )
+        except Exception as exc:  # the planner raises only what waiting cannot cure
+            raise WaitingCannotCure(f"Waiting for async actions failed: {exc}") from exc
 
     def _poll(self) -> Verdict:
         if self._tracker is None:

@@ -2,46 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_voucherify.exceptions import VoucherifyError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
-from airflow_provider_voucherify.polling import (
-    ActionTracker,
-    ProgressLog,
-    apoll_once,
-    error_backoff,
-    is_transient,
-)
+from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_share
 from airflow_provider_voucherify.verdict import Outcome, Verdict
-
-T = TypeVar("T")
+from airflow_provider_voucherify.waiting import await_until_finished
 
 CLASSPATH = "airflow_provider_voucherify.triggers.async_action.AsyncActionTrigger"
-
-
-async def within(awaitable: Awaitable[T], seconds: float) -> T:
-    """``awaitable``'s result if it comes within ``seconds``, else ``asyncio.TimeoutError``.
-
-    ``asyncio.wait_for`` on Python 3.10 and 3.11 can swallow a cancellation that arrives as the
-    awaited call finishes (cpython#86296): a trigger the triggerer cancelled would keep polling
-    until its deadline. ``asyncio.wait`` lets the cancellation through on every version.
-    """
-    task = asyncio.ensure_future(awaitable)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=seconds)
-    finally:
-        if not task.done():
-            task.cancel()
-    if not done:
-        await asyncio.wait({task})  # let the cancelled poll unwind before the client closes
-        raise asyncio.TimeoutError
-    return task.result()
 
 
 class AsyncActionTrigger(BaseTrigger):
@@ -49,16 +22,21 @@ class AsyncActionTrigger(BaseTrigger):
 
     The event's payload is :meth:`Verdict.to_event() <airflow_provider_voucherify.verdict.Verdict.to_event>`
     with ``status`` ``success``, ``failed``, ``timeout`` or ``error``; read it back with
-    ``Verdict.from_event``. Transient API errors (429, 5xx, lost connections) are retried here
-    until ``end_time``; only errors that waiting cannot cure (bad credentials, unknown id) end
-    the wait early, as an ``error`` event.
+    ``Verdict.from_event``. Polls are planned by :func:`~airflow_provider_voucherify.waiting.plan_waiting`:
+    from the imports' progress rate, never more often than ``poll_interval``, within
+    ``api_budget_share`` of the plan's ordinary calls. Transient API errors (429, 5xx, lost
+    connections) are waited out here until ``end_time`` (a 429 until its window reopens); only
+    errors that waiting cannot cure (bad credentials, unknown id, the billing cycle's quota
+    spent) end the wait early, as an ``error`` event.
 
     :param async_action_ids: the async action ids to wait for
     :param voucherify_conn_id: the Voucherify connection, read without blocking the event loop
-    :param poll_interval: seconds between two poll cycles
+    :param poll_interval: the shortest time between two poll cycles, in seconds
     :param end_time: wall-clock deadline as epoch seconds; kept as is when the trigger is
         rebuilt in another triggerer process
     :param max_failed_orders: failed orders tolerated over all actions before the wait fails
+    :param api_budget_share: the largest share of the plan's ordinary API calls (as the
+        ``X-Rate-Limit-*`` headers report them) the wait may spend, in (0, 1]
     """
 
     def __init__(
@@ -68,6 +46,7 @@ class AsyncActionTrigger(BaseTrigger):
         poll_interval: float,
         end_time: float,
         max_failed_orders: int = 0,
+        api_budget_share: float = DEFAULT_API_BUDGET_SHARE,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.async_action_ids = [str(action_id) for action_id in async_action_ids]
@@ -75,6 +54,7 @@ class AsyncActionTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time)
         self.max_failed_orders = int(max_failed_orders)
+        self.api_budget_share = check_share(api_budget_share)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -85,6 +65,7 @@ class AsyncActionTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "max_failed_orders": self.max_failed_orders,
+                "api_budget_share": self.api_budget_share,
             },
         )
 
@@ -94,35 +75,19 @@ class AsyncActionTrigger(BaseTrigger):
         yield TriggerEvent(verdict.to_event())  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> Verdict:
-        started = time.time()
         hook = VoucherifyHook(self.voucherify_conn_id)
         try:
-            tracker = ActionTracker(self.async_action_ids, max_failed_orders=self.max_failed_orders)
-            progress = ProgressLog(self.log)
-            failures = 0
-            while True:
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    return tracker.timed_out(time.time() - started)
-                answers = tracker.answers
-                try:
-                    # A 429 may ask for a longer wait than the deadline leaves: the deadline wins.
-                    verdict = await within(apoll_once(hook, tracker), remaining)
-                except asyncio.TimeoutError:
-                    return tracker.timed_out(time.time() - started)
-                except VoucherifyError as exc:
-                    if not is_transient(exc):
-                        return Verdict(status=Outcome.ERROR, message=str(exc))
-                    # Back off only while nothing gets through; a cycle cut short still made progress.
-                    failures = failures + 1 if tracker.answers == answers else 0
-                    self.log.warning("Polling async actions failed for now, polling again: %s", exc)
-                else:
-                    if verdict.finished:
-                        return verdict
-                    failures = 0
-                    progress(verdict)
-                pause = error_backoff(self.poll_interval, failures)
-                await asyncio.sleep(max(0.0, min(pause, self.end_time - time.time())))
+            return await await_until_finished(
+                hook,
+                self.async_action_ids,
+                poll_interval=self.poll_interval,
+                timeout=self.end_time - time.time(),
+                max_failed_orders=self.max_failed_orders,
+                api_budget_share=self.api_budget_share,
+                log=self.log,
+            )
+        except VoucherifyError as exc:
+            return Verdict(status=Outcome.ERROR, message=str(exc))
         except Exception as exc:
             # One event, always: an unexpected error becomes an `error` event the task can report.
             self.log.exception("Waiting for async actions %s failed", self.async_action_ids)

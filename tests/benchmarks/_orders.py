@@ -1,7 +1,7 @@
 """Generated orders shaped like a warehouse backfill, written once as JSON Lines (plain or gzip).
 
 Each order has a customer by ``source_id``, 1 to 4 items naming a product and a SKU by
-``source_id`` with integer prices, and its real creation date in metadata, as DESIGN.md asks of
+``source_id`` with integer prices, and its real creation date in metadata, as the API asks of
 historical orders. The same seed gives the same file, so runs compare like with like.
 """
 

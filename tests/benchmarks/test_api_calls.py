@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_voucherify import polling
+from airflow_provider_voucherify import waiting
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from tests.benchmarks._orders import write_orders
 from tests.benchmarks._report import record
@@ -75,14 +75,14 @@ def test_api_calls_to_import_and_wait(
     minimum = actions + actions
 
     cycles = 0
-    poll_once = polling.poll_once
+    poll_once = waiting.poll_once
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         nonlocal cycles
         cycles += 1
         return poll_once(*args, **kwargs)
 
-    monkeypatch.setattr(polling, "poll_once", counted)
+    monkeypatch.setattr(waiting, "poll_once", counted)
     server.reset()
     started = time.perf_counter()
     ids = provider(server, orders, wait_for_completion=True, deferrable=False, poll_interval=POLL_INTERVAL)

@@ -2,8 +2,10 @@
 
 The emulator imports 1 order in 5 seconds, so the 500 queued imports (1 order each) stay ``ENQUEUED``
 for the whole measurement. Each trigger polls every ``POLL_INTERVAL`` seconds; a poll cycle is one
-call of ``apoll_once`` (counted by wrapping it). Two shapes: each trigger watches 1 action (one
-``GET /v1/async-actions/{id}`` a cycle) or 3 actions (one list call a cycle, 100 entries parsed).
+call of ``apoll_once`` (counted by wrapping it; ``MAX_POLL_GAP`` is set to the poll interval so
+the planner does not stretch the gaps of actions that do not move). Two shapes: each trigger
+watches 1 action (one ``GET /v1/async-actions/{id}`` a cycle) or 3 actions (one list call a
+cycle: a page of 100 entries, of which only the 3 tracked ones are validated).
 
 Figures, for this process only (the emulator is another process): CPU seconds per trigger per
 cycle, from ``time.process_time()`` over a steady window divided by the cycles run in it; memory
@@ -25,8 +27,8 @@ from typing import Any
 import psutil
 import pytest
 
+from airflow_provider_voucherify import waiting
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
-from airflow_provider_voucherify.triggers import async_action
 from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
 from tests.benchmarks._report import note, record
 
@@ -35,7 +37,7 @@ pytestmark = pytest.mark.bench
 TRIGGERS = int(os.environ.get("BENCH_TRIGGERS", "500"))
 POLL_INTERVAL = 0.2
 MEASURE_SECONDS = 8.0
-TARGET_CPU_MS = 5.0
+TARGET_CPU_MS = 2.0
 STARTUP_DEADLINE = 120.0
 CANCEL_GRACE = 15.0
 
@@ -84,14 +86,18 @@ async def cancel_all(tasks: list[asyncio.Task[Any]]) -> int:
 
 async def run_triggers(id_sets: list[list[str]]) -> dict[str, float]:
     cycles: Counter[Any] = Counter()  # per tracker (kept alive, so no id is reused)
-    poll = async_action.apoll_once
+    poll = waiting.apoll_once
+
+    calls = [0]
 
     async def counted(hook: Any, tracker: Any) -> Any:
+        before = tracker.calls
         verdict = await poll(hook, tracker)
         cycles[tracker] += 1  # a finished cycle
+        calls[0] += tracker.calls - before
         return verdict
 
-    async_action.apoll_once = counted  # type: ignore[assignment]
+    waiting.apoll_once = counted  # type: ignore[assignment]
     process = psutil.Process()
     tasks: list[asyncio.Task[Any]] = []
 
@@ -126,15 +132,16 @@ async def run_triggers(id_sets: list[list[str]]) -> dict[str, float]:
         gc.collect()
         rss_after = process.memory_info().rss
 
-        cpu, wall, done = time.process_time(), time.perf_counter(), sum(cycles.values())
+        cpu, wall, done, made = time.process_time(), time.perf_counter(), sum(cycles.values()), calls[0]
         await asyncio.sleep(MEASURE_SECONDS)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        done = sum(cycles.values()) - done
+        done, made = sum(cycles.values()) - done, calls[0] - made
     finally:
         survivors = await cancel_all(tasks)
-        async_action.apoll_once = poll  # type: ignore[assignment]
+        waiting.apoll_once = poll  # type: ignore[assignment]
     return {
         "cpu_per_cycle": cpu / done,
+        "calls_per_cycle": made / done,
         "cycles_per_trigger_second": done / len(id_sets) / wall,
         "cpu_share": cpu / wall,
         "memory_per_trigger": (rss_after - rss_before) / (len(id_sets) - 1),
@@ -150,6 +157,9 @@ def test_triggerer_load(
 ) -> None:
     server, ids = queued_actions
     monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", server.conn_json)
+    # Every trigger polls each POLL_INTERVAL: the figure is the cost of a cycle, not how few the
+    # planner needs (its actions stay queued, so it would stretch the gaps up to MAX_POLL_GAP).
+    monkeypatch.setattr(waiting, "MAX_POLL_GAP", POLL_INTERVAL)
     id_sets = [[ids[(n + k) % len(ids)] for k in range(ids_per_trigger)] for n in range(TRIGGERS)]
     figures = asyncio.run(run_triggers(id_sets))
     shape = "1 action each (GET by id)" if ids_per_trigger == 1 else f"{ids_per_trigger} actions each (list)"
@@ -157,7 +167,8 @@ def test_triggerer_load(
     record(
         "triggerer",
         f"{TRIGGERS} triggers, {shape}: CPU per trigger per poll cycle",
-        f"{cpu_ms:.2f} ms ({figures['cycles_per_trigger_second']:.1f} cycles/s per trigger at "
+        f"{cpu_ms:.2f} ms ({figures['calls_per_cycle']:.2f} API calls per cycle; "
+        f"{figures['cycles_per_trigger_second']:.1f} cycles/s per trigger at "
         f"poll_interval {POLL_INTERVAL} s; loop busy {figures['cpu_share']:.0%} of a core)",
         f"< {TARGET_CPU_MS:g} ms",
         cpu_ms < TARGET_CPU_MS,

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,14 +76,19 @@ def _parse(dag_file: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_backfill_runs_monthly_with_catchup_and_imports_in_the_pool(airflow_db: Path) -> None:
+def test_the_backfill_runs_monthly_with_catchup_and_one_import_at_a_time(airflow_db: Path) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(DAGS / "voucherify_orders_backfill.py")).get_dag("voucherify_orders_backfill")
     assert dag.catchup is True
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
-    assert set(dag.params.keys()) == {"warehouse_conn_id", "staging_base", "verify_sample_size"}
-    assert dag.get_task("import_orders").pool == "voucherify_imports"
+    assert set(dag.params.keys()) == {
+        "warehouse_conn_id",
+        "staging_base",
+        "verify_sample_size",
+        "voucherify_conn_id",
+    }
+    assert_one_import_at_a_time_without_a_pool(dag)
     assert dag.get_task("wait_for_import").deferrable is True
     assert [t.task_id for t in dag.topological_sort()] == [
         "extract_transform",
@@ -98,6 +104,29 @@ def test_the_one_off_dag_asks_for_a_file_and_waits_deferred(airflow_db: Path) ->
 
     dag = DagBag(dag_folder=str(DAGS / "voucherify_import_file.py")).get_dag("voucherify_import_file")
     assert type(dag.timetable).__name__ == "NullTimetable"
-    assert "orders_path" in dag.params
-    assert dag.get_task("import_orders").pool == "voucherify_imports"
+    assert set(dag.params.keys()) == {"orders_path", "voucherify_conn_id"}
+    assert_one_import_at_a_time_without_a_pool(dag)
     assert dag.get_task("wait_for_import").deferrable is True
+
+
+def assert_one_import_at_a_time_without_a_pool(dag: Any) -> None:
+    """No pool to create first (a missing pool leaves the task scheduled forever, silently)."""
+    task = dag.get_task("import_orders")
+    assert task.pool == "default_pool"
+    assert task.max_active_tis_per_dag == 1
+    assert dag.params["voucherify_conn_id"] == "voucherify_default"
+    assert {task.voucherify_conn_id, dag.get_task("wait_for_import").voucherify_conn_id} == {
+        "{{ params.voucherify_conn_id }}"
+    }
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda path: path.name)
+def test_a_pool_named_in_the_environment_is_used(
+    airflow_db: Path, dag_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("VOUCHERIFY_IMPORT_POOL", "voucherify_imports")
+    bag = DagBag(dag_folder=str(dag_file))
+    (dag,) = bag.dags.values()
+    assert dag.get_task("import_orders").pool == "voucherify_imports"

@@ -1,6 +1,6 @@
 """The emulator's answers against the official response schemas (tests/spec/, see SOURCES.md).
 
-Two spec defects are worked around narrowly, as DESIGN.md explains: the async action's ``result``
+Two spec defects are worked around narrowly (docs/architecture.md lists them): the async action's ``result``
 is a ``oneOf`` that several result shapes always match, so an import's result is checked against the
 ``ORDERS.IMPORT`` shape alone; and that shape types ``failed`` as an object with a non-nullable
 ``source_id`` while the API (and the spec's own example) returns an array whose entries may have

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import httpx
 
+from airflow_provider_voucherify.emulator.clock import EmulatedClock
+from airflow_provider_voucherify.emulator.plans import MINUTE, Limits
 from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from tests.emulator.helpers import order
@@ -21,8 +23,10 @@ def test_api_calls_limit_and_headers(emulator: EmulatorServer) -> None:
     assert {answer.headers["x-rate-limit-limit"] for answer in answers} == {"3"}
     limited = answers[-1]
     retry_after = int(limited.headers["retry-after"])
-    assert 50 <= retry_after <= 60
-    assert abs(int(limited.headers["x-rate-limit-retry"]) - (time.time() + retry_after)) <= 2
+    assert 1 <= retry_after <= 60
+    retry_at = int(limited.headers["x-rate-limit-retry"])
+    assert retry_at % 60 == 0  # a calendar minute: the window reopens at the top of the next minute
+    assert abs(retry_at - (time.time() + retry_after)) <= 2
     assert limited.headers["x-rate-limit-type"] == "api_calls"
     body = limited.json()
     assert (body["code"], body["key"]) == (429, "too_many_requests")
@@ -38,7 +42,8 @@ def test_bulk_calls_limit_imports_only(emulator: EmulatorServer) -> None:
         assert client.get("/v1/async-actions").status_code == 200
     assert limited.status_code == 429
     assert limited.headers["x-rate-limit-type"] == "bulk_api_calls"
-    assert 3500 <= int(limited.headers["retry-after"]) <= 3600
+    assert 1 <= int(limited.headers["retry-after"]) <= 3600
+    assert int(limited.headers["x-rate-limit-retry"]) % 3600 == 0  # the top of the next hour
     assert emulator.stats()["imports_accepted"] == 1
 
 
@@ -70,21 +75,21 @@ def test_limit_flags_apply_and_survive_reset(tmp_path: Path) -> None:
                 assert [client.get("/v1/orders").status_code for _ in range(3)] == [200, 200, 429]
             server.reset()
         with httpx.Client(base_url=server.url) as raw:
-            assert raw.get("/_emulator/faults").json()["effective_rate_limits"] == {
-                "api_calls": 2,
-                "bulk_api_calls": 5,
-            }
+            effective = raw.get("/_emulator/faults").json()["effective_rate_limits"]
+        assert (effective["api_calls"], effective["api_window_seconds"]) == (2, 60)
+        assert effective["bulk_api_calls_per_hour"] == 5
 
 
-def test_limits_are_per_project_and_refusals_consume_nothing() -> None:
+def test_limits_count_per_organization_and_refusals_consume_nothing() -> None:
     now = [1000.0]
-    limiter = RateLimiter(clock=lambda: now[0])
-    limiter.configure(per_minute=2, bulk_per_hour=1)
+    limiter = RateLimiter(EmulatedClock(real=lambda: now[0]))
+    limiter.configure(Limits(api_calls=2, api_window=MINUTE, bulk_api_calls=1))
+    limiter.configure_projects({"a": "org", "b": "org", "c": "other"}, {})
     assert limiter.check("a", is_bulk=True).allowed
-    assert not limiter.check("a", is_bulk=True).allowed  # bulk budget spent; api budget untouched
-    assert limiter.check("a", is_bulk=False).allowed
+    assert not limiter.check("b", is_bulk=True).allowed  # the organization's bulk budget is spent
+    assert limiter.check("b", is_bulk=False).allowed  # the refusal consumed no ordinary call
     assert not limiter.check("a", is_bulk=False).allowed
-    assert limiter.check("b", is_bulk=False).allowed
-    now[0] += 60
+    assert limiter.check("c", is_bulk=False).allowed  # another organization
+    now[0] = 1020.0  # the top of the next minute
     assert limiter.check("a", is_bulk=False).allowed
     assert not limiter.check("a", is_bulk=True).allowed  # the hour is not over

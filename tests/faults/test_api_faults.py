@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_voucherify import pacing
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.exceptions import (
     VoucherifyAuthError,
@@ -111,12 +112,17 @@ def test_429_storm_slows_the_run_down_by_at_least_what_the_api_asked(
 ) -> None:
     case = Case("429 storm, Retry-After")
     point_connection(monkeypatch, emulator, max_retries=20)
-    # One-second windows: 2 imports and 6 calls of any kind per window, then 429 with Retry-After.
-    emulator.set_faults(bulk_calls_per_hour=2, rate_limit_per_minute=6, retry_after_seconds=1)
+    # One-second windows: 2 imports and 3 calls of any kind per window, then 429 with Retry-After.
+    emulator.set_faults(bulk_calls_per_hour=2, rate_limit_per_minute=3, retry_after_seconds=1)
+    # The waiting budget's window is the fault's second, and the wait may spend all of it: the
+    # result reads of a poll (one per batch) come in a burst that meets the limit.
+    monkeypatch.setattr(pacing, "ASSUMED_WINDOW", 1.0)
 
     started = time.monotonic()
     ids = run_task(
-        import_operator(orders_path, wait_for_completion=True, deferrable=False, poll_interval=0.05)
+        import_operator(
+            orders_path, wait_for_completion=True, deferrable=False, poll_interval=0.05, api_budget_share=1.0
+        )
     )
     elapsed = time.monotonic() - started
 

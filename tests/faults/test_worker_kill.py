@@ -60,8 +60,9 @@ def test_a_killed_worker_is_retried_from_the_recorded_batches(
     tmp_path: Path,
 ) -> None:
     case = Case("worker SIGKILLed, task retried")
-    point_connection(monkeypatch, emulator, max_retries=3)
-    # Two imports go through, then the worker sleeps on a long Retry-After: no request is in flight.
+    # Two imports go through, then the worker sleeps on a long Retry-After (max_rate_limit_wait
+    # allows it): no request is in flight.
+    point_connection(monkeypatch, emulator, max_retries=3, max_rate_limit_wait=3600)
     emulator.set_faults(bulk_calls_per_hour=KILL_AFTER, retry_after_seconds=600)
     dag_id = f"voucherify_fault_kill_{uuid.uuid4().hex[:8]}"
     log = tmp_path / "worker.log"

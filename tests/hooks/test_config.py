@@ -20,6 +20,11 @@ from airflow_provider_voucherify.hooks._config import ClientSettings, Connection
         ("http://127.0.0.1:8000", None, "http://127.0.0.1:8000"),
         ("http://localhost:8000", None, "http://localhost:8000"),
         ("http://[::1]:8000", None, "http://[::1]:8000"),
+        # The UI's Test button sends port 0 for "no port"; a cluster alias keeps its own URL.
+        ("api.voucherify.io", 0, "https://api.voucherify.io"),
+        ("us1.api", 443, "https://us1.api.voucherify.io"),
+        ("http://127.0.0.1", 8000, "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000", 9000, "http://127.0.0.1:8000"),
     ],
 )
 def test_host_forms(host: str | None, port: int | None, expected: str) -> None:

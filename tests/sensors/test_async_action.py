@@ -83,7 +83,7 @@ def failure_message(seen: dict[str, Any], capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_async_action_ids_is_the_templated_field() -> None:
-    assert AsyncActionSensor.template_fields == ("async_action_ids",)
+    assert AsyncActionSensor.template_fields == ("async_action_ids", "voucherify_conn_id")
 
 
 def test_a_negative_tolerance_is_refused() -> None:

@@ -13,6 +13,7 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 from packaging.version import Version
 
+from airflow_provider_voucherify import pacing
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.triggers.async_action import CLASSPATH, AsyncActionTrigger
 from airflow_provider_voucherify.verdict import Outcome, Verdict
@@ -63,6 +64,7 @@ def test_serialize_gives_the_classpath_and_primitive_kwargs() -> None:
         "poll_interval": 15.0,
         "end_time": 1_900_000_000.5,
         "max_failed_orders": 3,
+        "api_budget_share": 0.2,
     }
     assert json.loads(json.dumps(kwargs)) == kwargs
 
@@ -116,13 +118,33 @@ def test_rate_limiting_is_waited_out_inside_the_trigger(
 ) -> None:
     ids = queue_imports(2)
     point_connection(monkeypatch, slow_emulator, max_retries=0)
-    slow_emulator.set_faults(rate_limit_per_minute=3, retry_after_seconds=1)
+    # One call per one-second window: a poll that reads a result after its list call meets a 429.
+    slow_emulator.set_faults(rate_limit_per_minute=1, retry_after_seconds=1)
+    # The fault's windows last a second, not a plan's minute or hour: tell the polling budget.
+    monkeypatch.setattr(pacing, "ASSUMED_WINDOW", 1.0)
 
-    verdict = only_verdict(run_to_end(make_trigger(ids, seconds=120, poll_interval=0.2)))
+    trigger = make_trigger(ids, seconds=120, poll_interval=0.2, api_budget_share=1.0)
+    verdict = only_verdict(run_to_end(trigger))
 
     assert verdict.status is Outcome.SUCCESS, verdict.message
     limited = sum(counts.get("429", 0) for counts in slow_emulator.stats()["requests"].values())
     assert limited > 0, "the rate limit should have been met"
+
+
+def test_the_trigger_keeps_its_polls_within_its_share_of_the_budget(
+    slow_emulator: EmulatorServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = queue_imports(2)
+    point_connection(monkeypatch, slow_emulator, max_retries=0)
+    slow_emulator.set_faults(rate_limit_per_minute=10, retry_after_seconds=1)
+    monkeypatch.setattr(pacing, "ASSUMED_WINDOW", 1.0)
+
+    verdict = only_verdict(run_to_end(make_trigger(ids, seconds=120, poll_interval=0.05)))
+
+    assert verdict.status is Outcome.SUCCESS, verdict.message
+    limited = sum(counts.get("429", 0) for counts in slow_emulator.stats()["requests"].values())
+    assert limited == 0, "paced to 20% of 10 calls a second, the wait never met the limit"
 
 
 def test_the_deadline_ends_the_wait_with_one_timeout_event(slow_emulator: EmulatorServer) -> None:  # noqa: F811
@@ -199,7 +221,7 @@ def test_a_done_import_with_too_many_failed_orders_ends_with_one_failed_event(
 
 
 def test_within_returns_the_result_or_times_out_and_cancels() -> None:
-    from airflow_provider_voucherify.triggers.async_action import within
+    from airflow_provider_voucherify.waiting import within
 
     async def scenario() -> None:
         assert await within(asyncio.sleep(0, result="done"), 1) == "done"
@@ -216,7 +238,7 @@ def test_a_cancellation_racing_a_finished_poll_is_not_swallowed(use_within: bool
     """The triggerer cancels a trigger just as a poll completes: the trigger must stop."""
     import sys
 
-    from airflow_provider_voucherify.triggers.async_action import within
+    from airflow_provider_voucherify.waiting import within
 
     if not use_within and sys.version_info >= (3, 12):
         pytest.skip("asyncio.wait_for no longer swallows this cancellation on Python 3.12+")

@@ -1,0 +1,183 @@
+"""Where an import stands, so that it can continue after a rate-limit wait without redoing work.
+
+When Voucherify refuses batch ``k`` for a rate limit, the operator defers (or sleeps) and then
+continues at batch ``k``. It must not read, validate and serialize batches ``1 .. k-1`` again
+to find its place: :class:`Checkpoints` records, for the batch being sent, where its first record
+starts (line number, byte offset in the file, decompressed for gzip) and the record counts up to
+there, and a continuing try seeks straight to it. :class:`SourceIdentity` (size, modification
+time, SHA-256 of the first 64 KiB) proves the file is still the one the offset was taken in.
+
+Everything here is plain data that survives a deferral as JSON (the trigger's ``kwargs``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_voucherify.exceptions import VoucherifyError
+from airflow_provider_voucherify.operators._batching import Batch
+from airflow_provider_voucherify.operators._source import OrderSource, Record
+from airflow_provider_voucherify.operators._validation import Counts
+
+HEAD_BYTES = 64 * 1024
+
+
+class SourceChangedError(VoucherifyError):
+    """The orders file changed while the import waited: its recorded position means nothing now."""
+
+
+@dataclass(frozen=True)
+class SourceIdentity:
+    """Enough of a source to tell whether it is still the same: size, mtime, hash of its head.
+
+    For a list of orders only its length is kept (a list cannot change between tries of one run
+    without its DAG changing).
+    """
+
+    size: int | None
+    modified_ns: int | None = None
+    head_sha256: str | None = None
+
+    @classmethod
+    def of(cls, source: OrderSource) -> SourceIdentity:
+        if source.path is None:
+            return cls(size=source.total)
+        path = source.path
+        size, modified = source.size, None
+        if isinstance(path, Path):
+            stat = os.stat(path)
+            size, modified = stat.st_size, stat.st_mtime_ns
+        with path.open("rb") as handle:
+            head = handle.read(HEAD_BYTES)
+        return cls(size=size, modified_ns=modified, head_sha256=hashlib.sha256(head).hexdigest())
+
+
+@dataclass(frozen=True)
+class Position:
+    """The start of a batch: what was read before it, and where its first record begins.
+
+    :param batch: batches before this point (the batch starting here is number ``batch + 1``)
+    :param line: 1-based line (or list position) of the batch's first record
+    :param offset: byte offset of that line in the file (decompressed for gzip); ``None`` for a list
+    :param read: records read before this point (valid and invalid)
+    :param valid: valid records before this point
+    :param invalid: invalid records before this point
+    """
+
+    batch: int = 0
+    line: int = 1
+    offset: int | None = 0
+    read: int = 0
+    valid: int = 0
+    invalid: int = 0
+
+    def counts(self) -> Counts:
+        return Counts(read=self.read, valid=self.valid, invalid=self.invalid)
+
+
+@dataclass
+class Continuation:
+    """What a continuing try needs: the position, the source's identity, what was done so far.
+
+    :param position: where the batch the rate limit refused starts
+    :param action_ids: async action ids of the batches before it
+    :param sent: orders posted so far, by every try of this run
+    :param skipped: orders in batches an earlier (failed) try had sent
+    :param plan: the :class:`~airflow_provider_voucherify.operators._plan_view.PlanView`, as a dict
+    :param waits: rate-limit waits so far
+    """
+
+    position: Position = field(default_factory=Position)
+    identity: SourceIdentity | None = None
+    action_ids: list[str] = field(default_factory=list)
+    sent: int = 0
+    skipped: int = 0
+    plan: dict[str, Any] = field(default_factory=dict)
+    waits: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for ``BaseOperator.defer(kwargs=...)``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Continuation:
+        identity = data.get("identity")
+        return cls(
+            position=Position(**data.get("position", {})),
+            identity=SourceIdentity(**identity) if identity else None,
+            action_ids=list(data.get("action_ids", [])),
+            sent=int(data.get("sent", 0)),
+            skipped=int(data.get("skipped", 0)),
+            plan=dict(data.get("plan") or {}),
+            waits=int(data.get("waits", 0)),
+        )
+
+
+class Checkpoints:
+    """Follows an import's records and batches, knowing where the current batch started.
+
+    Wrap the source's records with :meth:`records` and the batches made from them with
+    :meth:`batches`. The batching is lazy with one record of look-ahead: a batch comes out when
+    the first record of the next one has been read, so at that moment that record's line and
+    offset are where the next batch starts, and the counts hold exactly that one record more.
+
+    :param source: an entered :class:`OrderSource`
+    :param start: where to start; anything but the beginning seeks there (after checking that
+        ``identity`` still matches the source)
+    :param identity: the source's identity when ``start`` was recorded
+    :raises SourceChangedError: if the source is not the one ``start`` was recorded in
+    """
+
+    def __init__(self, source: OrderSource, start: Position, identity: SourceIdentity | None = None) -> None:
+        self.source = source
+        self.identity = SourceIdentity.of(source)
+        if start.batch:
+            if identity != self.identity:
+                raise SourceChangedError(
+                    f"The orders source changed while the import waited for a rate limit (was "
+                    f"{identity}, now {self.identity}): it cannot continue after batch {start.batch}. "
+                    "Restore the file, or clear the task to import it from the start."
+                )
+            source.skip_to(start.offset, start.line)
+        self.current = start
+        self._next = start
+        self._latest: tuple[int, Record] | None = None
+        self._counts: Counts | None = None
+
+    def records(self) -> Iterator[tuple[int, Record]]:
+        """The source's ``(line, record)`` pairs, unchanged; the last one read is remembered."""
+        for item in self.source:
+            self._latest = item
+            yield item
+
+    def batches(self, made: Iterable[Batch], counts: Counts) -> Iterator[Batch]:
+        """The batches, numbered on from the start position; :attr:`current` is where each began.
+
+        :param counts: the running counts of the validation step feeding ``made``
+        """
+        base = self.current.batch
+        for batch in made:
+            self.current = self._next
+            self._next = self._after(batch.number + base, counts)
+            yield batch if not base else replace(batch, number=batch.number + base)
+
+    def _after(self, batches_done: int, counts: Counts) -> Position:
+        """Where the batch after ``batches_done`` starts: at the record read last (look-ahead)."""
+        if self._latest is None:
+            return Position(batch=batches_done)
+        line, record = self._latest
+        stream_at = self.source.position()
+        offset = stream_at - len(record) if stream_at is not None and isinstance(record, bytes) else None
+        return Position(
+            batch=batches_done,
+            line=line,
+            offset=offset,
+            read=counts.read - 1,
+            valid=counts.valid - 1,
+            invalid=counts.invalid,
+        )

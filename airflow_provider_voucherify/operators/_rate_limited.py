@@ -1,0 +1,74 @@
+"""Posting one batch under a rate limit: defer (or wait in the worker) until the window reopens.
+
+A 429 the hook does not sleep through (longer than ``max_rate_limit_wait``) reaches the operator
+as :class:`~airflow_provider_voucherify.exceptions.VoucherifyRateLimitError`. The quota of a
+billing cycle is re-raised (waiting days is pointless); any other limit records where the refused
+batch starts in ``state`` and then either calls ``defer`` (which raises ``TaskDeferred``) or
+sleeps until ``retry_at`` and posts the same batch again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from airflow_provider_voucherify.exceptions import API_CALLS_CYCLE, VoucherifyRateLimitError
+from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
+from airflow_provider_voucherify.operators._batching import Batch
+from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
+from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left, when
+
+# A 429 that names no time (never seen from Voucherify): come back in a minute.
+RETRY_UNNAMED_WAIT = 60.0
+
+
+def post_batch(
+    hook: VoucherifyHook,
+    batch: Batch,
+    *,
+    state: Continuation,
+    checkpoints: Checkpoints,
+    plan: PlanView,
+    batch_size: int,
+    log: logging.Logger | Any,
+    defer: Callable[[float, Continuation], NoReturn] | None,
+) -> str:
+    """Post ``batch`` (``POST /v1/orders/import``) and return its async action id.
+
+    :param defer: called with ``retry_at`` (epoch seconds) and ``state`` to defer the task; ``None``
+        waits in the worker instead
+    :raises VoucherifyRateLimitError: for ``api_calls_cycle``
+    """
+    while True:
+        try:
+            action_id = hook.import_serialized(batch.body, count=batch.count, resend_safe=batch.resend_safe)
+        except VoucherifyRateLimitError as exc:
+            if exc.limit_type == API_CALLS_CYCLE:
+                raise
+            retry_at = exc.retry_at if exc.retry_at is not None else time.time() + RETRY_UNNAMED_WAIT
+            seen = hook.rate_limit
+            plan.refused(retry_at, seen.limit if seen and seen.limit_type == exc.limit_type else None)
+            source = checkpoints.source
+            left = batches_left(
+                source.total, checkpoints.current.read, batch_size, batch.number - 1, source.fraction_read()
+            )
+            log.info(
+                "%s limit: batch %d refused; it continues at %s (in %.0f s), %s batches remain%s",
+                exc.limit_type or "rate",
+                batch.number,
+                when(retry_at),
+                max(retry_at - time.time(), 0.0),
+                "an unknown number of" if left is None else f"about {left}",
+                "; deferring: the worker and the pool slot are free meanwhile" if defer else "",
+            )
+            state.position, state.identity = checkpoints.current, checkpoints.identity
+            state.plan, state.waits = plan.to_dict(), state.waits + 1
+            if defer is not None:
+                defer(retry_at, state)
+            time.sleep(max(retry_at - time.time(), 0.0))
+            log.info("Window reopened: sending batch %d again", batch.number)
+            continue
+        plan.accepted(time.time())
+        return action_id

@@ -1,0 +1,106 @@
+"""The backfill DAG on a real Airflow meeting a bulk-call limit: the import task defers.
+
+The emulator runs a Sandbox project (one bulk call per calendar hour) at 120 emulated seconds
+per real second, so an hour lasts 30 s. A bulk customer update spends the first window's only
+bulk call before the DAG starts, so the first import is refused with a 429, and
+``ImportOrdersOperator`` (``deferrable=True`` in the example DAG) defers with a
+``DateTimeTrigger`` until the window reopens; the other month's import meets the same. The test sees the task
+``deferred`` with its trigger claimed by the running triggerer, and both runs finish with every
+valid order stored once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_voucherify.emulator.testing import EmulatorServer
+from scripts.demo import DAG_ID, POOL, airflow_env
+from scripts.sample_warehouse import Warehouse, build_sqlite
+from tests.e2e.airflow_cluster import AirflowCluster
+from tests.e2e.test_backfill_on_real_airflow import stored_source_ids, valid_source_ids
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+SCALE = 120
+TIME_TRIGGER = "airflow.providers.standard.triggers.temporal.DateTimeTrigger"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    return build_sqlite(tmp_path / "warehouse.db", months=2, orders_per_month=30, seed=5)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[EmulatorServer]:
+    with EmulatorServer(tmp_path / "emulator", plan="sandbox", time_scale=SCALE) as server:
+        yield server
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, warehouse: Warehouse, sandbox: EmulatorServer) -> Iterator[AirflowCluster]:
+    # The hook sleeps at most an emulated minute on a 429: a bulk window defers the task instead.
+    conn = {**json.loads(sandbox.conn_json), "extra": {"max_rate_limit_wait": 60 / SCALE}}
+    env = airflow_env(
+        tmp_path / "airflow",
+        warehouse_conn=json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}),
+        voucherify_conn=json.dumps(conn),
+        staging=tmp_path / "staging",
+        start=date(2024, 1, 1),
+        end=date(2024, 2, 29),
+        poll_interval=1.0,
+        sample_size=5,
+    )
+    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
+    airflow = AirflowCluster(tmp_path / "airflow", env)
+    airflow.cli("db", "migrate")
+    airflow.cli("pools", "set", POOL, "1", "Voucherify order imports")
+    with sandbox.client() as client:  # another kind of bulk call spends this window's only one
+        client.post("/v1/customers/bulk/async", json=[{"source_id": "e2e-customer"}]).raise_for_status()
+    airflow.start()
+    try:
+        yield airflow
+    finally:
+        airflow.stop()
+
+
+def test_import_defers_on_a_bulk_limit_and_finishes_after_the_window(
+    cluster: AirflowCluster, warehouse: Warehouse, sandbox: EmulatorServer, tmp_path: Path
+) -> None:
+    claimed: set[tuple[str, str]] = set()
+
+    def both_runs_finished() -> list[tuple[Any, ...]] | None:
+        for run_id, classpath, triggerer_id in cluster.query(
+            "SELECT ti.run_id, t.classpath, t.triggerer_id FROM task_instance ti"
+            ' LEFT JOIN "trigger" t ON t.id = ti.trigger_id'
+            " WHERE ti.dag_id = ? AND ti.task_id = 'import_orders' AND ti.state = 'deferred'",
+            DAG_ID,
+        ):
+            if triggerer_id is not None:
+                claimed.add((run_id, classpath))
+        runs = cluster.query("SELECT run_id, state FROM dag_run WHERE dag_id = ?", DAG_ID)
+        failed = [run for run in runs if run[1] == "failed"]
+        if failed:
+            raise AssertionError(f"runs failed: {failed}\n{cluster.logs()}")
+        return runs if len(runs) == 2 and all(run[1] == "success" for run in runs) else None
+
+    cluster.wait_for("both monthly runs to succeed", both_runs_finished, timeout=600, interval=0.1)
+
+    # At least one import met the limit, waited in the triggerer, and was resumed (not retried).
+    assert claimed, "no import task was seen deferred on a time trigger"
+    assert {classpath for _, classpath in claimed} == {TIME_TRIGGER}
+    tries = cluster.query(
+        "SELECT try_number, state FROM task_instance WHERE dag_id = ? AND task_id = 'import_orders'", DAG_ID
+    )
+    assert tries == [(1, "success"), (1, "success")]
+    stats = sandbox.stats()
+    imports = stats["requests"]["POST /v1/orders/import"]
+    assert imports["200"] == 2
+    assert 1 <= imports.get("429", 0) <= 3  # at most one refusal per window
+    assert stats["duplicate_payloads"] == 0
+    assert stored_source_ids(sandbox) == valid_source_ids(tmp_path / "warehouse.db")
