@@ -4,9 +4,10 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 VENV := .venv
 LOWEST := .venv-lowest
+DIST := .venv-distributed
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit-lowest unit-3.2 pytest openlineage bench clean postgresql browser release-check docs docs-build
+.PHONY: demo test lint typecheck unit-lowest unit-3.2 pytest openlineage distributed bench clean postgresql redis browser release-check docs docs-build
 
 $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,15 @@ $(LOWEST)/.installed: requirements/test-lowest.txt pyproject.toml $(VENV)/.insta
 	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
 	$(VENV)/bin/uv pip install -q --python $(LOWEST)/bin/python -r requirements/test-lowest.txt
 	$(VENV)/bin/uv pip install -q --python $(LOWEST)/bin/python --no-deps -e .
+	touch $@
+
+# The distributed test's own venv: test-latest plus the Celery and Amazon providers and moto,
+# whose botocore needs an older python-dateutil than test-latest pins (see requirements/distributed.txt).
+$(DIST)/.installed: requirements/test-latest.txt requirements/distributed.txt pyproject.toml $(VENV)/.installed
+	test -x $(DIST)/bin/python || $(PYTHON) -m venv $(DIST)
+	$(VENV)/bin/uv pip install -q --python $(DIST)/bin/python -r requirements/test-latest.txt
+	$(VENV)/bin/uv pip install -q --python $(DIST)/bin/python -r requirements/distributed.txt
+	$(VENV)/bin/uv pip install -q --python $(DIST)/bin/python --no-deps -e .
 	touch $@
 
 # Extra pinned tool sets, installed into .venv on demand (requirements/<name>.txt).
@@ -47,7 +57,7 @@ $(OPENLINEAGE)/.installed: requirements/test-latest.txt requirements/openlineage
 demo: $(VENV)/.installed
 	$(PY) -m scripts.demo
 
-test: lint typecheck pytest unit-lowest unit-3.2 openlineage release-check docs-build
+test: lint typecheck pytest unit-lowest unit-3.2 openlineage release-check docs-build distributed
 
 # Build the sdist and the wheel, twine-check them, install the wheel with its extras into a fresh
 # environment with only Airflow, and check the provider, its modules, the emulator and the DAGs there.
@@ -70,10 +80,14 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy airflow_provider_voucherify
 
 pytest: $(VENV)/.installed $(VENV)/.browser postgresql browser
-	$(PY) -m pytest -m "not bench" --ignore=tests/openlineage
+	$(PY) -m pytest -m "not bench and not distributed" --ignore=tests/openlineage
 
 openlineage: $(OPENLINEAGE)/.installed
 	$(OPENLINEAGE)/bin/python -m pytest -m "not bench" tests/openlineage
+
+# CeleryExecutor with two workers, PostgreSQL, Redis and an S3 server (moto), all started by the test.
+distributed: $(DIST)/.installed postgresql redis
+	$(DIST)/bin/python -m pytest -m distributed -p no:randomly tests/distributed
 
 # The PostgreSQL warehouse test needs the server binaries (Debian's package); the test starts
 # and stops its own throwaway cluster.
@@ -82,6 +96,12 @@ postgresql:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
+
+# The Celery broker of the distributed test (Debian's package); the test starts its own server.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
 # The browser test of the Airflow UI (tests/ui) drives Debian's Chromium with its matching driver;
 # screenshots go to .test-output/ui/.
@@ -112,4 +132,4 @@ bench: $(VENV)/.installed
 	$(PY) -m pytest -m bench -s -p no:randomly tests/benchmarks
 
 clean:
-	rm -rf $(VENV) $(LOWEST) $(AF32) $(OPENLINEAGE) .demo .airflow-test .release .site .test-output
+	rm -rf $(VENV) $(LOWEST) $(AF32) $(OPENLINEAGE) $(DIST) .demo .airflow-test .release .site .test-output

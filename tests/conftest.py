@@ -35,5 +35,6 @@ def airflow_db() -> Path:
     return _AIRFLOW_HOME
 
 
-# The Voucherify emulator fixtures: `voucherify_emulator` (session) and `emulator` (reset per test).
-pytest_plugins = ["airflow_provider_voucherify.emulator.testing", "tests.leak_guard"]
+# The Voucherify emulator fixtures: `voucherify_emulator` (session) and `emulator` (reset per test);
+# `postgres_server` (session).
+pytest_plugins = ["airflow_provider_voucherify.emulator.testing", "tests.leak_guard", "tests.postgres_server"]

@@ -7,6 +7,7 @@ database directly (read-only queries), which is quicker than a CLI call per chec
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -53,6 +54,8 @@ class AirflowCluster:
             "PYTHONUNBUFFERED": "1",
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        # name -> (arguments after ``airflow``, extra environment); subclasses add components.
+        self.components: dict[str, tuple[list[str], dict[str, str]]] = {c: ([c], {}) for c in COMPONENTS}
 
     # ---- set-up and lifecycle
     def cli(self, *args: str, timeout: float = 300) -> str:
@@ -71,16 +74,38 @@ class AirflowCluster:
         return result.stdout
 
     def start(self) -> AirflowCluster:
-        for component in COMPONENTS:
-            with (self.home / f"{component}.log").open("ab") as log:
-                self.processes[component] = subprocess.Popen(
-                    [sys.executable, "-m", "airflow", component],
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: stop() ends its children too
-                )
+        for component in self.components:
+            self.start_component(component)
         return self
+
+    def start_component(self, component: str) -> subprocess.Popen[bytes]:
+        args, env = self.components[component]
+        with (self.home / f"{component}.log").open("ab") as log:
+            self.processes[component] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *args],
+                env={**self.env, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() ends its children too
+            )
+        return self.processes[component]
+
+    def kill(self, component: str) -> None:
+        """SIGKILL the component and every process it started, as if its machine were lost.
+
+        Its process group is not enough: a task's process may run in a session of its own.
+        """
+        import psutil
+
+        process = self.processes.pop(component)
+        tree = [psutil.Process(process.pid)]
+        tree += tree[0].children(recursive=True)
+        os.killpg(process.pid, signal.SIGKILL)
+        for member in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):  # ended with its group
+                member.kill()
+        process.wait(30)
+        psutil.wait_procs(tree, timeout=30)
 
     def check_alive(self) -> None:
         for component, process in self.processes.items():
@@ -109,7 +134,7 @@ class AirflowCluster:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def logs(self) -> str:
-        return "\n\n".join(f"==== {c} ====\n{self.log_tail(c)}" for c in COMPONENTS)
+        return "\n\n".join(f"==== {c} ====\n{self.log_tail(c)}" for c in self.components)
 
     # ---- reading the metadata database
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:

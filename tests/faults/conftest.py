@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.matrix import ROWS, write_orders
+from tests.faults.matrix import ROWS, text_table, write_orders
 
 COLUMNS = (
     ("case", "case"),
@@ -28,16 +28,7 @@ def orders_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def format_table() -> list[str]:
-    cells = [[header for _, header in COLUMNS]]
-    for row in ROWS:
-        values = [getattr(row, name) for name, _ in COLUMNS]
-        cells.append([f"{value:.1f}" if isinstance(value, float) else str(value) for value in values])
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    lines = [
-        " | ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)) for line in cells
-    ]
-    lines.insert(1, "-+-".join("-" * width for width in widths))
-    return lines
+    return text_table(COLUMNS, ROWS)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,3 +181,17 @@ class Case:
             if batches is not None:
                 assert stats["imports_accepted"] == batches
         return state
+
+
+def text_table(columns: Sequence[tuple[str, str]], rows: Iterable[object]) -> list[str]:
+    """The matrix's table style: ``columns`` are (attribute, header) pairs, floats to one decimal."""
+    cells = [[header for _, header in columns]]
+    for row in rows:
+        values = [getattr(row, name) for name, _ in columns]
+        cells.append([f"{value:.1f}" if isinstance(value, float) else str(value) for value in values])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    lines = [
+        " | ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)) for line in cells
+    ]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return lines
