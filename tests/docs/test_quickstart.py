@@ -48,7 +48,7 @@ def test_the_getting_started_script_imports_the_example_orders(tmp_path: Path) -
     stored = json.loads(result.stdout.strip().splitlines()[-1])
     assert stored["source_id"] == "ORD-2024-0001"
     assert stored["status"] == "PAID"
-    assert stored["metadata"] == {"original_created_at": "2024-01-15T10:30:00+00:00"}
+    assert stored["metadata"] == {"original_created_at": "2024-01-15T10:30:00.000Z"}
 
 
 def test_the_example_orders_are_valid_and_carry_what_the_api_needs() -> None:

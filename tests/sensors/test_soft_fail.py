@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from airflow import __version__ as AIRFLOW_VERSION
+from packaging.version import Version
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
@@ -108,7 +110,14 @@ def test_soft_fail_skips_what_waiting_decided_and_never_an_error_waiting_cannot_
     mode: str,
     case: str,
     soft_fail: bool,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if mode == "reschedule" and case == "timeout" and soft_fail and Version(AIRFLOW_VERSION) < Version("3.2"):
+        # Airflow 3.1's BaseSensorOperator.execute computes the reschedule timeout from
+        # ti.get_first_reschedule_date(), which returns a str under dag.test(): `utcnow() - str`
+        # raises TypeError after the first reschedule, so the task fails before soft_fail applies.
+        # Fixed in Airflow 3.2; strict, so the mark goes when 3.1 starts skipping.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="Airflow 3.1 reschedule timeout bug"))
     queue, kwargs = scenario(case, slow_emulator, forget_after_first_poll)
 
     seen = run_dag(queue, soft_fail=soft_fail, **MODES[mode], **kwargs)
