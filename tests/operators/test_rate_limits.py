@@ -88,7 +88,8 @@ def test_without_deferrable_the_worker_waits_and_says_how_long(
 
 
 def test_billing_cycle_quota_fails_at_once(server: EmulatorServer, orders_path: Path) -> None:
-    server.set_faults(plan="business", calls_per_cycle=2)  # the cycle counts bulk calls too
+    # The cycle counts every call: the preflight's schema read, then two imports, then the 429.
+    server.set_faults(plan="business", calls_per_cycle=3)
     started = time.monotonic()
     with pytest.raises(AirflowFailException, match="billing cycle is used up") as caught:
         _operator(str(orders_path), deferrable=True).execute({"ti": FakeTI()})  # type: ignore[arg-type]
