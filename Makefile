@@ -5,9 +5,11 @@ UV_VERSION := 0.13.9
 VENV := .venv
 LOWEST := .venv-lowest
 DIST := .venv-distributed
+AF32 := .venv-3.2
+OPENLINEAGE := .venv-openlineage
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit-lowest unit-3.2 pytest openlineage distributed bench clean postgresql redis browser release-check docs docs-build
+.PHONY: demo test setup system-packages lint typecheck unit-lowest unit-3.2 pytest openlineage distributed bench clean postgresql redis browser release-check docs docs-build
 
 $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,7 +48,6 @@ $(VENV)/.docs: requirements/docs.txt $(VENV)/.installed
 
 # The OpenLineage tests need the real OpenLineage provider, which the main environment leaves out
 # (it would emit lineage from every test's DAG run).
-OPENLINEAGE := .venv-openlineage
 $(OPENLINEAGE)/.installed: requirements/test-latest.txt requirements/openlineage.txt pyproject.toml $(VENV)/.installed
 	test -x $(OPENLINEAGE)/bin/python || $(PYTHON) -m venv $(OPENLINEAGE)
 	$(VENV)/bin/uv pip install -q --python $(OPENLINEAGE)/bin/python -r requirements/test-latest.txt \
@@ -57,7 +58,27 @@ $(OPENLINEAGE)/.installed: requirements/test-latest.txt requirements/openlineage
 demo: $(VENV)/.installed
 	$(PY) -m scripts.demo
 
-test: lint typecheck pytest unit-lowest unit-3.2 openlineage release-check docs-build distributed
+# Everything is installed first, one step at a time (apt and uv must not run twice at once); then
+# the independent suites run three at a time: most of their time is spent waiting on servers
+# (emulators, Airflow components), not on the 2 cores. Each suite's output is printed when it ends.
+SUITES := pytest unit-lowest unit-3.2 openlineage release-check distributed
+test: setup lint typecheck docs-build
+	$(MAKE) -j3 --output-sync=target $(SUITES)
+
+setup: $(VENV)/.installed $(VENV)/.release $(VENV)/.browser $(VENV)/.docs $(LOWEST)/.installed \
+		$(AF32)/.installed $(OPENLINEAGE)/.installed $(DIST)/.installed system-packages
+
+# Debian's packages the tests start themselves: PostgreSQL (warehouse and Airflow metadata DB), Redis
+# (Celery broker), Chromium and its driver (the UI test). One apt-get for whatever is missing.
+system-packages:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 
 # Build the sdist and the wheel, twine-check them, install the wheel with its extras into a fresh
 # environment with only Airflow, and check the provider, its modules, the emulator and the DAGs there.
@@ -118,7 +139,6 @@ unit-lowest: $(LOWEST)/.installed
 
 # The unit tests on Airflow 3.2.0 too: the first release whose connection form comes from the
 # declared fields (conn-fields), between the lowest (3.1.0) and the newest (3.3.2).
-AF32 := .venv-3.2
 $(AF32)/.installed: requirements/test-3.2.txt pyproject.toml $(VENV)/.installed
 	test -x $(AF32)/bin/python || $(PYTHON) -m venv $(AF32)
 	$(VENV)/bin/uv pip install -q --python $(AF32)/bin/python -r requirements/test-3.2.txt

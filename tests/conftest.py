@@ -1,4 +1,4 @@
-"""Test-wide set-up: an isolated Airflow home per Airflow version, migrated once per session."""
+"""Test-wide set-up: an isolated Airflow home per environment, migrated once per session."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_DIR = Path(__file__).resolve().parent / "spec"
 
-# Before anything imports airflow: never touch the user's own ~/airflow.
-_AIRFLOW_HOME = ROOT / ".airflow-test" / version("apache-airflow")
+# Before anything imports airflow: never touch the user's own ~/airflow. One home (and SQLite
+# database) per virtual environment, since `make test` runs the suites of several at once.
+_AIRFLOW_HOME = ROOT / ".airflow-test" / f"{version('apache-airflow')}-{Path(sys.prefix).name}"
 _AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
