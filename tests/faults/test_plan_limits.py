@@ -58,7 +58,8 @@ def test_billing_cycle_quota_spent_fails_at_once(
 ) -> None:
     case = Case("billing cycle quota spent")
     point_connection(monkeypatch, emulator, max_retries=5, max_rate_limit_wait=3600)
-    emulator.set_faults(plan="business", calls_per_cycle=3)  # this plan's cycle counts bulk calls
+    # The cycle counts every call: the preflight's schema read, then 3 imports, then the 429.
+    emulator.set_faults(plan="business", calls_per_cycle=4)
 
     started = time.monotonic()
     with pytest.raises(AirflowFailException) as caught:  # failed, and not retried either
