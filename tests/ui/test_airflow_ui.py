@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_voucherify import CONNECTION_FIELDS
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from tests.e2e.airflow_cluster import AirflowCluster
 
@@ -144,13 +145,10 @@ def test_connection_form_test_button_and_import_log(
     driver.find_element(By.NAME, "password").send_keys(emulator.app_token)
     shot("connection-form")
     button("Extra Fields").click()
-    for label, description in (
-        ("Timeout (seconds)", "Read timeout of one HTTP request."),
-        ("Max retries", "Retries after the first attempt on 429, 5xx and connection errors."),
-        ("Verify TLS certificates", "Leave on."),
-    ):
-        body_shows(label)
-        body_shows(description)
+    # Every extra the provider declares (generated from the model that parses them) is in the form.
+    for field in CONNECTION_FIELDS.values():
+        body_shows(field["label"])
+        body_shows(field["description"])
     retries = wait.until(ec.visibility_of_element_located((By.NAME, "element_max_retries")))
     retries.send_keys(Keys.CONTROL, "a")
     retries.send_keys("2")
