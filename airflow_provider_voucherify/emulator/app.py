@@ -41,6 +41,20 @@ log = logging.getLogger("airflow_provider_voucherify.emulator")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or ``None`` when it is larger than ``limit`` bytes: the rest is read and
+    dropped without being kept, so an oversized body costs no memory (the bulk endpoints share it)."""
+    declared = request.headers.get("content-length", "")
+    too_large = declared.isdigit() and int(declared) > limit
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        too_large = too_large or size > limit
+        if not too_large:
+            parts.append(part)
+    return None if too_large else b"".join(parts)
+
+
 def _too_large(limit: int) -> bytes:
     """The 413 body of the API's HTTP framework (a shape of its own, not the API's error object)."""
     message = f"Payload content length greater than maximum allowed: {limit}"
@@ -188,19 +202,11 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     @app.post("/v1/orders/import")
     async def import_orders(request: Request) -> Response:
         project: str = request.scope[PROJECT_KEY]
-        limit = config.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        too_large = declared.isdigit() and int(declared) > limit
-        parts, size = [], 0
-        async for part in request.stream():
-            size += len(part)
-            too_large = too_large or size > limit
-            if not too_large:
-                parts.append(part)
-        if too_large:
-            return _json(_too_large(limit), 413)
+        body = await _bounded_body(request, config.max_body_bytes)
+        if body is None:
+            return _json(_too_large(config.max_body_bytes), 413)
         try:
-            orders = parse_body(b"".join(parts))
+            orders = parse_body(body)
         except ValueError as exc:
             return _error(
                 request, 400, "invalid_payload", "Invalid payload", f"Request body is not valid JSON: {exc}"
@@ -226,8 +232,8 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     @app.post(BULK_PATH)
     async def update_customers_in_bulk(request: Request) -> Response:
         project: str = request.scope[PROJECT_KEY]
-        body = await request.body()
-        if len(body) > config.max_body_bytes:
+        body = await _bounded_body(request, config.max_body_bytes)
+        if body is None:
             return _json(_too_large(config.max_body_bytes), 413)
         try:
             customers = json.loads(body)
