@@ -20,7 +20,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2024, 1, 1),
     params={"orders": Param("s3://bucket/orders.jsonl.gz", type="string")},
-):
+) as dag:
     imported = ImportOrdersOperator(task_id="import", orders="{{ params.orders }}")
     done = AsyncActionSensor(task_id="wait", async_action_ids=imported.output, deferrable=True)
     imported >> done
