@@ -17,17 +17,13 @@ import httpx
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import free_port
+from tests.docs.blocks import bash_blocks
 
-ROOT = Path(__file__).resolve().parents[2]
 START = "python -m airflow_provider_voucherify.emulator "
 
 
-def bash_blocks(path: Path) -> list[str]:
-    return re.findall(r"^```bash\n(.*?)^```", path.read_text(encoding="utf-8"), re.S | re.M)
-
-
-def emulator_and_next_block(path: Path) -> tuple[str, str]:
-    blocks = bash_blocks(path)
+def emulator_and_next_block(page: str) -> tuple[str, str]:
+    blocks = bash_blocks(page)
     (index,) = [i for i, block in enumerate(blocks) if START in block and "--port 8000" in block]
     return blocks[index], blocks[index + 1]
 
@@ -35,7 +31,7 @@ def emulator_and_next_block(path: Path) -> tuple[str, str]:
 def run_pair(page: str, tmp_path: Path, after: str = "") -> str:
     """Start the page's emulator block, run the block after it (then ``after``, in the same shell);
     returns their output."""
-    start, then = emulator_and_next_block(ROOT / page)
+    start, then = emulator_and_next_block(page)
     port = str(free_port())
     own = {"8000": port, "/tmp/voucherify.db": str(tmp_path / "voucherify.db")}
     start, then = (re.sub("|".join(map(re.escape, own)), lambda m: own[m.group(0)], b) for b in (start, then))
