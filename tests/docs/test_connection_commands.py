@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
-from tests.docs.blocks import ROOT, block_with
+from tests.docs.blocks import ROOT, bash_blocks, block_with
 
 # What the hook made of the connection (never the App Token).
 SETTINGS = (
@@ -79,6 +79,12 @@ def test_the_connection_pages_commands(shell, emulator: EmulatorServer) -> None:
         block_with(page, "airflow connections test"), AIRFLOW_CONN_VOUCHERIFY_DEFAULT=emulator.conn_json
     )
     assert "Connection success!" in tested
+
+
+def test_the_readme_shows_the_connection_pages_commands() -> None:
+    readme = bash_blocks("README.md")
+    for needle in ("airflow connections add", "export AIRFLOW_CONN_VOUCHERIFY_DEFAULT"):
+        assert block_with("docs/connection.md", needle) in readme
 
 
 @pytest.mark.e2e
