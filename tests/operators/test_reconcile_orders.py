@@ -309,7 +309,7 @@ def test_personal_data_is_compared_but_never_shown(
     other = write_jsonl(tmp_path / "changed.jsonl", changed)
 
     with pytest.raises(AirflowFailException) as failure:
-        reconcile(other, ids, sample_size=5)
+        reconcile(other, ids, sample_size=5, compare_customers=True)
 
     text = logged(capfd)
     for where in (str(failure.value), text):
