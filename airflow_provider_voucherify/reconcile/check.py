@@ -45,6 +45,7 @@ class SampleResult:
 
     :param compared: source ids of the sampled orders already read and compared
     :param links: the customer links seen (checked when customers are not read)
+    :param links_checked: whether the links' mix-ups are in ``differences`` (once all is compared)
     """
 
     sampled: int = 0
@@ -55,6 +56,7 @@ class SampleResult:
     differences: list[Difference] = field(default_factory=list)
     compared: list[str] = field(default_factory=list)
     links: PartyLinks = field(default_factory=PartyLinks)
+    links_checked: bool = False
 
     @property
     def mismatches(self) -> int:
@@ -73,6 +75,7 @@ class SampleResult:
             differences=[Difference(**row) for row in data.get("differences", [])],
             compared=list(data.get("compared", [])),
             links=PartyLinks.from_dict(data.get("links")),
+            links_checked=bool(data.get("links_checked", False)),
         )
 
 
@@ -107,7 +110,7 @@ def check_sample(
             entry.source_id, sent, stored, profiles=sample.profiles(entry), lookup_customer=customers
         )
         if stored is not None and customers is None:
-            found += result.links.check(entry.source_id, sent, stored)
+            result.links.record(entry.source_id, sent, stored)
         result.customer_reads += (customers.reads if customers is not None else 0) - before
         result.sampled += 1
         if not found:
@@ -117,4 +120,11 @@ def check_sample(
         result.differences.extend(found)
         result.compared.append(entry.source_id)
         done.add(entry.source_id)
+    if customers is None and not result.links_checked:
+        # Only now: which of two orders holds the wrong link takes the whole sample to tell.
+        result.links_checked = True
+        mixed = result.links.differences()
+        clean = set(result.compared) - {d.source_id for d in result.differences}
+        result.matched -= len(clean & {d.source_id for d in mixed})
+        result.differences.extend(mixed)
     return result

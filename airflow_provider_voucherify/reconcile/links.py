@@ -5,9 +5,14 @@ checking their ``source_id`` costs one ``GET /v1/customers/{id}`` each. Without 
 order reads alone still prove something: every sampled order sent with customer (or referrer)
 ``source_id`` X must point at one and the same stored customer, and orders sent with different
 source ids at different customers (customers and referrers share one key space: both are
-customers). A mix-up is a difference on the field ``customer`` (or ``referrer``) of the order where
-it shows, naming the other order and the stored ids, never the customer's ``source_id`` (often an
-email): :class:`PartyLinks` keeps only a digest of it, so its state can travel with a deferral.
+customers).
+
+Once every sampled order is compared, :meth:`PartyLinks.differences` names the odd ones out: among
+the orders sent with one ``source_id``, those pointing at another customer than most of them do;
+then, among the orders pointing at one stored customer, those sent with another ``source_id`` than
+most of them. A mix-up is a difference on the field ``customer`` (or ``referrer``) naming another
+order and the stored ids, never the customer's ``source_id`` (often an email): only a digest of it
+is kept, so the state can travel with a deferral.
 
 Pure, no I/O.
 """
@@ -15,6 +20,7 @@ Pure, no I/O.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,43 +44,61 @@ def digest(source_id: str) -> str:
 
 @dataclass
 class PartyLinks:
-    """Which stored customer each sent customer ``source_id`` landed on, as far as the sample shows.
+    """The customer links the compared orders showed.
 
-    :param by_sent: digest of a sent ``source_id`` -> ``[stored id, order source_id that showed it]``
-    :param by_stored: stored customer id -> ``[digest, order source_id that showed it]``
+    :param seen: ``[order source_id, role, digest of the sent source_id, stored customer id]``
     """
 
-    by_sent: dict[str, list[str]] = field(default_factory=dict)
-    by_stored: dict[str, list[str]] = field(default_factory=dict)
+    seen: list[list[str]] = field(default_factory=list)
 
-    def check(self, source_id: str, sent: Mapping[str, Any], stored: Mapping[str, Any]) -> list[Difference]:
-        """Record the links of one order (``source_id``) and return the mix-ups they reveal."""
-        found: list[Difference] = []
+    def record(self, source_id: str, sent: Mapping[str, Any], stored: Mapping[str, Any]) -> None:
+        """Note the links of one compared order (``source_id``): sent as ``sent``, held as ``stored``."""
         for role in PARTIES:
             party = sent.get(role)
             party_source = party.get("source_id") if isinstance(party, Mapping) else None
             stored_id = stored_party_id(stored, role)
-            if not isinstance(party_source, str) or stored_id is None:
-                continue  # no source_id sent, or no link stored: compare_order reports the latter
-            key = digest(party_source)
-            known = self.by_sent.setdefault(key, [stored_id, source_id])
-            if known[0] != stored_id:
-                sent_as = f"the same customer as {known[1]}'s"
-                found.append(Difference(source_id, role, sent_as, f"{stored_id}, not {known[0]}"))
-                continue
-            owner = self.by_stored.setdefault(stored_id, [key, source_id])
-            if owner[0] != key:
-                sent_as = f"another customer than {owner[1]}'s"
-                found.append(Difference(source_id, role, sent_as, f"{stored_id}, the same"))
+            if isinstance(party_source, str) and stored_id is not None:
+                # No source_id sent, or no link stored: compare_order covers those.
+                self.seen.append([source_id, role, digest(party_source), stored_id])
+
+    def differences(self) -> list[Difference]:
+        """The mix-ups among the links seen, one row per odd order and role (see the module)."""
+        found: list[Difference] = []
+        odd: set[int] = set()
+        for at, (others, majority) in _odd_ones(self.seen, key=2, value=3).items():
+            source_id, role, _, stored_id = self.seen[at]
+            odd.add(at)
+            sent = f"the same customer as {others}'s"
+            found.append(Difference(source_id, role, sent, f"{stored_id}, not {majority}"))
+        kept = [link if at not in odd else None for at, link in enumerate(self.seen)]
+        for at, (others, _) in _odd_ones(kept, key=3, value=2).items():
+            source_id, role, _, stored_id = self.seen[at]
+            sent = f"another customer than {others}'s"
+            found.append(Difference(source_id, role, sent, f"{stored_id}, the same"))
         return found
 
     def to_dict(self) -> dict[str, Any]:
-        return {"by_sent": self.by_sent, "by_stored": self.by_stored}
+        return {"seen": self.seen}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> PartyLinks:
-        data = data or {}
-        return cls(
-            {k: list(v) for k, v in dict(data.get("by_sent", {})).items()},
-            {k: list(v) for k, v in dict(data.get("by_stored", {})).items()},
-        )
+        return cls([list(link) for link in (data or {}).get("seen", [])])
+
+
+def _odd_ones(links: list[list[str] | None], *, key: int, value: int) -> dict[int, tuple[str, str]]:
+    """Positions of the links whose ``value`` differs from the most common one of their ``key``
+    group (ties: the first seen), each with an order showing that common value, and the value."""
+    groups: dict[str, Counter[str]] = {}
+    first: dict[tuple[str, str], str] = {}
+    for link in links:
+        if link is not None:
+            groups.setdefault(link[key], Counter())[link[value]] += 1
+            first.setdefault((link[key], link[value]), link[0])
+    odd: dict[int, tuple[str, str]] = {}
+    for at, link in enumerate(links):
+        if link is None or len(groups[link[key]]) == 1:
+            continue
+        common = groups[link[key]].most_common(1)[0][0]
+        if link[value] != common:
+            odd[at] = (first[(link[key], common)], common)
+    return odd
