@@ -383,7 +383,9 @@ def test_an_order_linked_to_another_customer_is_caught_in_both_modes(
 ) -> None:
     path = shared_customers(tmp_path, 200)
     ids = imported(server, path)
-    altered = server.set_faults(alter_orders={"share": 0.03, "fields": ["customer"]}, seed=5)["altered_orders"]
+    altered = server.set_faults(alter_orders={"share": 0.03, "fields": ["customer"]}, seed=5)[
+        "altered_orders"
+    ]
     assert len(altered) == 6
 
     with pytest.raises(AirflowFailException) as failure:

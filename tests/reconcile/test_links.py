@@ -35,11 +35,14 @@ def mixups(*orders: tuple[str, dict[str, Any], dict[str, Any]]) -> list[tuple[st
 
 
 def test_consistent_links_are_no_difference() -> None:
-    assert mixups(
-        ("o1", sent("alice"), stored("cust_a")),
-        ("o2", sent("alice", referrer="bob"), stored("cust_a", referrer="cust_b")),
-        ("o3", sent("bob"), stored("cust_b")),  # a referrer is a customer too
-    ) == []
+    assert (
+        mixups(
+            ("o1", sent("alice"), stored("cust_a")),
+            ("o2", sent("alice", referrer="bob"), stored("cust_a", referrer="cust_b")),
+            ("o3", sent("bob"), stored("cust_b")),  # a referrer is a customer too
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("role", ["customer", "referrer"])
