@@ -11,7 +11,8 @@ and changes one field of each, chosen among ``fields``:
 - ``deleted``: the order is gone.
 
 An order without the chosen field (no items, no such metadata date, no other customer) gets its
-amount changed instead. The answer lists every altered order as ``{"source_id", "field"}`` under ``altered_orders``.
+amount changed instead. The answer lists every altered order as ``{"source_id", "field"}`` under
+``altered_orders``.
 """
 
 from __future__ import annotations

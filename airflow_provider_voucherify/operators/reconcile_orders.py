@@ -239,7 +239,8 @@ class ReconcileOrdersOperator(BaseOperator):
                         self._advance(hook, state, ids, size, actions, sample, customers)
                         break
                     except VoucherifyRateLimitError as exc:
-                        self._wait_for_window(state, reopens_at(exc), exc, len(ids), size)
+                        unread = len(ids) - len(actions)
+                        self._wait_for_window(state, reopens_at(exc), exc, unread, size)
         finally:
             hook.close()
         return self._conclude(state)
@@ -254,7 +255,7 @@ class ReconcileOrdersOperator(BaseOperator):
         sample: list[OrderSample],
         customers: CachedReader | None,
     ) -> None:
-        """Take ``state`` as far as the plan's limits allow (see :mod:`~..reconcile.state`)."""
+        """Take ``state`` as far as the plan's limits allow (its two stages: see reconcile/state.py)."""
         rules = ImportRules(
             batch_size=self.batch_size,
             require_source_id=self.require_source_id,
@@ -302,16 +303,19 @@ class ReconcileOrdersOperator(BaseOperator):
         check_sample(sample[0], _reader(hook.get_order), customers, state.result)
 
     def _wait_for_window(
-        self, state: ReconcileState, retry_at: float, exc: VoucherifyRateLimitError, actions: int, size: int
+        self, state: ReconcileState, retry_at: float, exc: VoucherifyRateLimitError, unread: int, size: int
     ) -> None:
-        """Defer until ``retry_at`` (raises ``TaskDeferred``), or sleep in the worker until then."""
+        """Defer until ``retry_at`` (raises ``TaskDeferred``), or sleep in the worker until then.
+
+        :param unread: actions not read yet (for the count of reads that remain)
+        """
         state.waits += 1
         self.log.info(
             "%s limit: reconciliation continues at %s (in %.0f s); %d order and action reads remain%s",
             exc.limit_type or "rate",
             when(retry_at),
             max(retry_at - time.time(), 0.0),
-            state.reads_left(actions, size),
+            state.reads_left(unread, size),
             "; deferring: the worker and the pool slot are free meanwhile" if self.deferrable else "",
         )
         if self.deferrable:

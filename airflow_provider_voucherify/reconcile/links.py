@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +85,7 @@ class PartyLinks:
         return cls([list(link) for link in (data or {}).get("seen", [])])
 
 
-def _odd_ones(links: list[list[str] | None], *, key: int, value: int) -> dict[int, tuple[str, str]]:
+def _odd_ones(links: Sequence[list[str] | None], *, key: int, value: int) -> dict[int, tuple[str, str]]:
     """Positions of the links whose ``value`` differs from the most common one of their ``key``
     group (ties: the first seen), each with an order showing that common value, and the value."""
     groups: dict[str, Counter[str]] = {}
