@@ -18,6 +18,8 @@ except ImportError:  # pragma: no cover - Airflow 3.1
         AirflowFailException,
     )
 
+__all__ = ["AirflowException", "AirflowFailException", "ReconcileOrdersOperator"]  # what the task raises
+
 from airflow_provider_voucherify.exceptions import VoucherifyApiError, VoucherifyRateLimitError
 from airflow_provider_voucherify.failures import fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
@@ -27,14 +29,13 @@ from airflow_provider_voucherify.operators._plan_view import when
 from airflow_provider_voucherify.operators._preflight import Preflight
 from airflow_provider_voucherify.operators._rate_window import defer_until, reopens_at, sleep_until
 from airflow_provider_voucherify.operators._reconcile_actions import read_actions
+from airflow_provider_voucherify.operators._reconcile_outcome import conclude
 from airflow_provider_voucherify.operators._source import OrdersArg, OrdersInMemory, OrderSource
 from airflow_provider_voucherify.reconcile.check import CachedReader, check_sample
 from airflow_provider_voucherify.reconcile.report import (
     DEFAULT_CONFIDENCE,
     count_problem,
-    detectable_rate,
     flatten_ids,
-    render_table,
     sample_size_for,
 )
 from airflow_provider_voucherify.reconcile.sample import OrderSample, draw_sample
@@ -42,8 +43,6 @@ from airflow_provider_voucherify.reconcile.state import Drawn, ReconcileState
 
 if TYPE_CHECKING:
     from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
-
-MAX_TABLE_ROWS = 50
 
 
 class ReconcileOrdersOperator(BaseOperator):
@@ -87,8 +86,9 @@ class ReconcileOrdersOperator(BaseOperator):
     sampled orders and goes on with the rest; without it, the worker sleeps, logging when it
     continues and how many reads remain. Either way each sampled order is read once. The billing
     cycle's quota (``api_calls_cycle``) fails the task at once. Reading the actions and drawing
-    the sample is done again whole if a deferral interrupts it (one window must hold one read per
-    action and the schema read: 99 actions on a Sandbox).
+    the sample is done again whole after a deferral, so when a rate limit interrupts reading the
+    actions and they would not fit in one window (more than 98 actions on a Sandbox), the task
+    waits in the worker instead of deferring, keeping what it read.
 
     Returns (XCom) ``{"sent", "done", "failed", "invalid", "sampled", "matched", "mismatches",
     "missing", "detectable_corruption_rate", "confidence", "order_reads", "customer_reads", "seed",
@@ -239,11 +239,16 @@ class ReconcileOrdersOperator(BaseOperator):
                         self._advance(hook, state, ids, size, actions, sample, customers)
                         break
                     except VoucherifyRateLimitError as exc:
-                        unread = len(ids) - len(actions)
-                        self._wait_for_window(state, reopens_at(exc), exc, unread, size)
+                        retry_at = reopens_at(exc)  # re-raises the billing cycle's quota
+                        seen = hook.rate_limit
+                        limit = seen.limit if seen and seen.limit_type == exc.limit_type else None
+                        # A deferral reads the actions again: defer only if they fit in one window.
+                        redo = len(ids) + 2 if state.drawn is None and actions else 0
+                        defer = self.deferrable and (not redo or (limit is not None and limit >= redo))
+                        self._wait_for_window(state, retry_at, exc, len(ids) - len(actions), size, defer)
         finally:
             hook.close()
-        return self._conclude(state)
+        return conclude(state, confidence=self.confidence, max_mismatches=self.max_mismatches, log=self.log)
 
     def _advance(
         self,
@@ -303,79 +308,41 @@ class ReconcileOrdersOperator(BaseOperator):
         check_sample(sample[0], _reader(hook.get_order), customers, state.result)
 
     def _wait_for_window(
-        self, state: ReconcileState, retry_at: float, exc: VoucherifyRateLimitError, unread: int, size: int
+        self,
+        state: ReconcileState,
+        retry_at: float,
+        exc: VoucherifyRateLimitError,
+        unread: int,
+        size: int,
+        defer: bool,
     ) -> None:
         """Defer until ``retry_at`` (raises ``TaskDeferred``), or sleep in the worker until then.
 
         :param unread: actions not read yet (for the count of reads that remain)
+        :param defer: defer (else sleep in the worker)
         """
         state.waits += 1
+        if defer:
+            how = "; deferring: the worker and the pool slot are free meanwhile"
+        elif self.deferrable:
+            how = (
+                "; waiting in the worker: a deferral would read every action again, and they do not "
+                "fit in one window"
+            )
+        else:
+            how = ""
         self.log.info(
             "%s limit: reconciliation continues at %s (in %.0f s); %d order and action reads remain%s",
             exc.limit_type or "rate",
             when(retry_at),
             max(retry_at - time.time(), 0.0),
             state.reads_left(unread, size),
-            "; deferring: the worker and the pool slot are free meanwhile" if self.deferrable else "",
+            how,
         )
-        if self.deferrable:
+        if defer:
             defer_until(self, retry_at, "resume_reconciliation", {"state": state.to_dict()})
         sleep_until(retry_at)
         self.log.info("Window reopened: reconciliation continues")
-
-    def _conclude(self, state: ReconcileState) -> dict[str, Any]:
-        drawn, result = state.drawn, state.result
-        assert drawn is not None
-        counts = drawn.counts
-        summary = {
-            "sent": counts.valid,
-            "done": drawn.done,
-            "failed": drawn.failed,
-            "invalid": counts.invalid,
-            "sampled": result.sampled,
-            "matched": result.matched,
-            "mismatches": result.mismatches,
-            "missing": result.missing,
-            "detectable_corruption_rate": round(
-                detectable_rate(result.sampled, self.confidence, census=drawn.census), 4
-            ),
-            "confidence": self.confidence,
-            "order_reads": result.order_reads,
-            "customer_reads": result.customer_reads,
-            "seed": state.seed,
-            "rate_limit_waits": state.waits,
-        }
-        if counts.invalid:
-            examples = ", ".join(f"line {line} ({source_id})" for line, source_id in counts.invalid_examples)
-            self.log.warning(
-                "%d records the import rejects (never sent, not counted as missing): %s",
-                counts.invalid,
-                examples,
-            )
-        rate = summary["detectable_corruption_rate"] * 100
-        self.log.info("%d of %d sampled orders match what was sent", result.matched, result.sampled)
-        if not result.differences:
-            self.log.info(
-                "What this proves: a corruption rate above %.2f%% would have been caught with %.0f%% "
-                "probability",
-                rate,
-                self.confidence * 100,
-            )
-        self.log.info("Reconciliation: %s", summary)
-        problems = []
-        if drawn.count_problem:
-            problems.append(f"Counts differ: {drawn.count_problem}")
-        if result.differences:
-            table = render_table(result.differences, limit=MAX_TABLE_ROWS)
-            self.log.warning("Differences between what was sent and what Voucherify holds:\n%s", table)
-            if result.mismatches > self.max_mismatches:
-                problems.append(
-                    f"{result.mismatches} of {result.sampled} sampled orders differ from what was sent "
-                    f"(max_mismatches={self.max_mismatches}):\n{table}"
-                )
-        if problems:
-            raise AirflowFailException("\n".join(problems))
-        return summary
 
 
 def _sample_size(value: int | str) -> int:

@@ -163,3 +163,37 @@ def test_the_billing_cycle_quota_fails_at_once(
     assert isinstance(caught.value.__cause__, VoucherifyRateLimitError)
     assert time.monotonic() - started < 10
     assert emulator.stats()["requests"]["GET /v1/orders/{id}"] == {"429": 1}
+
+
+def test_actions_that_do_not_fit_in_one_window_are_read_once_waiting_in_the_worker(
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # 6 actions, 5 calls per (1-second) window: a deferral would read the actions again and meet
+    # the limit again, for ever. So while reading them, the task waits in the worker; then it defers.
+    point_connection(monkeypatch, emulator, max_rate_limit_wait=0, max_retries=0)
+    orders = [order_dict(n) for n in range(30)]
+    path = write_jsonl(tmp_path / "orders.jsonl", orders)
+    hook = VoucherifyHook()
+    ids = [hook.import_orders(orders[start : start + 5]) for start in range(0, 30, 5)]
+    wait_for_actions(emulator, ids)
+    emulator.set_faults(rate_limit_per_hour=5, retry_after_seconds=1)
+    before = emulator.stats()["requests"]
+
+    run = drive(
+        ReconcileOrdersOperator(
+            task_id="reconcile", orders=str(path), async_action_ids=ids, sample_size=10, deferrable=True
+        ),
+        {"ti": FakeTI()},
+    )
+
+    after = emulator.stats()["requests"]
+    assert after["GET /v1/async-actions/{id}"]["200"] - before["GET /v1/async-actions/{id}"]["200"] == 6
+    assert after["GET /v1/orders/{id}"]["200"] - before.get("GET /v1/orders/{id}", {}).get("200", 0) == 10
+    assert run.result["sampled"] == run.result["matched"] == run.result["order_reads"] == 10
+    assert run.deferrals  # once the actions were read
+    assert all(d.kwargs["state"]["drawn"] is not None for d in run.deferrals)
+    text = "".join(capfd.readouterr())
+    assert "waiting in the worker: a deferral would read every action again" in text
