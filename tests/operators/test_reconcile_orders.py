@@ -328,10 +328,14 @@ def test_of_import_takes_the_settings_that_decided_what_was_sent() -> None:
             require_source_id=False,
             created_at_metadata_key="placed_at",
             preflight=False,
+            deferrable=True,
         )
         reconcile = ReconcileOrdersOperator.of_import(import_orders, task_id="reconcile", sample_size=7)
 
-    settings = ("orders", "voucherify_conn_id", "batch_size", "require_source_id", "created_at_metadata_key")
+    settings = (
+        "orders", "voucherify_conn_id", "batch_size", "require_source_id", "created_at_metadata_key",
+        "deferrable",
+    )  # fmt: skip
     taken = [getattr(reconcile, name) for name in settings]
     assert taken == [getattr(import_orders, name) for name in settings]
     assert (reconcile.preflight, reconcile.sample_size) == (False, 7)
