@@ -217,12 +217,11 @@ with DAG(
     )
 
     # Voucherify's side, from the staged file alone: counts from the async actions, then a sample
-    # read back by source_id and compared on every field sent.
-    reconcile = ReconcileOrdersOperator(
+    # read back by source_id and compared on every field sent. of_import takes the import's input,
+    # actions, connection and batch settings, so the two read the staged file alike.
+    reconcile = ReconcileOrdersOperator.of_import(
+        import_orders,
         task_id="reconcile",
-        orders=staged["orders"],
-        async_action_ids=import_orders.output,
-        voucherify_conn_id="{{ params.voucherify_conn_id }}",
         sample_size="{{ params.verify_sample_size }}",
         seed="{{ run_id }}",
         failed_orders_path=staged["failed_orders"],

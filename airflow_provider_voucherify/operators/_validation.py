@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, Any, Literal, Protocol, TypeVar
 
 from airflow.sdk import ObjectStoragePath
 
@@ -36,6 +36,8 @@ OnInvalid = Literal["fail", "skip"]
 ON_INVALID_CHOICES: tuple[OnInvalid, ...] = ("fail", "skip")
 # Extra per-order rules (the project's metadata schemas): (path, reason) pairs, empty when none broken.
 OrderCheck = Callable[[Order], list[tuple[str, str]]]
+# Told of each order the import sends: (the validated order, its JSON, its line).
+OnValid = Callable[[Order, bytes, int], None]
 # A request body is "[" + orders joined by "," + "]": one order alone must leave room for the brackets.
 MAX_ORDER_BYTES = MAX_IMPORT_BYTES - 2
 
@@ -123,6 +125,15 @@ class JsonLinesFile:
         self._handle.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
 
 
+class Rejects(Protocol):
+    """Where invalid records go: a :class:`RejectsFile`, or a reader's own tally of them."""
+
+    @property
+    def location(self) -> str | os.PathLike[str]: ...
+
+    def write(self, error: InvalidOrderError) -> None: ...
+
+
 class RejectsFile(JsonLinesFile):
     """JSON Lines of invalid records: ``{"line", "source_id", "errors": [{"path", "reason"}]}``.
 
@@ -176,11 +187,12 @@ def serialized_orders(
     counts: Counts,
     on_invalid: OnInvalid = "fail",
     max_invalid: int = 0,
-    rejects: RejectsFile | None = None,
+    rejects: Rejects | None = None,
     require_source_id: bool = True,
     created_at_metadata_key: str | None = "original_created_at",
     in_batch: SourceIdsInBatch | None = None,
     check: OrderCheck | None = None,
+    on_valid: OnValid | None = None,
 ) -> Iterator[tuple[bytes, bool]]:
     """Yield ``(order JSON, has source_id)`` for each valid record, applying ``on_invalid`` to the rest.
 
@@ -188,6 +200,7 @@ def serialized_orders(
     :param in_batch: when given, an order repeating a ``source_id`` of the batch being filled is
         invalid (pass its ``batch_cut`` to :func:`~._batching.batches` as ``on_cut``)
     :param check: more rules a valid order (its ``created_at`` already in metadata) must meet
+    :param on_valid: told of each valid order before it is yielded (a reader that needs the order)
     :raises InvalidOrderError: on the first invalid record (``"fail"``), or on the one that takes
         the number of skipped records past ``max_invalid`` (``"skip"``)
     """
@@ -209,11 +222,13 @@ def serialized_orders(
                 raise _too_many(error, counts.invalid, max_invalid, rejects) from error
             continue
         counts.valid += 1
+        if on_valid is not None:
+            on_valid(order, body, line)
         yield body, order.source_id is not None
 
 
 def _too_many(
-    error: InvalidOrderError, invalid: int, max_invalid: int, rejects: RejectsFile | None
+    error: InvalidOrderError, invalid: int, max_invalid: int, rejects: Rejects | None
 ) -> InvalidOrderError:
     where = f" (each listed in {rejects.location})" if rejects is not None else ""
     reason = f"stopping: {invalid} invalid records, more than max_invalid={max_invalid}{where}"

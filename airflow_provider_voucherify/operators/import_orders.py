@@ -17,10 +17,10 @@ from airflow_provider_voucherify.exceptions import VoucherifyError
 from airflow_provider_voucherify.failures import AirflowFailException, fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
-from airflow_provider_voucherify.operators._batching import batches
 from airflow_provider_voucherify.operators._body_limit import BodyLimit
 from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
 from airflow_provider_voucherify.operators._options import check_options
+from airflow_provider_voucherify.operators._pipeline import ImportRules
 from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left
 from airflow_provider_voucherify.operators._preflight import Preflight, bulk_limit, dry_run_report
 from airflow_provider_voucherify.operators._progress import Progress
@@ -36,9 +36,7 @@ from airflow_provider_voucherify.operators._validation import (
     Counts,
     OnInvalid,
     RejectsFile,
-    SourceIdsInBatch,
     rejects_location,
-    serialized_orders,
 )
 from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_share
 from airflow_provider_voucherify.verdict import Outcome, Verdict
@@ -209,6 +207,17 @@ class ImportOrdersOperator(BaseOperator):
                 return self._wait(context, action_ids)
         return action_ids
 
+    @property
+    def rules(self) -> ImportRules:
+        """What decides which records this import sends and where it cuts batches."""
+        return ImportRules(
+            batch_size=self.batch_size,
+            on_invalid=self.on_invalid,
+            max_invalid=self.max_invalid,
+            require_source_id=self.require_source_id,
+            created_at_metadata_key=self.created_at_metadata_key,
+        )
+
     def _project(self, hook: VoucherifyHook) -> Project:
         return Project(hook.settings.base_url, hook.settings.app_id)
 
@@ -250,22 +259,13 @@ class ImportOrdersOperator(BaseOperator):
                     if location is not None
                     else None
                 )
-                progress = Progress(total=source.total)
-                in_batch = SourceIdsInBatch(self.batch_size)
-                valid = serialized_orders(
+                progress, body_limit = Progress(total=source.total), BodyLimit()
+                cut = self.rules.batches(
                     checkpoints.records(),
                     counts=counts,
-                    on_invalid=self.on_invalid,
-                    max_invalid=self.max_invalid,
                     rejects=rejects,
-                    require_source_id=self.require_source_id,
-                    created_at_metadata_key=self.created_at_metadata_key,
-                    in_batch=in_batch,
                     check=preflight.check,
-                )
-                body_limit = BodyLimit()
-                cut = batches(
-                    valid, batch_size=self.batch_size, body_limit=body_limit, on_cut=in_batch.batch_cut
+                    body_limit=body_limit,
                 )
                 for batch in checkpoints.batches(cut, counts):
                     decision = ledger.decide(batch)
@@ -337,25 +337,13 @@ class ImportOrdersOperator(BaseOperator):
         """Everything but the bulk calls: validate, write rejects, report what would be sent."""
         hook = VoucherifyHook(self.voucherify_conn_id)
         preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
-        counts, sizes, in_batch = Counts(), [], SourceIdsInBatch(self.batch_size)
+        counts, sizes = Counts(), []
         try:
             with ExitStack() as stack:
                 source = stack.enter_context(OrderSource(self.orders))
                 location = rejects_location(self.rejects_path)
                 rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
-                valid = serialized_orders(
-                    source,
-                    counts=counts,
-                    on_invalid=self.on_invalid,
-                    max_invalid=self.max_invalid,
-                    rejects=rejects,
-                    require_source_id=self.require_source_id,
-                    created_at_metadata_key=self.created_at_metadata_key,
-                    check=preflight.check,
-                    in_batch=in_batch,
-                )
-                # Cut as the real run cuts (repeated source_ids included), so the counts agree.
-                cut = batches(valid, batch_size=self.batch_size, on_cut=in_batch.batch_cut)
+                cut = self.rules.batches(source, counts=counts, rejects=rejects, check=preflight.check)
                 sizes = [batch.count for batch in cut]
                 preflight.finish()
             per_hour, origin = bulk_limit(self.bulk_calls_per_hour, hook.rate_limit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 
@@ -19,6 +19,9 @@ except ImportError:  # pragma: no cover - Airflow 3.1
 
 from airflow_provider_voucherify.exceptions import VoucherifyApiError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
+from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
+from airflow_provider_voucherify.operators._pipeline import ImportRules
+from airflow_provider_voucherify.operators._preflight import Preflight
 from airflow_provider_voucherify.operators._source import OrdersArg, OrdersInMemory, OrderSource
 from airflow_provider_voucherify.operators._validation import JsonLinesFile, rejects_location
 from airflow_provider_voucherify.reconcile.check import SampleResult, check_sample
@@ -33,16 +36,22 @@ from airflow_provider_voucherify.reconcile.report import (
 )
 from airflow_provider_voucherify.reconcile.sample import SourceCounts, draw_sample
 
+if TYPE_CHECKING:
+    from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
+
 MAX_TABLE_ROWS = 50
 
 
 class ReconcileOrdersOperator(BaseOperator):
     """Prove what an import left in Voucherify: counts, then a random sample compared field by field.
 
-    1. **Counts.** Each async action is read once (``GET /v1/async-actions/{id}``); the valid
-       orders of ``orders`` (read with the import's own parsing) must equal ``done_count`` +
-       ``failed_count`` summed over the actions. Records the import would reject are reported, not
-       counted as missing. Orders Voucherify refused go to ``failed_orders_path``.
+    1. **Counts.** Each async action is read once (``GET /v1/async-actions/{id}``); the orders the
+       import sent must equal ``done_count`` + ``failed_count`` summed over the actions. "Sent" is
+       found by reading ``orders`` through the import's own pipeline (the same validation, the
+       project's metadata schemas when ``preflight``, the same batch cuts, which decide whether a
+       repeated ``source_id`` was refused), so pass the import's settings of the same names.
+       Records the import rejected are reported, not counted as missing. Orders Voucherify
+       refused go to ``failed_orders_path``.
     2. **Sample.** A uniform random sample of ``sample_size`` imported orders (drawn while
        streaming: memory holds the sample, not the input) is read back, one
        ``GET /v1/orders/{source_id}`` each, and compared on every field that was sent (see
@@ -55,11 +64,15 @@ class ReconcileOrdersOperator(BaseOperator):
        ``1 - (1 - confidence)^(1/n)`` would have been caught with that confidence (n = 100 at 95 %:
        3 %); ``detect_corruption_rate`` asks for that rate instead of a sample size.
 
-    API calls: one per async action + at most ``sample_size`` order reads (+ customer reads).
+    API calls: one per async action + at most ``sample_size`` order reads (+ customer reads) + the
+    preflight's schema reads.
     Orders are the staged input, so nothing here needs the warehouse.
 
     Returns (XCom) ``{"sent", "done", "failed", "invalid", "sampled", "matched", "mismatches",
     "missing", "detectable_corruption_rate", "confidence", "order_reads", "customer_reads"}``.
+
+    Build it with :meth:`of_import` to take the import's input, actions and settings from the
+    import task itself.
 
     :param orders: the same list or JSON Lines path / URI that was imported. Templated.
     :param async_action_ids: the import's XCom: one id or a list, possibly nested or empty. Templated.
@@ -76,6 +89,10 @@ class ReconcileOrdersOperator(BaseOperator):
     :param seed: makes the sample repeatable (e.g. ``"{{ run_id }}"``). Templated.
     :param require_source_id: the import's setting of the same name
     :param created_at_metadata_key: the import's setting of the same name
+    :param batch_size: the import's setting of the same name (where its batches were cut)
+    :param preflight: the import's setting of the same name: check orders against the project's
+        metadata schemas as the import did (one ``GET /v1/metadata-schemas/order`` call, more only
+        for the resources the orders' metadata uses)
     :raises AirflowFailException: when counts differ or mismatches exceed ``max_mismatches``
     :raises AirflowException: when an action has not finished yet (a retry can succeed)
     """
@@ -106,6 +123,8 @@ class ReconcileOrdersOperator(BaseOperator):
         seed: int | str | None = None,
         require_source_id: bool = True,
         created_at_metadata_key: str | None = "original_created_at",
+        batch_size: int = MAX_ORDERS_PER_IMPORT,
+        preflight: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -127,6 +146,33 @@ class ReconcileOrdersOperator(BaseOperator):
         self.seed = seed
         self.require_source_id = require_source_id
         self.created_at_metadata_key = created_at_metadata_key
+        self.batch_size = batch_size
+        self.preflight = preflight
+
+    @classmethod
+    def of_import(cls, import_orders: ImportOrdersOperator, **kwargs: Any) -> ReconcileOrdersOperator:
+        """A reconciliation of what ``import_orders`` sent, with the settings that decided it.
+
+        Takes the import's ``orders``, its output (the async action ids, an XCom reference, which
+        also sets the dependency), its connection and the settings that decide which records it
+        sent and where it cut batches (``batch_size``, ``require_source_id``,
+        ``created_at_metadata_key``, ``preflight``), so the two can never disagree.
+
+        :param import_orders: the import task in the same DAG
+        :param kwargs: this operator's own arguments (``task_id`` at least); any of the above given
+            here wins
+        :returns: the operator, downstream of ``import_orders``
+        """
+        taken = {
+            "orders": import_orders.orders,
+            "async_action_ids": import_orders.output,
+            "voucherify_conn_id": import_orders.voucherify_conn_id,
+            "batch_size": import_orders.batch_size,
+            "require_source_id": import_orders.require_source_id,
+            "created_at_metadata_key": import_orders.created_at_metadata_key,
+            "preflight": import_orders.preflight,
+        }
+        return cls(**{**taken, **kwargs})
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -138,14 +184,15 @@ class ReconcileOrdersOperator(BaseOperator):
         hook = VoucherifyHook(self.voucherify_conn_id)
         try:
             totals, refused = self._read_actions(hook)
+            rules = ImportRules(
+                batch_size=self.batch_size,
+                require_source_id=self.require_source_id,
+                created_at_metadata_key=self.created_at_metadata_key,
+            )
+            preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
             with OrderSource(self.orders) as source:
                 counts, sample = draw_sample(
-                    source,
-                    size=size,
-                    seed=self.seed,
-                    refused=refused,
-                    require_source_id=self.require_source_id,
-                    created_at_metadata_key=self.created_at_metadata_key,
+                    source, size=size, seed=self.seed, refused=refused, rules=rules, check=preflight.check
                 )
             self.log.info(
                 "Reading back %d sampled orders: %d GET /v1/orders/{id} calls%s",

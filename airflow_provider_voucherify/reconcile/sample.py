@@ -1,10 +1,10 @@
 """A uniform random sample of the orders an import sent, drawn while streaming them: pure, no I/O.
 
-Records go through the import's own validation (:func:`~airflow_provider_voucherify.operators.
-_validation.checked_order`, ``created_at`` moved into metadata), so each sampled order is the JSON
-the import sent. Memory holds at most ``size`` orders whatever the size of the input (reservoir
-sampling, algorithm R), plus the source ids of the orders Voucherify refused (kept out of the
-sample: they are not meant to be stored).
+Records go through the import's own pipeline (:class:`~airflow_provider_voucherify.operators.
+_pipeline.ImportRules`: validation with ``created_at`` moved into metadata, the metadata-schema
+check, the same batch cuts), so each sampled order is the JSON the import sent. Memory holds at most
+``size`` orders whatever the size of the input (reservoir sampling, algorithm R), plus the source
+ids of the orders Voucherify refused (kept out of the sample: they are not meant to be stored).
 
 Two things a later line of the same input changes, and the sample follows:
 
@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.models import Order
+from airflow_provider_voucherify.operators._pipeline import ImportRules
 from airflow_provider_voucherify.operators._source import Record
-from airflow_provider_voucherify.operators._validation import checked_order
+from airflow_provider_voucherify.operators._validation import Counts, OrderCheck
 
 PartyKey = tuple[str, str]  # ("source_id", value) or ("id", value)
 MAX_LISTED_INVALID = 10
@@ -143,38 +145,56 @@ class OrderSample:
                 del self._parties[key]
 
 
+class _Examples:
+    """The first invalid records, for the log (a ``Rejects`` that keeps line and source_id only)."""
+
+    location = "the reconciliation's log"
+
+    def __init__(self, kept: list[tuple[int, str | None]]) -> None:
+        self.kept = kept
+
+    def write(self, error: InvalidOrderError) -> None:
+        if len(self.kept) < MAX_LISTED_INVALID:
+            self.kept.append((error.line or 0, error.source_id))
+
+
 def draw_sample(
     records: Iterable[tuple[int, Record]],
     *,
     size: int,
     seed: int | str | None = None,
     refused: Collection[str] = (),
-    require_source_id: bool = True,
-    created_at_metadata_key: str | None = "original_created_at",
+    rules: ImportRules | None = None,
+    check: OrderCheck | None = None,
 ) -> tuple[SourceCounts, OrderSample]:
-    """Read every record as the import would and draw the sample.
+    """Read every record as the import did and draw the sample from the orders it sent.
+
+    The records go through the import's own pipeline (:meth:`~airflow_provider_voucherify.
+    operators._pipeline.ImportRules.batches`): the same validation, the same schema check and the
+    same batch cuts, so an order the import rejected (a ``source_id`` repeated within one batch,
+    metadata the schema refuses) is counted invalid here too, never as sent.
 
     :param records: ``(line, record)`` pairs, as :class:`~airflow_provider_voucherify.operators.
         _source.OrderSource` yields them
     :param refused: source ids Voucherify reported as failed: counted as sent, never sampled
-    :param require_source_id: and ``created_at_metadata_key``: the import's settings, so that the
-        same records are valid and carry the same metadata
+    :param rules: the import's settings (batch size, ``require_source_id``,
+        ``created_at_metadata_key``; default: the import's defaults); its invalid-record policy
+        is ignored: every invalid record is counted and read past
+    :param check: the import's preflight check (the project's metadata schemas), if it ran one
     """
-    counts, sample = SourceCounts(), OrderSample(size, seed)
-    for line, record in records:
-        counts.read += 1
-        try:
-            order, body = checked_order(record, line, require_source_id, created_at_metadata_key)
-        except InvalidOrderError as error:
-            counts.invalid += 1
-            if len(counts.invalid_examples) < MAX_LISTED_INVALID:
-                counts.invalid_examples.append((line, error.source_id))
-            continue
-        counts.valid += 1
+    counts, sample, seen = SourceCounts(), OrderSample(size, seed), Counts()
+
+    def offer(order: Order, body: bytes, line: int) -> None:
         if order.source_id is None:
             counts.without_source_id += 1
         elif order.source_id in refused:
             counts.refused += 1
         else:
             sample.offer(order, body, line)
+
+    everything = replace(rules or ImportRules(), on_invalid="skip", max_invalid=sys.maxsize)
+    examples = _Examples(counts.invalid_examples)
+    for _ in everything.batches(records, counts=seen, rejects=examples, check=check, on_valid=offer):
+        pass  # the batches themselves were sent by the import; only their orders matter here
+    counts.read, counts.valid, counts.invalid = seen.read, seen.valid, seen.invalid
     return counts, sample

@@ -125,6 +125,36 @@ def test_invalid_records_are_reported_not_missing(
     assert "line 2 (ord-0000002)" in text
 
 
+@pytest.mark.parametrize("batch_size", [4, 2000])
+def test_what_the_import_refused_is_never_counted_as_sent(
+    server: EmulatorServer, tmp_path: Path, batch_size: int
+) -> None:
+    # Every kind of reject the import makes: the model (a negative amount), the project's metadata
+    # schema (a required key missing), and a source_id repeated within one batch, which depends on
+    # where the batches were cut: with 2000 per batch, lines 6 and 9 repeat lines 5 and 2 in the
+    # one batch and are refused; with 4, they fall in the second batch and are sent (updates).
+    required = {"region": {"type": "string", "array": False, "optional": False}}
+    dated = {"original_created_at": {"type": "datetime", "array": False, "optional": True}}
+    server.set_metadata_schemas({"order": {"properties": {**required, **dated}}})
+    region = {"region": "eu"}
+    records = [
+        order_dict(n, metadata=None if n == 3 else region, amount=-5 if n == 7 else 2500) for n in range(1, 9)
+    ]
+    records[5] = order_dict(5, metadata={"region": "us"})  # line 6 repeats line 5
+    records.append(order_dict(2, metadata={"region": "us"}))  # line 9 repeats line 2
+    path = write_jsonl(tmp_path / "orders.jsonl", records)
+    settings = {"batch_size": batch_size}
+    ids = imported(server, path, on_invalid="skip", max_invalid=10, **settings)
+    sent = server.stats()["orders_received"]
+
+    summary = reconcile(path, ids, sample_size=100, **settings)
+
+    assert (summary["sent"], summary["invalid"]) == (sent, 9 - sent)
+    assert summary["sent"] == summary["done"] + summary["failed"]
+    assert summary["sampled"] == summary["matched"]  # the stored version of each was the one sent
+    assert sent == (7 if batch_size == 4 else 5)
+
+
 def test_an_import_whose_orders_were_all_rejected_reconciles(server: EmulatorServer, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "orders.jsonl", [order_dict(1, amount=-5)])
 
@@ -286,6 +316,27 @@ def test_personal_data_is_compared_but_never_shown(
         assert "customer.email | (not shown) | differs" in " ".join(where.split())
     assert_no_personal_data(str(failure.value), text)
     assert "someone.else" not in str(failure.value) + text
+
+
+def test_of_import_takes_the_settings_that_decided_what_was_sent() -> None:
+    with DAG("voucherify_of_import", schedule=None, start_date=datetime(2024, 1, 1)):
+        import_orders = ImportOrdersOperator(
+            task_id="import_orders",
+            orders="{{ params.path }}",
+            voucherify_conn_id="{{ params.conn }}",
+            batch_size=40,
+            require_source_id=False,
+            created_at_metadata_key="placed_at",
+            preflight=False,
+        )
+        reconcile = ReconcileOrdersOperator.of_import(import_orders, task_id="reconcile", sample_size=7)
+
+    settings = ("orders", "voucherify_conn_id", "batch_size", "require_source_id", "created_at_metadata_key")
+    taken = [getattr(reconcile, name) for name in settings]
+    assert taken == [getattr(import_orders, name) for name in settings]
+    assert (reconcile.preflight, reconcile.sample_size) == (False, 7)
+    assert reconcile.async_action_ids.operator is import_orders
+    assert reconcile.upstream_task_ids == {"import_orders"}
 
 
 def test_bad_arguments_fail_when_the_dag_is_parsed() -> None:

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from airflow_provider_voucherify.operators._pipeline import ImportRules
 from airflow_provider_voucherify.reconcile.sample import OrderSample, draw_sample
 from tests.operators.conftest import order_dict
 
@@ -50,7 +51,8 @@ def test_invalid_refused_and_anonymous_orders_are_counted_never_sampled() -> Non
     orders = [order_dict(1), order_dict(2, amount=-1), order_dict(3), order_dict(4)]
     del orders[3]["source_id"]
 
-    counts, sample = draw_sample(records(orders), size=10, refused={"ord-0000003"}, require_source_id=False)
+    rules = ImportRules(require_source_id=False)
+    counts, sample = draw_sample(records(orders), size=10, refused={"ord-0000003"}, rules=rules)
 
     assert (counts.valid, counts.invalid, counts.refused, counts.without_source_id) == (3, 1, 1, 1)
     assert counts.invalid_examples == [(2, "ord-0000002")]
@@ -60,11 +62,25 @@ def test_invalid_refused_and_anonymous_orders_are_counted_never_sampled() -> Non
 def test_a_repeated_source_id_is_sampled_once_in_its_last_version() -> None:
     orders = [order_dict(1, amount=100), order_dict(2), order_dict(1, amount=200)]
 
-    _, sample = draw_sample(records(orders), size=10)
+    # Two orders per batch, as the import cut them: line 3 opens the second batch, an update.
+    _, sample = draw_sample(records(orders), size=10, rules=ImportRules(batch_size=2))
 
     assert [(o.source_id, o.sent()["amount"], o.line) for o in sample.orders] == [
         ("ord-0000001", 200, 3),
         ("ord-0000002", 2500, 2),
+    ]
+
+
+def test_a_source_id_repeated_within_one_batch_was_refused_so_it_is_not_sent() -> None:
+    orders = [order_dict(1, amount=100), order_dict(2), order_dict(1, amount=200)]
+
+    counts, sample = draw_sample(records(orders), size=10)
+
+    assert (counts.valid, counts.invalid) == (2, 1)
+    assert counts.invalid_examples == [(3, "ord-0000001")]
+    assert [(o.source_id, o.sent()["amount"]) for o in sample.orders] == [
+        ("ord-0000001", 100),
+        ("ord-0000002", 2500),
     ]
 
 
