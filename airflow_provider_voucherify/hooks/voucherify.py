@@ -35,6 +35,11 @@ IMPORT_ENDPOINT = "POST /v1/orders/import"
 # Built GET requests an async client keeps for reuse: a waiting trigger asks for the same few
 # URLs every poll (one per action it GETs, one per list window), so a small cache holds them all.
 MAX_PREPARED_REQUESTS = 64
+# The async client (the trigger's) keeps idle connections this long (httpx's default is 5 s): a
+# wait polling every 30 s or so reuses its connection instead of resolving the host, connecting
+# and, over HTTPS, negotiating TLS again every poll. One the server closed meanwhile is dropped
+# before use (a GET is retried).
+KEEPALIVE_EXPIRY = 60.0
 
 
 @functools.cache
@@ -167,7 +172,13 @@ class VoucherifyHook(BaseHook):
     async def aget_conn(self) -> httpx.AsyncClient:
         """The hook's ``httpx.AsyncClient``, made on first use and reused."""
         if self._async_client is None:
-            self._async_client = httpx.AsyncClient(**self._client_options(await self.asettings()))
+            self._async_client = httpx.AsyncClient(
+                **self._client_options(await self.asettings()),
+                # httpx's defaults, but for how long an idle connection is kept: see KEEPALIVE_EXPIRY.
+                limits=httpx.Limits(
+                    max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_EXPIRY
+                ),
+            )
         return self._async_client
 
     def close(self) -> None:

@@ -1,14 +1,22 @@
-"""The async hook builds each GET once and sends it again every poll: answers are still fresh."""
+"""What a poll costs the async hook: each GET is built once and sent again every poll (answers
+still fresh), over one connection kept between polls."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from httpcore._async import http11
 
-from airflow_provider_voucherify.hooks.voucherify import MAX_PREPARED_REQUESTS, VoucherifyHook
+from airflow_provider_voucherify.hooks.voucherify import (
+    KEEPALIVE_EXPIRY,
+    MAX_PREPARED_REQUESTS,
+    VoucherifyHook,
+)
 from airflow_provider_voucherify.models import ActionStatus, AsyncAction, parse_action_list
 from tests.hooks.conftest import TOKEN
 from tests.hooks.scripted_server import Reply, ScriptedServer
@@ -113,3 +121,26 @@ def test_a_list_page_keeps_every_field_an_async_action_reads() -> None:
     (listed,) = parse_action_list(json.dumps({"async_actions": [entry]}).encode(), {"aa_1"})
 
     assert listed == AsyncAction.model_validate(entry)
+
+
+@pytest.mark.parametrize(("idle", "connections"), [(30.0, 1), (KEEPALIVE_EXPIRY + 1, 2)])
+def test_polls_a_few_seconds_apart_share_one_connection(
+    conn_env: ScriptedServer, monkeypatch: pytest.MonkeyPatch, idle: float, connections: int
+) -> None:
+    conn_env.script(Reply(200, action("IN_PROGRESS", 10)), Reply(200, action("IN_PROGRESS", 20)))
+    # httpcore judges a kept connection by its monotonic clock: move that clock, not the test's.
+    skipped = [0.0]
+    monkeypatch.setattr(http11, "time", SimpleNamespace(monotonic=lambda: time.monotonic() + skipped[0]))
+
+    async def run() -> None:
+        hook = VoucherifyHook()
+        try:
+            await hook.aget_async_action("aa_1")
+            skipped[0] = idle  # the next poll comes `idle` seconds later
+            await hook.aget_async_action("aa_1")
+        finally:
+            await hook.aclose()
+
+    asyncio.run(run())
+
+    assert len({request.peer for request in conn_env.seen}) == connections
