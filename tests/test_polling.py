@@ -21,6 +21,8 @@ from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import ActionStatus, AsyncAction, parse_action_list
 from airflow_provider_voucherify.polling import (
     FINE_WINDOW_MARGIN,
+    LIST_PAGE_SIZE,
+    SHORT_PAGE_EXTRA,
     WINDOW_MARGIN,
     ActionTracker,
     ProgressLog,
@@ -43,6 +45,7 @@ class FakeApi:
         self.spacing = spacing  # seconds between two creations
         self.end_date_precision: timedelta | None = None  # an API that truncates end_date
         self.calls: list[tuple[str, Any]] = []
+        self.limits: list[int] = []  # the limit of each list call
         self.errors: list[Exception | None] = []  # one per call, in order; None lets a call through
         for n in range(count):
             self.add(f"aa_{n:04d}")
@@ -74,6 +77,7 @@ class FakeApi:
         self, limit: int = 100, end_date: datetime | None = None, ids: frozenset[str] | None = None
     ) -> list[AsyncAction]:
         self.calls.append(("list", end_date))
+        self.limits.append(limit)
         self._raise()
         newest_first = sorted(self.actions.values(), key=lambda a: a["created_at"], reverse=True)
         if end_date is not None and self.end_date_precision is not None:
@@ -171,6 +175,41 @@ def test_a_burst_of_imports_queued_after_ours_costs_no_extra_page() -> None:
     poll_once(api, tracker)  # type: ignore[arg-type]
 
     assert api.kinds() == ["list"]
+
+
+def test_once_the_window_starts_at_the_pending_actions_a_short_page_is_asked() -> None:
+    api = FakeApi(3, others_after=250)
+    tracker = ActionTracker(ids(3))
+    poll_once(api, tracker)  # type: ignore[arg-type]  # the newest entries may be anyone's
+    api.finish("aa_0000")
+    poll_once(api, tracker)  # type: ignore[arg-type]
+    api.kinds()
+
+    poll_once(api, tracker)  # type: ignore[arg-type]
+
+    assert api.kinds() == ["list"]
+    assert api.limits == [LIST_PAGE_SIZE, 3 + SHORT_PAGE_EXTRA, 2 + SHORT_PAGE_EXTRA]
+
+
+def test_others_actions_among_ours_make_short_pages_read_on_with_full_pages() -> None:
+    api = FakeApi(1)
+    for n in range(SHORT_PAGE_EXTRA + 5):
+        api.add(f"other_{n:04d}")
+    api.add("aa_0001")
+    api.add("aa_0002")
+    tracker = ActionTracker(ids(3))
+    poll_once(api, tracker)  # type: ignore[arg-type]
+    api.kinds()
+
+    poll_once(api, tracker)  # type: ignore[arg-type]
+    # The short page holds 2 of ours and others: one more page, no GET, no extra call later.
+    assert api.kinds() == ["list", "list"]
+    assert api.limits[1:] == [3 + SHORT_PAGE_EXTRA, LIST_PAGE_SIZE]
+
+    poll_once(api, tracker)  # type: ignore[arg-type]
+    assert api.kinds() == ["list"]
+    assert api.limits[3:] == [LIST_PAGE_SIZE]
+    assert tracker.verdict().status is Outcome.RUNNING
 
 
 def test_an_api_reading_end_date_in_seconds_widens_the_window_once() -> None:
