@@ -21,11 +21,10 @@ from airflow_provider_voucherify.operators._body_limit import BodyLimit
 from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
 from airflow_provider_voucherify.operators._options import check_options
 from airflow_provider_voucherify.operators._pipeline import ImportRules
-from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left
+from airflow_provider_voucherify.operators._plan_view import PlanView
 from airflow_provider_voucherify.operators._preflight import Preflight, bulk_limit, dry_run_report
-from airflow_provider_voucherify.operators._progress import Progress
-from airflow_provider_voucherify.operators._rate_limited import post_batch
 from airflow_provider_voucherify.operators._resume import BatchLedger, Project
+from airflow_provider_voucherify.operators._sending import SendLoop
 from airflow_provider_voucherify.operators._source import (
     OrdersArg,
     OrdersInMemory,
@@ -223,14 +222,8 @@ class ImportOrdersOperator(BaseOperator):
 
     def _send(self, context: Context, state: Continuation) -> list[str]:
         hook = VoucherifyHook(self.voucherify_conn_id)
-        counts, action_ids, sent, skipped = (
-            state.position.counts(),
-            state.action_ids,
-            state.sent,
-            state.skipped,
-        )
-        plan, continuing, finished = PlanView.from_dict(state.plan), state.position.batch > 0, False
-        sent_before = sent
+        counts, continuing, finished = state.position.counts(), state.position.batch > 0, False
+        loop: SendLoop | None = None
         preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
         try:
             resume = as_flag(self.resume, "resume")
@@ -259,65 +252,37 @@ class ImportOrdersOperator(BaseOperator):
                     if location is not None
                     else None
                 )
-                progress, body_limit = Progress(total=source.total), BodyLimit()
-                cut = self.rules.batches(
-                    checkpoints.records(),
+                body_limit = BodyLimit()
+                loop = SendLoop(
+                    hook=hook,
+                    ledger=ledger,
+                    state=state,
+                    checkpoints=checkpoints,
                     counts=counts,
-                    rejects=rejects,
-                    check=preflight.check,
+                    plan=PlanView.from_dict(state.plan),
+                    batch_size=self.batch_size,
                     body_limit=body_limit,
+                    defer=self._defer_until if self.deferrable else None,
+                    log=self.log,
                 )
-                for batch in checkpoints.batches(cut, counts):
-                    decision = ledger.decide(batch)
-                    action_id = decision.async_action_id
-                    if action_id is not None:
-                        skipped += batch.count
-                        self.log.info("batch %d: %s, skipped", batch.number, decision.reason)
-                        action_ids.append(action_id)
-                        continue
-                    if ledger.resume and batch.number in ledger.recalled:
-                        self.log.info("batch %d: sending it again: %s", batch.number, decision.reason)
-                    state.action_ids, state.sent, state.skipped = action_ids, sent, skipped
-                    sent_as = post_batch(
-                        hook,
-                        batch,
-                        state=state,
-                        checkpoints=checkpoints,
-                        plan=plan,
-                        batch_size=self.batch_size,
-                        log=self.log,
-                        defer=self._defer_until if self.deferrable else None,
+                loop.run(
+                    self.rules.batches(
+                        checkpoints.records(),
+                        counts=counts,
+                        rejects=rejects,
+                        check=preflight.check,
                         body_limit=body_limit,
                     )
-                    ledger.record(batch, sent_as[0])
-                    if len(sent_as) > 1:
-                        # Split after a 413, it went out as several imports and an entry holds
-                        # one action id: recorded, so that a retry still recognises the batches
-                        # after it, but marked to be sent again (an update, by source_id).
-                        ledger.forget_failed(sent_as[:1])
-                    sent += batch.count
-                    line = progress.describe(
-                        batch.number,
-                        sent + skipped,
-                        sent - sent_before,
-                        source.fraction_read(),
-                    )
-                    left = batches_left(
-                        source.total, counts.read, self.batch_size, batch.number, source.fraction_read()
-                    )
-                    view = plan.describe(left, time.time())
-                    self.log.info(
-                        "%s, async action %s%s", line, ", ".join(sent_as), f"; {view}" if view else ""
-                    )
-                    action_ids.extend(sent_as)
+                )
                 preflight.finish()
                 finished = True
         finally:
             hook.close()
+            action_ids = loop.action_ids if loop is not None else list(state.action_ids)
             summary = {
                 **counts.as_dict(),
-                "sent": sent,
-                "skipped_on_retry": skipped,
+                "sent": loop.sent if loop is not None else state.sent,
+                "skipped_on_retry": loop.skipped if loop is not None else state.skipped,
                 "batches": len(action_ids),
             }
             self.log.info("Import summary%s: %s", "" if finished else " so far", summary)
