@@ -130,12 +130,20 @@ class Checkpoints:
     :param start: where to start; anything but the beginning seeks there (after checking that
         ``identity`` still matches the source)
     :param identity: the source's identity when ``start`` was recorded
+    :param known: the source's identity now, when already read
     :raises SourceChangedError: if the source is not the one ``start`` was recorded in
     """
 
-    def __init__(self, source: OrderSource, start: Position, identity: SourceIdentity | None = None) -> None:
+    def __init__(
+        self,
+        source: OrderSource,
+        start: Position,
+        identity: SourceIdentity | None = None,
+        *,
+        known: SourceIdentity | None = None,
+    ) -> None:
         self.source = source
-        self.identity = SourceIdentity.of(source)
+        self.identity = known or SourceIdentity.of(source)
         if start.batch:
             if identity != self.identity:
                 raise SourceChangedError(

@@ -25,6 +25,7 @@ from airflow_provider_voucherify.operators._continuation import Checkpoints, Con
 from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left
 from airflow_provider_voucherify.operators._progress import Progress
 from airflow_provider_voucherify.operators._rate_limited import post_batch
+from airflow_provider_voucherify.operators._restart import where
 from airflow_provider_voucherify.operators._resume import BatchLedger
 from airflow_provider_voucherify.operators._validation import Counts
 
@@ -143,7 +144,7 @@ class SendLoop:
         """Wait for ``item``'s post; record it, count it and log the progress line."""
         sent_as = posted.result()
         batch = item.batch
-        self.ledger.record(batch, sent_as[0])
+        self.ledger.record(batch, sent_as[0], where=where(batch.count, item.ends, self.checkpoints.identity))
         if len(sent_as) > 1:
             # Split after a 413, it went out as several imports and an entry holds one action
             # id: recorded, so that a retry still recognises the batches after it, but marked to

@@ -18,11 +18,12 @@ from airflow_provider_voucherify.failures import AirflowFailException, fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._body_limit import BodyLimit
-from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
+from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation, SourceIdentity
 from airflow_provider_voucherify.operators._options import check_options
 from airflow_provider_voucherify.operators._pipeline import ImportRules
 from airflow_provider_voucherify.operators._plan_view import PlanView
 from airflow_provider_voucherify.operators._preflight import Preflight, bulk_limit, dry_run_report
+from airflow_provider_voucherify.operators._restart import restart
 from airflow_provider_voucherify.operators._resume import BatchLedger, Project
 from airflow_provider_voucherify.operators._sending import SendLoop
 from airflow_provider_voucherify.operators._source import (
@@ -222,7 +223,8 @@ class ImportOrdersOperator(BaseOperator):
 
     def _send(self, context: Context, state: Continuation) -> list[str]:
         hook = VoucherifyHook(self.voucherify_conn_id)
-        counts, continuing, finished = state.position.counts(), state.position.batch > 0, False
+        continuing, finished = state.position.batch > 0, False
+        counts = state.position.counts()
         loop: SendLoop | None = None
         preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
         try:
@@ -245,10 +247,23 @@ class ImportOrdersOperator(BaseOperator):
                 )
             with ExitStack() as stack:
                 source = stack.enter_context(OrderSource(self.orders))
-                checkpoints = Checkpoints(source, state.position, state.identity)
+                identity = SourceIdentity.of(source)
+                if resume and not continuing and (found := restart(ledger.leading_run(), identity)):
+                    state, continuing = found.continuation, True
+                    counts = state.position.counts()
+                    self.log.info(
+                        "Batches 1 to %d were accepted by earlier tries, read from this very file: "
+                        "reading on at line %d (batch %d) without reading them again",
+                        found.batches,
+                        state.position.line,
+                        found.batches + 1,
+                    )
+                checkpoints = Checkpoints(source, state.position, state.identity, known=identity)
                 location = rejects_location(self.rejects_path)
                 rejects = (
-                    stack.enter_context(RejectsFile(location, append=continuing))
+                    stack.enter_context(
+                        RejectsFile(location, from_line=state.position.line if continuing else None)
+                    )
                     if location is not None
                     else None
                 )
