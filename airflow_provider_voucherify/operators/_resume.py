@@ -306,3 +306,12 @@ class BatchLedger:
             self.store.set(
                 f"{KEY_PREFIX}{batch.number}", new_entry(batch, async_action_id, self.project, when, where)
             )
+
+
+def tally(states: Mapping[str, ActionStatus | None]) -> str:
+    """``2 DONE, 1 FAILED, 1 unknown to this project``: the recorded actions' states, for the log."""
+    counts: dict[str, int] = {}
+    for status in states.values():
+        key = status.value if status is not None else "unknown to this project"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {key}" for key, n in sorted(counts.items()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
@@ -13,24 +12,29 @@ from airflow.configuration import conf
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_voucherify.exceptions import VoucherifyError
-from airflow_provider_voucherify.failures import AirflowFailException, fail_fast
+from airflow_provider_voucherify.failures import fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._body_limit import BodyLimit
+from airflow_provider_voucherify.operators._completion import (
+    conclude,
+    lineage,
+    project_of,
+    wait_in_worker,
+    wait_trigger,
+)
 from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation, SourceIdentity
 from airflow_provider_voucherify.operators._options import check_options
 from airflow_provider_voucherify.operators._pipeline import ImportRules
 from airflow_provider_voucherify.operators._plan_view import PlanView
 from airflow_provider_voucherify.operators._preflight import Preflight, bulk_limit, dry_run_report
 from airflow_provider_voucherify.operators._restart import restart
-from airflow_provider_voucherify.operators._resume import BatchLedger, Project
+from airflow_provider_voucherify.operators._resume import BatchLedger, tally
 from airflow_provider_voucherify.operators._sending import SendLoop
 from airflow_provider_voucherify.operators._source import (
     OrdersArg,
     OrdersInMemory,
     OrderSource,
-    lineage_input,
 )
 from airflow_provider_voucherify.operators._validation import (
     Counts,
@@ -39,7 +43,7 @@ from airflow_provider_voucherify.operators._validation import (
     rejects_location,
 )
 from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_share
-from airflow_provider_voucherify.verdict import Outcome, Verdict
+from airflow_provider_voucherify.verdict import Verdict
 
 DEFAULT_TIMEOUT = timedelta(days=7)
 
@@ -218,9 +222,6 @@ class ImportOrdersOperator(BaseOperator):
             created_at_metadata_key=self.created_at_metadata_key,
         )
 
-    def _project(self, hook: VoucherifyHook) -> Project:
-        return Project(hook.settings.base_url, hook.settings.app_id)
-
     def _send(self, context: Context, state: Continuation) -> list[str]:
         hook = VoucherifyHook(self.voucherify_conn_id)
         continuing, finished = state.position.batch > 0, False
@@ -232,7 +233,7 @@ class ImportOrdersOperator(BaseOperator):
             ledger = BatchLedger.from_context(
                 context,
                 self.log,
-                project=self._project(hook),
+                project=project_of(hook),
                 resume=resume,
                 resend_safe=self.require_source_id,
             )
@@ -243,7 +244,7 @@ class ImportOrdersOperator(BaseOperator):
                 self.log.info("Continuing after a rate-limit wait at batch %d", state.position.batch + 1)
             elif states := ledger.check(hook):
                 self.log.info(
-                    "Earlier tries sent %d batches; their imports now: %s", len(states), _tally(states)
+                    "Earlier tries sent %d batches; their imports now: %s", len(states), tally(states)
                 )
             with ExitStack() as stack:
                 source = stack.enter_context(OrderSource(self.orders))
@@ -335,36 +336,19 @@ class ImportOrdersOperator(BaseOperator):
         return []
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:
+        options: dict[str, Any] = {
+            "poll_interval": self.poll_interval,
+            "timeout": self.timeout,
+            "max_failed_orders": self.max_failed_orders,
+            "api_budget_share": self.api_budget_share,
+        }
         if self.deferrable:
-            from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
-
             self.defer(
-                trigger=AsyncActionTrigger(
-                    async_action_ids=action_ids,
-                    voucherify_conn_id=self.voucherify_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=time.time() + self.timeout,
-                    max_failed_orders=self.max_failed_orders,
-                    api_budget_share=self.api_budget_share,
-                ),
+                trigger=wait_trigger(self.voucherify_conn_id, action_ids, **options),
                 method_name="execute_complete",
                 kwargs={"async_action_ids": action_ids},
             )
-        from airflow_provider_voucherify.waiting import wait_until_finished
-
-        hook = VoucherifyHook(self.voucherify_conn_id)
-        try:
-            verdict = wait_until_finished(
-                hook,
-                action_ids,
-                poll_interval=self.poll_interval,
-                timeout=self.timeout,
-                max_failed_orders=self.max_failed_orders,
-                api_budget_share=self.api_budget_share,
-                log=self.log,
-            )
-        finally:
-            hook.close()
+        verdict = wait_in_worker(self.voucherify_conn_id, action_ids, **options, log=self.log)
         return self._conclude(verdict, action_ids, context)
 
     def execute_complete(
@@ -377,21 +361,8 @@ class ImportOrdersOperator(BaseOperator):
             return self._conclude(verdict, ids, context)
 
     def _conclude(self, verdict: Verdict, action_ids: list[str], context: Context) -> list[str]:
-        if verdict.failed_actions:
-            # A whole import FAILED: its orders are not in Voucherify, so a retry must send that
-            # batch again rather than skip it as accepted.
-            hook = VoucherifyHook(self.voucherify_conn_id)
-            ledger = BatchLedger(context.get("task_state_store"), self._project(hook))
-            if marked := ledger.forget_failed(verdict.failed_actions):
-                self.log.info("%d batches whose import FAILED will be sent again by a retry", marked)
-        if verdict.status is Outcome.ERROR:
-            # The trigger ends early only on what waiting cannot cure (401/403, unknown id, ...).
-            raise AirflowFailException(f"Import {verdict.status.value}: {verdict.message}")
-        if verdict.status is not Outcome.SUCCESS:
-            raise VoucherifyError(f"Import {verdict.status.value}: {verdict.message}")
-        self.log.info("%s", verdict.message)
-        if verdict.summary is not None:
-            self._imported_orders = verdict.summary.done_count
+        store = context.get("task_state_store")
+        self._imported_orders = conclude(verdict, self.voucherify_conn_id, store, self.log)
         return action_ids
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
@@ -401,31 +372,8 @@ class ImportOrdersOperator(BaseOperator):
         no output is claimed. After a successful wait the output carries an ``outputStatistics``
         facet with the number of orders Voucherify imported. ``None`` without OpenLineage.
         """
-        try:
-            from airflow.providers.common.compat.openlineage.facet import (
-                Dataset,
-                OutputDataset,
-                OutputStatisticsOutputDatasetFacet,
-            )
-            from airflow.providers.openlineage.extractors import OperatorLineage
-        except ImportError:
-            return None
-        source = lineage_input(self.orders)
-        outputs = []
-        if self.wait_for_completion and self._imported_orders is not None:
-            settings = VoucherifyHook(self.voucherify_conn_id).settings
-            outputs.append(
-                OutputDataset(
-                    namespace=settings.base_url,
-                    name=f"{settings.app_id}/orders",
-                    outputFacets={
-                        "outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=self._imported_orders)
-                    },
-                )
-            )
-        return OperatorLineage(
-            inputs=[Dataset(namespace=source[0], name=source[1])] if source else [], outputs=outputs
-        )
+        imported = self._imported_orders if self.wait_for_completion else None
+        return lineage(self.orders, self.voucherify_conn_id, imported)
 
 
 def as_flag(value: bool | str, name: str) -> bool:
@@ -438,11 +386,3 @@ def as_flag(value: bool | str, name: str) -> bool:
     if text in ("false", "0", "no", "off", "none", ""):
         return False
     raise ValueError(f"{name} must be true or false, got {value!r}")
-
-
-def _tally(states: dict[str, Any]) -> str:
-    counts: dict[str, int] = {}
-    for status in states.values():
-        key = status.value if status is not None else "unknown to this project"
-        counts[key] = counts.get(key, 0) + 1
-    return ", ".join(f"{n} {key}" for key, n in sorted(counts.items()))
