@@ -9,7 +9,7 @@ AF32 := .venv-3.2
 OPENLINEAGE := .venv-openlineage
 PY := $(VENV)/bin/python
 
-.PHONY: demo test setup system-packages lint typecheck unit-lowest unit-3.2 pytest openlineage distributed bench clean postgresql redis browser release-check docs docs-build
+.PHONY: demo test setup system-packages lint typecheck unit-lowest unit-3.2 pytest openlineage distributed bench clean postgresql redis browser release-check docs docs-build docs-publish
 
 $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -92,6 +92,11 @@ docs: $(VENV)/.docs
 
 docs-build: $(VENV)/.docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .site
+
+# Publish the site to the gh-pages branch of the `origin` remote (GitHub Pages serves it at
+# mkdocs.yml's site_url); run by a maintainer at a release, never by `make test`.
+docs-publish: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs gh-deploy --strict --remote-name origin
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

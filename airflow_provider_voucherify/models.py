@@ -22,11 +22,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.formats import (
@@ -318,13 +320,39 @@ class ActionList(list[AsyncAction]):
         self.last_created_at = last_created_at
 
 
+class _ListEntry(TypedDict, total=False):
+    """A list entry, as plain JSON values: the fields ``AsyncAction`` reads, nothing converted."""
+
+    id: Any
+    type: Any
+    status: Any
+    progress: Any
+    result: Any
+    request_id: Any
+    created_at: Any
+    updated_at: Any
+    processing_time: Any
+
+
+class _ListPage(TypedDict, total=False):
+    async_actions: list[_ListEntry] | None
+
+
+# Reading the page through this skeleton (in pydantic-core) skips the fields no model reads and
+# builds no model: about half the CPU of json.loads over a page of 100 entries.
+_LIST_PAGE = TypeAdapter(_ListPage)
+
+
 def parse_action_list(content: bytes, ids: Collection[str] | None = None) -> ActionList:
     """The ``async_actions`` of a list answer; with ``ids``, only those entries are validated.
 
     A page holds up to 100 entries and a waiter looks for a few of them: validating only those
     (and the last entry, for the cursor) is what keeps a triggerer with hundreds of waits cheap.
+
+    :raises pydantic.ValidationError: the answer is not JSON, or not a page of entries
+        (``ValidationError`` is a ``ValueError``)
     """
-    entries = json.loads(content).get("async_actions") or []
+    entries = _LIST_PAGE.validate_json(content).get("async_actions") or []
     wanted = entries if ids is None else [entry for entry in entries if entry.get("id") in ids]
     actions = [AsyncAction.model_validate(entry) for entry in wanted]
     last_created_at = None

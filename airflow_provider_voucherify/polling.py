@@ -234,6 +234,24 @@ class ActionTracker:
             )
         ]
 
+    def milestones(self) -> tuple[int, int, int, int]:
+        """How many actions were seen, are ``IN_PROGRESS``, ``DONE``, ``FAILED``: it changes when
+        an action is first seen, starts or ends, not with every point of progress."""
+        seen = started = done = failed = 0
+        for action_id in self.ids:
+            action = self._last.get(action_id)
+            if action is None:
+                continue
+            seen += 1
+            status = action.status
+            if status is ActionStatus.IN_PROGRESS:
+                started += 1
+            elif status is ActionStatus.DONE:
+                done += 1
+            elif status is ActionStatus.FAILED:
+                failed += 1
+        return seen, started, done, failed
+
     def running(self) -> bool:
         """Whether one of the actions was ``IN_PROGRESS`` when last seen."""
         return any(

@@ -18,6 +18,10 @@ lost connections) back off, doubling while nothing gets through; everything else
 ``api_calls_cycle`` included (the billing cycle's quota: waiting is pointless), is raised.
 Every sleep ends at the deadline at the latest, and the deadline gives a timeout verdict.
 
+Each :class:`Sleep` says whether it is worth a progress line (``report``): the first one, then
+whenever an action is first seen, starts or ends, and otherwise once per
+``PROGRESS_LOG_INTERVAL`` (a minute), however often the wait polls; errors are always reported.
+
 :func:`wait_until_finished` (``time.sleep`` and the hook's sync calls: the operator's wait and the
 poke-mode sensor) and :func:`await_until_finished` (``asyncio.sleep`` and the async calls: the
 trigger) only carry out the steps.
@@ -26,6 +30,7 @@ trigger) only carry out the steps.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -40,9 +45,9 @@ from airflow_provider_voucherify.pacing import (
     check_share,
 )
 from airflow_provider_voucherify.polling import (
+    PROGRESS_LOG_INTERVAL,
     ActionTracker,
     Log,
-    ProgressLog,
     apoll_once,
     error_backoff,
     is_transient,
@@ -94,11 +99,15 @@ class Poll:
 
 @dataclass(frozen=True)
 class Sleep:
-    """Sleep until the epoch second ``until``; ``note`` says why, ``warning`` when after an error."""
+    """Sleep until the epoch second ``until``; ``note`` says why, ``warning`` when after an error.
+
+    :param report: whether ``note`` is worth a progress line (always, for a warning)
+    """
 
     until: float
     note: str
     warning: bool = False
+    report: bool = True
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,7 @@ def plan_waiting(
     rate = ProgressRate()
     total = 100.0 * len(tracker.ids)
     failures = idle = 0
+    reported: tuple[float, tuple[int, ...]] | None = None  # (when, milestones) of the last line
     longest = max(policy.poll_interval, MAX_POLL_GAP if policy.max_poll_gap is None else policy.max_poll_gap)
     while True:
         if deadline is not None and now >= deadline:
@@ -187,7 +197,13 @@ def plan_waiting(
             wake = min(wake, deadline)
         if wake > now:
             latest = polled.verdict.message if polled.verdict is not None else tracker.verdict().message
-            yield Sleep(wake, f"{latest}; next poll in {_seconds(wake - now)} ({why})", warning)
+            milestones = tracker.milestones()
+            report = warning or (
+                reported is None or milestones != reported[1] or now - reported[0] >= PROGRESS_LOG_INTERVAL
+            )
+            if report and not warning:
+                reported = (now, milestones)
+            yield Sleep(wake, f"{latest}; next poll in {_seconds(wake - now)} ({why})", warning, report)
             now = wake
 
 
@@ -203,11 +219,11 @@ def _polled(
     return Polled(now, tracker.calls - before, verdict, error, getattr(hook, "rate_limit", None))
 
 
-def _report(step: Sleep, log: Log, progress: ProgressLog) -> None:
+def _report(step: Sleep, log: Log) -> None:
     if step.warning:
         log.warning("Waiting: %s", step.note)
-    else:
-        progress(step.note)
+    elif step.report:
+        log.info("Waiting: %s", step.note)
 
 
 def wait_until_finished(
@@ -231,12 +247,11 @@ def wait_until_finished(
     policy = WaitPolicy(poll_interval, api_budget_share)
     started = clock()
     plan = plan_waiting(tracker, policy, now=started, deadline=None if timeout is None else started + timeout)
-    progress = ProgressLog(log, clock=clock)
     try:
         step = next(plan)
         while True:
             if isinstance(step, Sleep):
-                _report(step, log, progress)
+                _report(step, log)
                 sleep(max(0.0, step.until - clock()))
                 step = plan.send(None)
                 continue
@@ -256,8 +271,13 @@ async def within(awaitable: Awaitable[T], seconds: float) -> T:
 
     ``asyncio.wait_for`` on Python 3.10 and 3.11 can swallow a cancellation that arrives as the
     awaited call finishes (cpython#86296): a trigger the triggerer cancelled would keep polling
-    until its deadline. ``asyncio.wait`` lets the cancellation through on every version.
+    until its deadline. ``asyncio.timeout`` (3.11+) runs the call in the caller's own task and
+    lets the cancellation through; on 3.10, ``asyncio.wait`` does, at the price of a task per
+    call (CPU a triggerer with hundreds of triggers pays every poll cycle).
     """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
     task = asyncio.ensure_future(awaitable)
     try:
         done, _ = await asyncio.wait({task}, timeout=seconds)
@@ -280,19 +300,19 @@ async def await_until_finished(
     api_budget_share: float = DEFAULT_API_BUDGET_SHARE,
     log: Log,
     clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Verdict:
     """Async twin of :func:`wait_until_finished`, for the trigger; a poll never outlasts the deadline."""
     tracker = ActionTracker(ids, max_failed_orders=max_failed_orders)
     policy = WaitPolicy(poll_interval, api_budget_share)
     started = clock()
     plan = plan_waiting(tracker, policy, now=started, deadline=None if timeout is None else started + timeout)
-    progress = ProgressLog(log, clock=clock)
     try:
         step = next(plan)
         while True:
             if isinstance(step, Sleep):
-                _report(step, log, progress)
-                await asyncio.sleep(max(0.0, step.until - clock()))
+                _report(step, log)
+                await sleep(max(0.0, step.until - clock()))
                 step = plan.send(None)
                 continue
             before = tracker.calls

@@ -219,11 +219,14 @@ with DAG(
     # Voucherify's side, from the staged file alone: counts from the async actions, then a sample
     # read back by source_id and compared on every field sent. of_import takes the import's input,
     # actions, connection and batch settings, so the two read the staged file alike.
+    # compare_customers=True also reads each sampled customer (one GET per distinct customer) to
+    # compare its source_id and profile; the default checks customers by link only, at no cost.
     reconcile = ReconcileOrdersOperator.of_import(
         import_orders,
         task_id="reconcile",
         sample_size="{{ params.verify_sample_size }}",
         seed="{{ run_id }}",
+        compare_customers=True,
         failed_orders_path=staged["failed_orders"],
         retries=0,
     )

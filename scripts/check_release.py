@@ -5,8 +5,10 @@
 2. ``twine check --strict`` both; the sdist holds the package and its metadata but no test tree;
    both carry the LICENSE and the SPDX license expression.
 3. A fresh virtual environment with only Airflow (pinned by ``requirements/test-latest.txt``) and
-   the wheel with its extras; there, ``airflow providers list`` shows the provider, every module
-   imports, the emulator's command line answers ``--help``, and the example DAGs parse.
+   the wheel with its extras; there, ``airflow providers list`` shows the provider, its
+   documentation link (the Providers page's) is the address the docs site is published at
+   (mkdocs.yml ``site_url``), every module imports, the emulator's command line answers
+   ``--help``, and the example DAGs parse.
 
 Everything goes under ``.release/`` (``dist/`` holds the artefacts). Exits non-zero on the first
 failure, printing what was run and its output.
@@ -45,6 +47,14 @@ bag = DagBag(dag_folder=sys.argv[1])
 print(json.dumps({"modules": modules, "dags": sorted(bag.dag_ids),
                   "import_errors": {k: v[-500:] for k, v in bag.import_errors.items()},
                   "file": package.__file__}))
+"""
+
+
+# Run inside the fresh environment: the documentation link Airflow's Providers page shows.
+DOCS_LINK = f"""
+import json
+from airflow.providers_manager import ProvidersManager
+print(json.dumps(ProvidersManager().providers[{PROVIDER!r}].data["documentation-url"]))
 """
 
 
@@ -127,11 +137,22 @@ def install(wheel: Path) -> dict[str, str]:
     }
 
 
+def site_url() -> str:
+    """mkdocs.yml's ``site_url``: where ``make docs-publish`` puts the documentation site."""
+    for line in (ROOT / "mkdocs.yml").read_text().splitlines():
+        if line.startswith("site_url:"):
+            return line.partition(":")[2].strip()
+    raise ReleaseCheckError("mkdocs.yml has no site_url")
+
+
 def check_installed(env: dict[str, str]) -> None:
     python = str(VENV / "bin" / "python")
     providers = json.loads(run(python, "-m", "airflow", "providers", "list", "--output", "json", env=env))
     ours = [p for p in providers if p.get("package_name") == PROVIDER]
     check(len(ours) == 1, f"`airflow providers list` does not show {PROVIDER}: {providers}")
+    link = json.loads(run(python, "-c", DOCS_LINK, env=env, cwd=OUT).strip().splitlines()[-1])
+    site = site_url()
+    check(link == site, f"the Providers page links to {link!r}, the docs are published at {site!r}")
     usage = run(python, "-m", "airflow_provider_voucherify.emulator", "--help", env=env, cwd=OUT)
     check("--orders-per-second" in usage, "the emulator's --help shows no options")
     # From OUT, not ROOT: the checkout's package must not shadow the installed one.

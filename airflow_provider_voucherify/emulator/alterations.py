@@ -7,10 +7,12 @@ and changes one field of each, chosen among ``fields``:
 - ``amount``: the order amount plus one;
 - ``item_quantity``: the first item's quantity plus one (amounts left as they were);
 - ``metadata_date``: ``metadata[metadata_key]`` (an ISO 8601 date) one day later;
+- ``customer``: the order now points at another stored customer of its project (a mixed-up link);
 - ``deleted``: the order is gone.
 
-An order without the chosen field (no items, no such metadata date) gets its amount changed
-instead. The answer lists every altered order as ``{"source_id", "field"}`` under ``altered_orders``.
+An order without the chosen field (no items, no such metadata date, no other customer) gets its
+amount changed instead. The answer lists every altered order as ``{"source_id", "field"}`` under
+``altered_orders``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ def _alter(conn: sqlite3.Connection, row: tuple[Any, ...], field: str, metadata_
         item["quantity"] = int(item.get("quantity") or 1) + 1
         conn.execute("UPDATE orders SET data = ? WHERE id = ?", (json.dumps(order), order_id))
         return field
+    if field == "customer":
+        other = conn.execute(
+            "SELECT c.id FROM customers c JOIN orders o ON o.project = c.project"
+            " WHERE o.id = ? AND c.id IS NOT o.customer_id ORDER BY c.id LIMIT 1",
+            (order_id,),
+        ).fetchone()
+        if other is not None:
+            conn.execute("UPDATE orders SET customer_id = ? WHERE id = ?", (other[0], order_id))
+            return field
     metadata = order.get("metadata") or {}
     if field == "metadata_date" and (later := _later(metadata.get(metadata_key))) is not None:
         metadata[metadata_key] = later

@@ -16,7 +16,9 @@ class OrderAlteration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     share: float = Field(gt=0.0, le=1.0)
-    fields: list[Literal["amount", "item_quantity", "metadata_date", "deleted"]] = Field(min_length=1)
+    fields: list[Literal["amount", "item_quantity", "metadata_date", "customer", "deleted"]] = Field(
+        min_length=1
+    )
     metadata_key: str = "original_created_at"
 
 

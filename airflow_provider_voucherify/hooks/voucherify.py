@@ -32,6 +32,14 @@ from airflow_provider_voucherify.models import (
 
 USER_AGENT = f"airflow-provider-voucherify/{__version__} httpx/{httpx.__version__}"
 IMPORT_ENDPOINT = "POST /v1/orders/import"
+# Built GET requests an async client keeps for reuse: a waiting trigger asks for the same few
+# URLs every poll (one per action it GETs, one per list window), so a small cache holds them all.
+MAX_PREPARED_REQUESTS = 64
+# The async client (the trigger's) keeps idle connections this long (httpx's default is 5 s): a
+# wait polling every 30 s or so reuses its connection instead of resolving the host, connecting
+# and, over HTTPS, negotiating TLS again every poll. One the server closed meanwhile is dropped
+# before use (a GET is retried).
+KEEPALIVE_EXPIRY = 60.0
 
 
 @functools.cache
@@ -87,6 +95,7 @@ class VoucherifyHook(BaseHook):
         self._settings: ClientSettings | None = None
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
+        self._prepared: dict[tuple[str, str, tuple[tuple[str, Any], ...]], httpx.Request] = {}
         self._rng = random.Random()
 
     @classmethod
@@ -163,7 +172,13 @@ class VoucherifyHook(BaseHook):
     async def aget_conn(self) -> httpx.AsyncClient:
         """The hook's ``httpx.AsyncClient``, made on first use and reused."""
         if self._async_client is None:
-            self._async_client = httpx.AsyncClient(**self._client_options(await self.asettings()))
+            self._async_client = httpx.AsyncClient(
+                **self._client_options(await self.asettings()),
+                # httpx's defaults, but for how long an idle connection is kept: see KEEPALIVE_EXPIRY.
+                limits=httpx.Limits(
+                    max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_EXPIRY
+                ),
+            )
         return self._async_client
 
     def close(self) -> None:
@@ -172,6 +187,7 @@ class VoucherifyHook(BaseHook):
             self._client = None
 
     async def aclose(self) -> None:
+        self._prepared.clear()
         if self._async_client is not None:
             await self._async_client.aclose()
             self._async_client = None
@@ -253,6 +269,23 @@ class VoucherifyHook(BaseHook):
             time.sleep(decision.wait or 0.0)
             attempt += 1
 
+    def _prepare(
+        self, client: httpx.AsyncClient, method: str, path: str, params: Mapping[str, Any] | None
+    ) -> httpx.Request:
+        """``client``'s request for ``method path?params``, built once and reused.
+
+        Building a request (merging and re-parsing the URL, quoting the query, merging headers
+        and cookies) costs as much CPU as sending it; a trigger polls the same URL every cycle.
+        Only for bodiless requests, which httpx can send again as they are.
+        """
+        key = (method, path, tuple(params.items()) if params else ())
+        request = self._prepared.get(key)
+        if request is None:
+            if len(self._prepared) >= MAX_PREPARED_REQUESTS:
+                self._prepared.clear()
+            request = self._prepared[key] = client.build_request(method, path, params=params)
+        return request
+
     async def _arequest(
         self,
         method: str,
@@ -262,11 +295,12 @@ class VoucherifyHook(BaseHook):
         params: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         client = await self.aget_conn()
+        request = self._prepare(client, method, path, params)
         attempt = 0
         while True:
             outcome: httpx.Response | httpx.TransportError
             try:
-                outcome = await client.request(method, path, params=params)
+                outcome = await client.send(request)
             except httpx.TransportError as exc:
                 outcome = exc
             self._observe(outcome)

@@ -14,15 +14,13 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from airflow_provider_voucherify.exceptions import API_CALLS_CYCLE, VoucherifyRateLimitError
+from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.operators._batching import Batch
 from airflow_provider_voucherify.operators._body_limit import BodyLimit, SendBody, send_within_limit
 from airflow_provider_voucherify.operators._continuation import Continuation, Position, SourceIdentity
 from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left, when
-
-# A 429 that names no time (never seen from Voucherify): come back in a minute.
-RETRY_UNNAMED_WAIT = 60.0
+from airflow_provider_voucherify.operators._rate_window import reopens_at, sleep_until
 
 
 def post_batch(
@@ -55,9 +53,7 @@ def post_batch(
         try:
             action_ids = send_within_limit(_sender(hook), batch, body_limit, log)
         except VoucherifyRateLimitError as exc:
-            if exc.limit_type == API_CALLS_CYCLE:
-                raise
-            retry_at = exc.retry_at if exc.retry_at is not None else time.time() + RETRY_UNNAMED_WAIT
+            retry_at = reopens_at(exc)  # re-raises the billing cycle's quota
             seen = hook.rate_limit
             plan.refused(retry_at, seen.limit if seen and seen.limit_type == exc.limit_type else None)
             left = batches_left(total, start.read, batch_size, batch.number - 1, fraction)
@@ -74,7 +70,7 @@ def post_batch(
             state.plan, state.waits = plan.to_dict(), state.waits + 1
             if defer is not None:
                 defer(retry_at, state)
-            time.sleep(max(retry_at - time.time(), 0.0))
+            sleep_until(retry_at)
             log.info("Window reopened: sending batch %d again", batch.number)
             continue
         plan.accepted(time.time())

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
 try:  # Airflow >= 3.2 moved these to the Task SDK and deprecated the old names.
@@ -17,35 +18,38 @@ except ImportError:  # pragma: no cover - Airflow 3.1
         AirflowFailException,
     )
 
-from airflow_provider_voucherify.exceptions import VoucherifyApiError
+__all__ = ["AirflowException", "AirflowFailException", "ReconcileOrdersOperator"]  # what the task raises
+
+from airflow_provider_voucherify.exceptions import VoucherifyApiError, VoucherifyRateLimitError
+from airflow_provider_voucherify.failures import fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
-from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
+from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT, AsyncAction
 from airflow_provider_voucherify.operators._pipeline import ImportRules
+from airflow_provider_voucherify.operators._plan_view import when
 from airflow_provider_voucherify.operators._preflight import Preflight
+from airflow_provider_voucherify.operators._rate_window import defer_until, reopens_at, sleep_until
+from airflow_provider_voucherify.operators._reconcile_actions import read_actions
+from airflow_provider_voucherify.operators._reconcile_outcome import conclude
 from airflow_provider_voucherify.operators._source import OrdersArg, OrdersInMemory, OrderSource
-from airflow_provider_voucherify.operators._validation import JsonLinesFile, rejects_location
-from airflow_provider_voucherify.reconcile.check import SampleResult, check_sample
+from airflow_provider_voucherify.reconcile.check import CachedReader, check_sample
 from airflow_provider_voucherify.reconcile.report import (
     DEFAULT_CONFIDENCE,
-    ActionTotals,
     count_problem,
-    detectable_rate,
     flatten_ids,
-    render_table,
     sample_size_for,
 )
-from airflow_provider_voucherify.reconcile.sample import SourceCounts, draw_sample
+from airflow_provider_voucherify.reconcile.sample import OrderSample, draw_sample
+from airflow_provider_voucherify.reconcile.state import Drawn, ReconcileState
 
 if TYPE_CHECKING:
     from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
-
-MAX_TABLE_ROWS = 50
 
 
 class ReconcileOrdersOperator(BaseOperator):
     """Prove what an import left in Voucherify: counts, then a random sample compared field by field.
 
-    1. **Counts.** Each async action is read once (``GET /v1/async-actions/{id}``); the orders the
+    1. **Counts.** Each async action is read once (``GET /v1/async-actions/{id}``: the list endpoint
+       carries no result, so it cannot replace these reads); the orders the
        import sent must equal ``done_count`` + ``failed_count`` summed over the actions. "Sent" is
        found by reading ``orders`` through the import's own pipeline (the same validation, the
        project's metadata schemas when ``preflight``, the same batch cuts, which decide whether a
@@ -55,21 +59,40 @@ class ReconcileOrdersOperator(BaseOperator):
     2. **Sample.** A uniform random sample of ``sample_size`` imported orders (drawn while
        streaming: memory holds the sample, not the input) is read back, one
        ``GET /v1/orders/{source_id}`` each, and compared on every field that was sent (see
-       :mod:`airflow_provider_voucherify.reconcile.compare`). Checking customers and referrers
-       costs one ``GET /v1/customers/{id}`` per distinct one in the sample; ``compare_customers=False``
-       checks them by link only. A missing order or a difference is a mismatch; more than
+       :mod:`airflow_provider_voucherify.reconcile.compare`). An order read shows its customer
+       and referrer by Voucherify id only, so by default (``compare_customers=False``) they are
+       checked by link, at no cost: sampled orders sent with the same customer (or referrer)
+       ``source_id`` must point at the same stored customer, and different ones at different
+       customers (a mix-up is a mismatch on the field ``customer`` / ``referrer``).
+       ``compare_customers=True`` also compares each one's ``source_id`` and the profile fields
+       sent, at one ``GET /v1/customers/{id}`` per distinct customer or referrer in the sample (up
+       to two per sampled order). A missing order or a difference is a mismatch; more than
        ``max_mismatches`` fails the task with a table (``source_id``, field, sent, stored) in which
        personal data (names, emails, phones, addresses, customer metadata) shows as ``differs``.
     3. **What it proves.** With ``n`` orders compared and none wrong, a corruption rate above
        ``1 - (1 - confidence)^(1/n)`` would have been caught with that confidence (n = 100 at 95 %:
        3 %); ``detect_corruption_rate`` asks for that rate instead of a sample size.
 
-    API calls: one per async action + at most ``sample_size`` order reads (+ customer reads) + the
-    preflight's schema reads.
-    Orders are the staged input, so nothing here needs the warehouse.
+    API calls: one per async action (50 for 100,000 orders in batches of 2,000) + at most
+    ``sample_size`` order reads + the preflight's schema read (one, more only when items carry
+    metadata) + with ``compare_customers=True`` the customer reads. Orders are the staged input,
+    so nothing here needs the warehouse.
+
+    **Rate limits.** Reads are ordinary API calls (a Sandbox project allows 100 an hour). A 429
+    the hook does not sleep through (``max_rate_limit_wait``) pauses the reconciliation until the
+    window reopens: with ``deferrable=True`` the task defers (Airflow's ``DateTimeTrigger``; the
+    worker is free meanwhile) carrying only the seed, the counts, the sampled orders' source ids,
+    the orders compared so far and the difference rows, then reads the input again to find the
+    sampled orders and goes on with the rest; without it, the worker sleeps, logging when it
+    continues and how many reads remain. Either way each sampled order is read once. The billing
+    cycle's quota (``api_calls_cycle``) fails the task at once. Reading the actions and drawing
+    the sample is done again whole after a deferral, so when a rate limit interrupts reading the
+    actions and they would not fit in one window (more than 98 actions on a Sandbox), the task
+    waits in the worker instead of deferring, keeping what it read.
 
     Returns (XCom) ``{"sent", "done", "failed", "invalid", "sampled", "matched", "mismatches",
-    "missing", "detectable_corruption_rate", "confidence", "order_reads", "customer_reads"}``.
+    "missing", "detectable_corruption_rate", "confidence", "order_reads", "customer_reads", "seed",
+    "rate_limit_waits"}``.
 
     Build it with :meth:`of_import` to take the import's input, actions and settings from the
     import task itself.
@@ -84,9 +107,12 @@ class ReconcileOrdersOperator(BaseOperator):
     :param detect_corruption_rate: instead of ``sample_size``, the corruption rate (0..1) a clean
         sample must rule out; the sample size follows from it and ``confidence``
     :param confidence: the probability with which the detection figure holds (0..1)
-    :param compare_customers: read each sampled order's customer and referrer to compare their
-        ``source_id`` and the profile fields sent
-    :param seed: makes the sample repeatable (e.g. ``"{{ run_id }}"``). Templated.
+    :param compare_customers: read each sampled order's customer and referrer
+        (``GET /v1/customers/{id}``, once per distinct one) to compare their ``source_id`` and the
+        profile fields sent; ``False`` (the default) checks them by link, with no extra call
+    :param seed: makes the sample repeatable (e.g. ``"{{ run_id }}"``); ``None`` picks one, which
+        the summary shows. Templated.
+    :param deferrable: wait for a rate limit's window in the triggerer instead of the worker
     :param require_source_id: the import's setting of the same name
     :param created_at_metadata_key: the import's setting of the same name
     :param batch_size: the import's setting of the same name (where its batches were cut)
@@ -119,12 +145,13 @@ class ReconcileOrdersOperator(BaseOperator):
         failed_orders_path: str | os.PathLike[str] | None = None,
         detect_corruption_rate: float | None = None,
         confidence: float = DEFAULT_CONFIDENCE,
-        compare_customers: bool = True,
+        compare_customers: bool = False,
         seed: int | str | None = None,
         require_source_id: bool = True,
         created_at_metadata_key: str | None = "original_created_at",
         batch_size: int = MAX_ORDERS_PER_IMPORT,
         preflight: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -148,6 +175,7 @@ class ReconcileOrdersOperator(BaseOperator):
         self.created_at_metadata_key = created_at_metadata_key
         self.batch_size = batch_size
         self.preflight = preflight
+        self.deferrable = deferrable
 
     @classmethod
     def of_import(cls, import_orders: ImportOrdersOperator, **kwargs: Any) -> ReconcileOrdersOperator:
@@ -156,7 +184,8 @@ class ReconcileOrdersOperator(BaseOperator):
         Takes the import's ``orders``, its output (the async action ids, an XCom reference, which
         also sets the dependency), its connection and the settings that decide which records it
         sent and where it cut batches (``batch_size``, ``require_source_id``,
-        ``created_at_metadata_key``, ``preflight``), so the two can never disagree.
+        ``created_at_metadata_key``, ``preflight``), so the two can never disagree, and its
+        ``deferrable``.
 
         :param import_orders: the import task in the same DAG
         :param kwargs: this operator's own arguments (``task_id`` at least); any of the above given
@@ -171,6 +200,7 @@ class ReconcileOrdersOperator(BaseOperator):
             "require_source_id": import_orders.require_source_id,
             "created_at_metadata_key": import_orders.created_at_metadata_key,
             "preflight": import_orders.preflight,
+            "deferrable": import_orders.deferrable,
         }
         return cls(**{**taken, **kwargs})
 
@@ -180,114 +210,139 @@ class ReconcileOrdersOperator(BaseOperator):
             self.orders = OrdersInMemory(self.orders)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        return self._run(ReconcileState.start(self.seed))
+
+    def resume_reconciliation(
+        self, context: Context, event: Any = None, state: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Continue after a rate-limit deferral, with the orders compared so far."""
+        resumed = ReconcileState.from_dict(state or {})
+        self.log.info(
+            "Continuing after a rate-limit wait: %d of %s sampled orders compared so far",
+            len(resumed.result.compared),
+            len(resumed.drawn.sample_ids) if resumed.drawn else "the",
+        )
+        return self._run(resumed)
+
+    def _run(self, state: ReconcileState) -> dict[str, Any]:
         size = _sample_size(self.sample_size)
+        ids = flatten_ids(self.async_action_ids)
         hook = VoucherifyHook(self.voucherify_conn_id)
+        # Kept across waits in the worker (never across a deferral: they hold personal data).
+        actions: dict[str, AsyncAction] = {}
+        sample: list[OrderSample] = []
+        customers = CachedReader(_reader(hook.get_customer)) if self.compare_customers else None
         try:
-            totals, refused = self._read_actions(hook)
-            rules = ImportRules(
-                batch_size=self.batch_size,
-                require_source_id=self.require_source_id,
-                created_at_metadata_key=self.created_at_metadata_key,
-            )
-            preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
-            with OrderSource(self.orders) as source:
-                counts, sample = draw_sample(
-                    source, size=size, seed=self.seed, refused=refused, rules=rules, check=preflight.check
-                )
-            self.log.info(
-                "Reading back %d sampled orders: %d GET /v1/orders/{id} calls%s",
-                len(sample.orders),
-                len(sample.orders),
-                ", and one GET /v1/customers/{id} per distinct customer" if self.compare_customers else "",
-            )
-            customers = _reader(hook.get_customer) if self.compare_customers else None
-            result = check_sample(sample, _reader(hook.get_order), customers)
+            with fail_fast("Reconciliation"):
+                while True:
+                    try:
+                        self._advance(hook, state, ids, size, actions, sample, customers)
+                        break
+                    except VoucherifyRateLimitError as exc:
+                        retry_at = reopens_at(exc)  # re-raises the billing cycle's quota
+                        seen = hook.rate_limit
+                        limit = seen.limit if seen and seen.limit_type == exc.limit_type else None
+                        # A deferral reads the actions again: defer only if they fit in one window.
+                        redo = len(ids) + 2 if state.drawn is None and actions else 0
+                        defer = self.deferrable and (not redo or (limit is not None and limit >= redo))
+                        self._wait_for_window(state, retry_at, exc, len(ids) - len(actions), size, defer)
         finally:
             hook.close()
-        summary = {
-            "sent": counts.valid,
-            "done": totals.done,
-            "failed": totals.failed,
-            "invalid": counts.invalid,
-            "sampled": result.sampled,
-            "matched": result.matched,
-            "mismatches": result.mismatches,
-            "missing": result.missing,
-            "detectable_corruption_rate": round(
-                detectable_rate(result.sampled, self.confidence, census=sample.is_census), 4
-            ),
-            "confidence": self.confidence,
-            "order_reads": result.order_reads,
-            "customer_reads": result.customer_reads,
-        }
-        self._conclude(counts, totals, result, summary)
-        return summary
+        return conclude(state, confidence=self.confidence, max_mismatches=self.max_mismatches, log=self.log)
 
-    def _read_actions(self, hook: VoucherifyHook) -> tuple[ActionTotals, set[str]]:
-        """Read every action once; write what Voucherify refused; return the totals and refused ids."""
-        ids = flatten_ids(self.async_action_ids)
-        totals = ActionTotals.of([hook.get_async_action(action_id) for action_id in ids])
-        if unfinished := totals.unfinished():
-            names = ", ".join(f"{a.id} ({a.status.value})" for a in unfinished[:10])
-            raise AirflowException(f"Reconcile once the import has finished; still running: {names}")
-        refused: set[str] = set()
-        location = rejects_location(self.failed_orders_path)
-        with ExitStack() as stack:
-            failed_file = stack.enter_context(JsonLinesFile(location)) if location is not None else None
-            for action in totals.actions:
-                for entry in action.import_result.failed if action.import_result else ():
-                    if entry.source_id is not None:
-                        refused.add(entry.source_id)
-                    if failed_file is not None:
-                        failed_file.write_entry(
-                            {
-                                "source_id": entry.source_id,
-                                "reason": entry.reason,
-                                "async_action_id": action.id,
-                            }
-                        )
-        if location is not None:
-            self.log.info("The %d orders Voucherify refused are listed in %s", totals.failed, location)
-        if totals.failed_without_source_id:
-            self.log.warning(
-                "%d refused orders have no source_id: a sampled order among them reads as missing",
-                totals.failed_without_source_id,
-            )
-        return totals, refused
-
-    def _conclude(
-        self, counts: SourceCounts, totals: ActionTotals, result: SampleResult, summary: Mapping[str, Any]
+    def _advance(
+        self,
+        hook: VoucherifyHook,
+        state: ReconcileState,
+        ids: list[str],
+        size: int,
+        actions: dict[str, AsyncAction],
+        sample: list[OrderSample],
+        customers: CachedReader | None,
     ) -> None:
-        if counts.invalid:
-            examples = ", ".join(f"line {line} ({source_id})" for line, source_id in counts.invalid_examples)
-            self.log.warning(
-                "%d records the import rejects (never sent, not counted as missing): %s",
-                counts.invalid,
-                examples,
+        """Take ``state`` as far as the plan's limits allow (its two stages: see reconcile/state.py)."""
+        rules = ImportRules(
+            batch_size=self.batch_size,
+            require_source_id=self.require_source_id,
+            created_at_metadata_key=self.created_at_metadata_key,
+        )
+        if state.drawn is None:
+            totals, refused = read_actions(
+                hook, ids, read=actions, failed_orders_path=self.failed_orders_path, log=self.log
             )
-        rate = summary["detectable_corruption_rate"] * 100
-        self.log.info("%d of %d sampled orders match what was sent", result.matched, result.sampled)
-        if not result.differences:
-            self.log.info(
-                "What this proves: a corruption rate above %.2f%% would have been caught with %.0f%% "
-                "probability",
-                rate,
-                self.confidence * 100,
-            )
-        self.log.info("Reconciliation: %s", dict(summary))
-        problems = []
-        if problem := count_problem(counts.valid, totals):
-            problems.append(f"Counts differ: {problem}")
-        if result.differences:
-            table = render_table(result.differences, limit=MAX_TABLE_ROWS)
-            self.log.warning("Differences between what was sent and what Voucherify holds:\n%s", table)
-            if result.mismatches > self.max_mismatches:
-                problems.append(
-                    f"{result.mismatches} of {result.sampled} sampled orders differ from what was sent "
-                    f"(max_mismatches={self.max_mismatches}):\n{table}"
+            if unfinished := totals.unfinished():
+                names = ", ".join(f"{a.id} ({a.status.value})" for a in unfinished[:10])
+                raise AirflowException(f"Reconcile once the import has finished; still running: {names}")
+            preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
+            with OrderSource(self.orders) as source:
+                counts, drawn = draw_sample(
+                    source, size=size, seed=state.seed, refused=refused, rules=rules, check=preflight.check
                 )
-        if problems:
-            raise AirflowFailException("\n".join(problems))
+            sample[:] = [drawn]
+            state.drawn = Drawn(
+                done=totals.done,
+                failed=totals.failed,
+                failed_without_source_id=totals.failed_without_source_id,
+                counts=counts,
+                count_problem=count_problem(counts.valid, totals),
+                sample_ids=[entry.source_id for entry in drawn.orders],
+                census=drawn.is_census,
+            )
+            self.log.info(
+                "Reading back %d sampled orders: %d GET /v1/orders/{id} calls%s",
+                len(drawn.orders),
+                len(drawn.orders),
+                ", and one GET /v1/customers/{id} per distinct customer or referrer"
+                if self.compare_customers
+                else " (customers checked by link only: compare_customers=False)",
+            )
+        elif not sample:
+            # A continuing try: find the sampled orders again, as the import sent them.
+            pending = set(state.drawn.sample_ids) - set(state.result.compared)
+            preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
+            with OrderSource(self.orders) as source:
+                _, found = draw_sample(
+                    source, size=len(pending), rules=rules, check=preflight.check, only=pending
+                )
+            sample[:] = [found]
+        check_sample(sample[0], _reader(hook.get_order), customers, state.result)
+
+    def _wait_for_window(
+        self,
+        state: ReconcileState,
+        retry_at: float,
+        exc: VoucherifyRateLimitError,
+        unread: int,
+        size: int,
+        defer: bool,
+    ) -> None:
+        """Defer until ``retry_at`` (raises ``TaskDeferred``), or sleep in the worker until then.
+
+        :param unread: actions not read yet (for the count of reads that remain)
+        :param defer: defer (else sleep in the worker)
+        """
+        state.waits += 1
+        if defer:
+            how = "; deferring: the worker and the pool slot are free meanwhile"
+        elif self.deferrable:
+            how = (
+                "; waiting in the worker: a deferral would read every action again, and they do not "
+                "fit in one window"
+            )
+        else:
+            how = ""
+        self.log.info(
+            "%s limit: reconciliation continues at %s (in %.0f s); %d order and action reads remain%s",
+            exc.limit_type or "rate",
+            when(retry_at),
+            max(retry_at - time.time(), 0.0),
+            state.reads_left(unread, size),
+            how,
+        )
+        if defer:
+            defer_until(self, retry_at, "resume_reconciliation", {"state": state.to_dict()})
+        sleep_until(retry_at)
+        self.log.info("Window reopened: reconciliation continues")
 
 
 def _sample_size(value: int | str) -> int:

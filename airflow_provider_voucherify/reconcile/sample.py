@@ -85,12 +85,15 @@ class OrderSample:
 
     :param size: orders to keep (0 keeps none)
     :param seed: makes the draw repeatable (any ``random.Random`` seed: an int, a run id...)
+    :param only: instead of drawing, keep exactly the orders with these source ids (a sample
+        drawn before, found again in the same input after a deferral)
     """
 
-    def __init__(self, size: int, seed: int | str | None = None) -> None:
+    def __init__(self, size: int, seed: int | str | None = None, only: Collection[str] | None = None) -> None:
         if size < 0:
             raise ValueError(f"size must not be negative, got {size}")
         self.size = size
+        self.only = frozenset(only) if only is not None else None
         self.candidates = 0  # orders offered that were not already in the sample
         self._rng = random.Random(seed)
         self._entries: list[SampledOrder] = []
@@ -118,7 +121,11 @@ class OrderSample:
         slot = self._slots.get(source_id)
         if slot is None:
             self.candidates += 1
-            if len(self._entries) < self.size:
+            if self.only is not None:
+                if source_id in self.only:
+                    slot = len(self._entries)
+                    self._entries.append(SampledOrder(source_id, line, body, keys))
+            elif len(self._entries) < self.size:
                 slot = len(self._entries)
                 self._entries.append(SampledOrder(source_id, line, body, keys))
             elif self.size and (drawn := self._rng.randrange(self.candidates)) < self.size:
@@ -166,6 +173,7 @@ def draw_sample(
     refused: Collection[str] = (),
     rules: ImportRules | None = None,
     check: OrderCheck | None = None,
+    only: Collection[str] | None = None,
 ) -> tuple[SourceCounts, OrderSample]:
     """Read every record as the import did and draw the sample from the orders it sent.
 
@@ -181,8 +189,10 @@ def draw_sample(
         ``created_at_metadata_key``; default: the import's defaults); its invalid-record policy
         is ignored: every invalid record is counted and read past
     :param check: the import's preflight check (the project's metadata schemas), if it ran one
+    :param only: keep exactly the orders with these source ids instead of drawing (see
+        :class:`OrderSample`)
     """
-    counts, sample, seen = SourceCounts(), OrderSample(size, seed), Counts()
+    counts, sample, seen = SourceCounts(), OrderSample(size, seed, only), Counts()
 
     def offer(order: Order, body: bytes, line: int) -> None:
         if order.source_id is None:

@@ -19,8 +19,8 @@ with DAG(
     "voucherify_quickstart",
     schedule=None,
     start_date=datetime(2024, 1, 1),
-    params={"orders": Param("s3://bucket/orders.jsonl.gz", type="string")},
-):
+    params={"orders": Param(type="string", minLength=1, description="Path or URI of a JSON Lines file")},
+) as dag:
     imported = ImportOrdersOperator(task_id="import", orders="{{ params.orders }}")
     done = AsyncActionSensor(task_id="wait", async_action_ids=imported.output, deferrable=True)
     imported >> done

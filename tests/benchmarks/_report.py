@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-SECTIONS = ("throughput", "memory", "api calls", "triggerer", "plan limits", "input")
+SECTIONS = ("throughput", "memory", "api calls", "triggerer", "plan limits", "input", "reconciliation")
 COMMAND = "make bench  (= .venv/bin/python -m pytest -m bench -s -p no:randomly tests/benchmarks)"
 
 

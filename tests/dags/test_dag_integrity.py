@@ -92,6 +92,7 @@ def test_the_backfill_runs_monthly_with_catchup_and_one_import_at_a_time(airflow
     }
     assert_one_import_at_a_time_without_a_pool(dag)
     assert dag.get_task("wait_for_import").deferrable is True
+    assert dag.get_task("reconcile").compare_customers is True  # make demo shows customers compared
     assert [t.task_id for t in dag.topological_sort()] == [
         "extract_transform",
         "import_orders",

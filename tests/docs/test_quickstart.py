@@ -45,6 +45,11 @@ def test_the_getting_started_script_imports_the_example_orders(tmp_path: Path) -
     assert result.returncode == 0, output[-5000:]
     assert "Connection success!" in output
     assert "state=success" in output
+    # The log lines the page quotes.
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    for line in ("batch 1: 2 orders sent", "1 async actions DONE: 2 orders imported, 0 failed"):
+        assert f"`{line}`" in page
+        assert line in output
     stored = json.loads(result.stdout.strip().splitlines()[-1])
     assert stored["source_id"] == "ORD-2024-0001"
     assert stored["status"] == "PAID"

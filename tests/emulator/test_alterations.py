@@ -79,3 +79,26 @@ def test_bad_alterations_are_refused(emulator: EmulatorServer) -> None:
     ):
         with pytest.raises(Exception, match="422"):
             emulator.set_faults(alter_orders=bad)
+
+
+def test_a_customer_link_is_moved_to_another_stored_customer(emulator: EmulatorServer) -> None:
+    with emulator.client() as client:
+        orders = [
+            {"source_id": f"O-{n}", "amount": 100, "customer": {"source_id": f"C-{n % 5}"}} for n in range(20)
+        ]
+        wait_for_actions(emulator, [client.post("/v1/orders/import", json=orders).json()["async_action_id"]])
+        before = {f"O-{n}": client.get(f"/v1/orders/O-{n}").json() for n in range(20)}
+
+        altered = emulator.set_faults(alter_orders={"share": 0.1, "fields": ["customer"]}, seed=3)[
+            "altered_orders"
+        ]
+
+        assert [entry["field"] for entry in altered] == ["customer", "customer"]
+        customers = {order["customer"]["id"] for order in before.values()}
+        for source_id, order in before.items():
+            after = client.get(f"/v1/orders/{source_id}").json()
+            if source_id in {entry["source_id"] for entry in altered}:
+                assert after["customer"]["id"] in customers - {order["customer"]["id"]}
+                assert after["customer_id"] == after["customer"]["id"]
+            else:
+                assert after == order

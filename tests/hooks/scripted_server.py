@@ -32,6 +32,7 @@ class Seen:
     headers: dict[str, str]
     body: bytes
     at: float
+    peer: tuple[str, int] = ("", 0)  # the client's address: one per connection
 
 
 class ScriptedServer:
@@ -50,7 +51,14 @@ class ScriptedServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 server.seen.append(
-                    Seen(self.command, self.path, dict(self.headers.items()), body, time.monotonic())
+                    Seen(
+                        self.command,
+                        self.path,
+                        dict(self.headers.items()),
+                        body,
+                        time.monotonic(),
+                        self.client_address,
+                    )
                 )
                 reply = server.replies.popleft() if server.replies else Reply(500, {"message": "unscripted"})
                 if reply.delay:

@@ -309,7 +309,7 @@ def test_personal_data_is_compared_but_never_shown(
     other = write_jsonl(tmp_path / "changed.jsonl", changed)
 
     with pytest.raises(AirflowFailException) as failure:
-        reconcile(other, ids, sample_size=5)
+        reconcile(other, ids, sample_size=5, compare_customers=True)
 
     text = logged(capfd)
     for where in (str(failure.value), text):
@@ -328,10 +328,14 @@ def test_of_import_takes_the_settings_that_decided_what_was_sent() -> None:
             require_source_id=False,
             created_at_metadata_key="placed_at",
             preflight=False,
+            deferrable=True,
         )
         reconcile = ReconcileOrdersOperator.of_import(import_orders, task_id="reconcile", sample_size=7)
 
-    settings = ("orders", "voucherify_conn_id", "batch_size", "require_source_id", "created_at_metadata_key")
+    settings = (
+        "orders", "voucherify_conn_id", "batch_size", "require_source_id", "created_at_metadata_key",
+        "deferrable",
+    )  # fmt: skip
     taken = [getattr(reconcile, name) for name in settings]
     assert taken == [getattr(import_orders, name) for name in settings]
     assert (reconcile.preflight, reconcile.sample_size) == (False, 7)
@@ -344,6 +348,59 @@ def test_bad_arguments_fail_when_the_dag_is_parsed() -> None:
         ReconcileOrdersOperator(task_id="r", orders="x", async_action_ids=[], max_mismatches=-1)
     with pytest.raises(ValueError, match="between 0 and 1"):
         ReconcileOrdersOperator(task_id="r", orders="x", async_action_ids=[], detect_corruption_rate=2)
+
+
+def shared_customers(tmp_path: Path, count: int, customers: int = 20) -> Path:
+    """``count`` orders of ``varied_order`` placed by ``customers`` customers in turn."""
+    orders = [varied_order(n) for n in range(count)]
+    for n, order in enumerate(orders):
+        order["customer"]["source_id"] = f"cust-{n % customers}"
+    return write_jsonl(tmp_path / "orders.jsonl", orders)
+
+
+def reads_since(server: EmulatorServer, before: dict[str, Any]) -> dict[str, int]:
+    requests = server.stats()["requests"]
+    return {route: sum(requests[route].values()) - sum(before.get(route, {}).values()) for route in requests}
+
+
+@pytest.mark.parametrize(("compare_customers", "customer_reads"), [(False, 0), (True, 20)])
+def test_customers_are_checked_by_link_for_free_or_read_on_request(
+    server: EmulatorServer, tmp_path: Path, compare_customers: bool, customer_reads: int
+) -> None:
+    path = shared_customers(tmp_path, 300)
+    ids = imported(server, path, batch_size=100)
+    before = server.stats()["requests"]
+
+    summary = reconcile(path, ids, sample_size=100, seed=4, compare_customers=compare_customers)
+
+    assert summary["sampled"] == summary["matched"] == 100
+    reads = reads_since(server, before)
+    assert reads["GET /v1/orders/{id}"] == summary["order_reads"] == 100
+    # 20 customers, 5 orders each in the sample on average: each read once when compared.
+    assert reads.get("GET /v1/customers/{id}", 0) == summary["customer_reads"] == customer_reads
+    assert reads["GET /v1/async-actions/{id}"] == 3
+
+
+@pytest.mark.parametrize(("compare_customers", "field"), [(False, "customer"), (True, "customer.source_id")])
+def test_an_order_linked_to_another_customer_is_caught_in_both_modes(
+    server: EmulatorServer, tmp_path: Path, compare_customers: bool, field: str
+) -> None:
+    path = shared_customers(tmp_path, 200)
+    ids = imported(server, path)
+    altered = server.set_faults(alter_orders={"share": 0.03, "fields": ["customer"]}, seed=5)[
+        "altered_orders"
+    ]
+    assert len(altered) == 6
+
+    with pytest.raises(AirflowFailException) as failure:
+        reconcile(path, ids, sample_size=200, compare_customers=compare_customers)
+
+    rows = [[cell.strip() for cell in line.split(" | ")] for line in str(failure.value).splitlines()[3:]]
+    assert {(row[0], row[1]) for row in rows} == {(entry["source_id"], field) for entry in altered}
+    assert "6 of 200 sampled orders differ" in str(failure.value)
+    assert_no_personal_data(str(failure.value))
+    if not compare_customers:  # by link, the rows name orders and stored ids, never a customer's source_id
+        assert "cust-" not in str(failure.value)
 
 
 # -- through Airflow ----------------------------------------------------------------------------
