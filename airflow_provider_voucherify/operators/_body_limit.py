@@ -94,8 +94,7 @@ def send_within_limit(send: SendBody, batch: Batch, limit: BodyLimit, log: loggi
     while pending:
         part = pending.pop()
         if len(part.body) > limit.max_bytes and part.count > 1:
-            # Made before a 413 taught the limit (the next batch is made while one is posted):
-            # split without sending a body known to be too large.
+            # Cut before a 413 taught the limit: split without sending a body known to be too large.
             pending += reversed(_halves(part))
             continue
         try:
