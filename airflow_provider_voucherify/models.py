@@ -77,10 +77,17 @@ class ActionStatus(str, Enum):
         return self in (ActionStatus.DONE, ActionStatus.FAILED)
 
 
+_FLAT = frozenset({str, int, bool, type(None)})
+
+
 def check_metadata(value: Metadata | None) -> Metadata | None:
     """Refuse metadata the API cannot store as JSON: NaN, infinities, non-JSON types, deep nesting."""
     if value is None:
         return None
+    # The common case, flat metadata of strings, integers and booleans, needs no walk: it runs
+    # for every order of an import.
+    if all(type(key) is str for key in value) and all(type(child) in _FLAT for child in value.values()):
+        return value
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         node, depth = stack.pop()

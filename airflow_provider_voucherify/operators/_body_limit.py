@@ -93,6 +93,10 @@ def send_within_limit(send: SendBody, batch: Batch, limit: BodyLimit, log: loggi
     pending = [batch]
     while pending:
         part = pending.pop()
+        if len(part.body) > limit.max_bytes and part.count > 1:
+            # Cut before a 413 taught the limit: split without sending a body known to be too large.
+            pending += reversed(_halves(part))
+            continue
         try:
             action_ids.append(send(part.body, part.count, part.resend_safe))
         except VoucherifyApiError as error:
@@ -104,6 +108,5 @@ def send_within_limit(send: SendBody, batch: Batch, limit: BodyLimit, log: loggi
                     f"An order of {len(part.body) - 2} bytes is larger than the import's body limit "
                     f"({limit.max_bytes} bytes, from the API's 413): shrink it (metadata, items)"
                 ) from error
-            first, second = _halves(part)
-            pending += [second, first]  # first half goes first: orders keep their order
+            pending += reversed(_halves(part))  # the first half goes first: orders keep their order
     return action_ids

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, astuple, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,12 +130,20 @@ class Checkpoints:
     :param start: where to start; anything but the beginning seeks there (after checking that
         ``identity`` still matches the source)
     :param identity: the source's identity when ``start`` was recorded
+    :param known: the source's identity now, when already read
     :raises SourceChangedError: if the source is not the one ``start`` was recorded in
     """
 
-    def __init__(self, source: OrderSource, start: Position, identity: SourceIdentity | None = None) -> None:
+    def __init__(
+        self,
+        source: OrderSource,
+        start: Position,
+        identity: SourceIdentity | None = None,
+        *,
+        known: SourceIdentity | None = None,
+    ) -> None:
         self.source = source
-        self.identity = SourceIdentity.of(source)
+        self.identity = known or SourceIdentity.of(source)
         if start.batch:
             if identity != self.identity:
                 raise SourceChangedError(
@@ -145,29 +153,35 @@ class Checkpoints:
                 )
             source.skip_to(start.offset, start.line)
         self.current = start
-        self._next = start
+        self.following = start
         self._latest: tuple[int, Record] | None = None
-        self._counts: Counts | None = None
+        self._exhausted = False
 
     def records(self) -> Iterator[tuple[int, Record]]:
         """The source's ``(line, record)`` pairs, unchanged; the last one read is remembered."""
         for item in self.source:
             self._latest = item
             yield item
+        self._exhausted = True
 
     def batches(self, made: Iterable[Batch], counts: Counts) -> Iterator[Batch]:
-        """The batches, numbered on from the start position; :attr:`current` is where each began.
+        """The batches, numbered on from the start position; :attr:`current` is where each began,
+        :attr:`following` where the batch after it begins (its end).
 
         :param counts: the running counts of the validation step feeding ``made``
         """
         base = self.current.batch
         for batch in made:
-            self.current = self._next
-            self._next = self._after(batch.number + base, counts)
+            self.current = self.following
+            self.following = self._after(batch.number + base, counts)
             yield batch if not base else replace(batch, number=batch.number + base)
 
     def _after(self, batches_done: int, counts: Counts) -> Position:
-        """Where the batch after ``batches_done`` starts: at the record read last (look-ahead)."""
+        """Where the batch after ``batches_done`` starts: at the record read last (look-ahead), or
+        at the end of the source once it was read to its end (the last batch comes out then)."""
+        if self._exhausted:
+            line = self._latest[0] + 1 if self._latest is not None else self.current.line
+            return Position(batches_done, line, self.source.position(), *astuple(counts))
         if self._latest is None:
             return Position(batch=batches_done)
         line, record = self._latest

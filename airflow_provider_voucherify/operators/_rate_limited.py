@@ -18,7 +18,7 @@ from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.operators._batching import Batch
 from airflow_provider_voucherify.operators._body_limit import BodyLimit, SendBody, send_within_limit
-from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
+from airflow_provider_voucherify.operators._continuation import Continuation, Position, SourceIdentity
 from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left, when
 from airflow_provider_voucherify.operators._rate_window import reopens_at, sleep_until
 
@@ -28,7 +28,10 @@ def post_batch(
     batch: Batch,
     *,
     state: Continuation,
-    checkpoints: Checkpoints,
+    start: Position,
+    identity: SourceIdentity | None,
+    total: int | None,
+    fraction: float | None,
     plan: PlanView,
     batch_size: int,
     log: logging.Logger | Any,
@@ -38,6 +41,10 @@ def post_batch(
     """Post ``batch`` (``POST /v1/orders/import``) and return the async action id of each request:
     one, or several when a 413 made it split the batch under ``body_limit``.
 
+    :param start: where ``batch`` starts in the source (a deferral continues there), and
+        ``identity`` the source's identity
+    :param total: the number of records when known (a list); ``fraction``: the share of the file
+        read when ``batch`` was made; both only estimate the batches left, for the log
     :param defer: called with ``retry_at`` (epoch seconds) and ``state`` to defer the task; ``None``
         waits in the worker instead
     :raises VoucherifyRateLimitError: for ``api_calls_cycle``
@@ -49,10 +56,7 @@ def post_batch(
             retry_at = reopens_at(exc)  # re-raises the billing cycle's quota
             seen = hook.rate_limit
             plan.refused(retry_at, seen.limit if seen and seen.limit_type == exc.limit_type else None)
-            source = checkpoints.source
-            left = batches_left(
-                source.total, checkpoints.current.read, batch_size, batch.number - 1, source.fraction_read()
-            )
+            left = batches_left(total, start.read, batch_size, batch.number - 1, fraction)
             log.info(
                 "%s limit: batch %d refused; it continues at %s (in %.0f s), %s batches remain%s",
                 exc.limit_type or "rate",
@@ -62,7 +66,7 @@ def post_batch(
                 "an unknown number of" if left is None else f"about {left}",
                 "; deferring: the worker and the pool slot are free meanwhile" if defer else "",
             )
-            state.position, state.identity = checkpoints.current, checkpoints.identity
+            state.position, state.identity = start, identity
             state.plan, state.waits = plan.to_dict(), state.waits + 1
             if defer is not None:
                 defer(retry_at, state)

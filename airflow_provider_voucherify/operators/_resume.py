@@ -8,7 +8,9 @@ batch ``k + 1``::
      "base_url": "https://api.voucherify.io", "app_id": "<Application ID>",
      "accepted_at": "2024-05-01T10:00:00+00:00"}
 
-(never the App Token). The store is scoped to the task instance (dag, run, task, map index) and
+(never the App Token), plus where the batch ended in its source and the source's identity
+(``count``, ``ends``, ``source``: see :mod:`~airflow_provider_voucherify.operators._restart`).
+The store is scoped to the task instance (dag, run, task, map index) and
 outlives a try, a retry and a clear (Airflow 3.3 keeps it after success, too). Other keys may be
 added to an entry; readers ignore what they do not know.
 
@@ -81,15 +83,34 @@ class Decision:
     reason: str
 
 
-def new_entry(batch: Batch, async_action_id: str, project: Project, accepted_at: datetime) -> dict[str, Any]:
-    """The ledger entry of ``batch`` accepted as ``async_action_id`` by ``project``."""
+def new_entry(
+    batch: Batch,
+    async_action_id: str,
+    project: Project,
+    accepted_at: datetime,
+    where: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ledger entry of ``batch`` accepted as ``async_action_id`` by ``project``.
+
+    :param where: where the batch ended in its source, and that source's identity (see
+        :mod:`~airflow_provider_voucherify.operators._restart`), merged into the entry
+    """
     return {
         "fingerprint": batch.fingerprint,
         "async_action_id": async_action_id,
         "base_url": project.base_url,
         "app_id": project.app_id,
         "accepted_at": accepted_at.astimezone(timezone.utc).isoformat(),
+        **(where or {}),
     }
+
+
+def skippable(entry: Any, project: Project, states: Mapping[str, ActionStatus | None]) -> str | None:
+    """The action id ``entry`` may be skipped as by every part of the rule but the content check
+    (same project, known there, not ``FAILED``), else ``None``."""
+    action_id = checkable(entry, project)
+    status = states.get(action_id) if action_id is not None else None
+    return action_id if status is not None and status is not ActionStatus.FAILED else None
 
 
 def checkable(entry: Any, project: Project) -> str | None:
@@ -260,10 +281,37 @@ class BatchLedger:
             number += 1
         return marked
 
-    def record(self, batch: Batch, async_action_id: str, accepted_at: datetime | None = None) -> None:
-        """Remember that the project accepted ``batch`` as ``async_action_id``."""
+    def leading_run(self) -> list[Entry]:
+        """The recalled entries of batches ``1 .. m`` that may all be skipped by the rule without
+        their content (see :func:`skippable`); call :meth:`check` first."""
+        run: list[Entry] = []
+        for number in range(1, len(self.recalled) + 1):
+            entry = self.recalled.get(number)
+            if entry is None or skippable(entry, self.project, self._states) is None:
+                break
+            run.append(entry)
+        return run
+
+    def record(
+        self,
+        batch: Batch,
+        async_action_id: str,
+        accepted_at: datetime | None = None,
+        where: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Remember that the project accepted ``batch`` as ``async_action_id`` (``where``: see
+        :func:`new_entry`)."""
         if self.store is not None:
             when = accepted_at or datetime.now(timezone.utc)
             self.store.set(
-                f"{KEY_PREFIX}{batch.number}", new_entry(batch, async_action_id, self.project, when)
+                f"{KEY_PREFIX}{batch.number}", new_entry(batch, async_action_id, self.project, when, where)
             )
+
+
+def tally(states: Mapping[str, ActionStatus | None]) -> str:
+    """``2 DONE, 1 FAILED, 1 unknown to this project``: the recorded actions' states, for the log."""
+    counts: dict[str, int] = {}
+    for status in states.values():
+        key = status.value if status is not None else "unknown to this project"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {key}" for key, n in sorted(counts.items()))

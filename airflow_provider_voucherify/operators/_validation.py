@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from types import TracebackType
@@ -40,6 +42,8 @@ OrderCheck = Callable[[Order], list[tuple[str, str]]]
 OnValid = Callable[[Order, bytes, int], None]
 # A request body is "[" + orders joined by "," + "]": one order alone must leave room for the brackets.
 MAX_ORDER_BYTES = MAX_IMPORT_BYTES - 2
+# A continuing try's kept rejects entries stay in memory up to this size, then in a temporary file.
+KEPT_IN_MEMORY = 8 * 1024 * 1024
 
 
 class SourceIdsInBatch:
@@ -96,20 +100,28 @@ _File = TypeVar("_File", bound="JsonLinesFile")
 class JsonLinesFile:
     """A JSON Lines file written entry by entry: a local path or any ``ObjectStoragePath`` URI.
 
-    Rewritten on each try (opened with ``"wb"``), appended to (``append=True``) when a try continues
-    after a rate-limit deferral; local parent directories are created.
+    Written anew by each try (opened with ``"wb"``, never appended to: object stores such as S3
+    and GCS cannot append); a subclass may first copy entries of the previous file it keeps (see
+    :class:`RejectsFile`). Local parent directories are created.
     """
 
-    def __init__(self, location: str | os.PathLike[str], append: bool = False) -> None:
+    def __init__(self, location: str | os.PathLike[str]) -> None:
         self.location = location
         self._path = storage_path(location)
         self._handle: IO[bytes] | None = None
-        self._mode = "ab" if append else "wb"
+
+    def _kept(self) -> IO[bytes] | None:
+        """The previous file's entries this one starts with (``None``: none)."""
+        return None
 
     def __enter__(self: _File) -> _File:
         if not isinstance(self._path, ObjectStoragePath):
             self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self._path.open(self._mode)
+        kept = self._kept()  # read before "wb" empties the file
+        self._handle = self._path.open("wb")
+        if kept is not None:
+            with kept:
+                shutil.copyfileobj(kept, self._handle)
         return self
 
     def __exit__(
@@ -138,7 +150,27 @@ class RejectsFile(JsonLinesFile):
     """JSON Lines of invalid records: ``{"line", "source_id", "errors": [{"path", "reason"}]}``.
 
     Never the record itself. A local path or any ``ObjectStoragePath`` URI; rewritten on each try.
+
+    :param from_line: a try that continues reading at this line (after a rate-limit deferral, or
+        a retry that skips the batches an earlier try sent) keeps the previous file's entries for
+        the lines before it, which it will not read again, and drops the rest, which it writes
+        again as it reads them: each invalid record is listed once, whatever the store
     """
+
+    def __init__(self, location: str | os.PathLike[str], from_line: int | None = None) -> None:
+        super().__init__(location)
+        self.from_line = from_line
+
+    def _kept(self) -> IO[bytes] | None:
+        if self.from_line is None or not self._path.exists():
+            return None
+        kept: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=KEPT_IN_MEMORY)  # noqa: SIM115
+        with self._path.open("rb") as previous:
+            for entry in previous:
+                if _line_of(entry) < self.from_line:
+                    kept.write(entry)
+        kept.seek(0)
+        return kept
 
     def write(self, error: InvalidOrderError) -> None:
         self.write_entry(
@@ -148,6 +180,15 @@ class RejectsFile(JsonLinesFile):
                 "errors": [{"path": path, "reason": reason} for path, reason in error.errors],
             }
         )
+
+
+def _line_of(entry: bytes) -> int:
+    """The line a rejects entry names; 0 (kept) when it names none."""
+    try:
+        line = json.loads(entry).get("line")
+    except (ValueError, AttributeError):
+        return 0
+    return line if isinstance(line, int) else 0
 
 
 def checked_order(

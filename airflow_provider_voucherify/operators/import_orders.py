@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
@@ -13,24 +12,29 @@ from airflow.configuration import conf
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_voucherify.exceptions import VoucherifyError
-from airflow_provider_voucherify.failures import AirflowFailException, fail_fast
+from airflow_provider_voucherify.failures import fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._body_limit import BodyLimit
-from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
+from airflow_provider_voucherify.operators._completion import (
+    conclude,
+    lineage,
+    project_of,
+    wait_in_worker,
+    wait_trigger,
+)
+from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation, SourceIdentity
 from airflow_provider_voucherify.operators._options import check_options
 from airflow_provider_voucherify.operators._pipeline import ImportRules
-from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left
+from airflow_provider_voucherify.operators._plan_view import PlanView
 from airflow_provider_voucherify.operators._preflight import Preflight, bulk_limit, dry_run_report
-from airflow_provider_voucherify.operators._progress import Progress
-from airflow_provider_voucherify.operators._rate_limited import post_batch
-from airflow_provider_voucherify.operators._resume import BatchLedger, Project
+from airflow_provider_voucherify.operators._restart import restart
+from airflow_provider_voucherify.operators._resume import BatchLedger, tally
+from airflow_provider_voucherify.operators._sending import SendLoop
 from airflow_provider_voucherify.operators._source import (
     OrdersArg,
     OrdersInMemory,
     OrderSource,
-    lineage_input,
 )
 from airflow_provider_voucherify.operators._validation import (
     Counts,
@@ -39,7 +43,7 @@ from airflow_provider_voucherify.operators._validation import (
     rejects_location,
 )
 from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_share
-from airflow_provider_voucherify.verdict import Outcome, Verdict
+from airflow_provider_voucherify.verdict import Verdict
 
 DEFAULT_TIMEOUT = timedelta(days=7)
 
@@ -218,26 +222,18 @@ class ImportOrdersOperator(BaseOperator):
             created_at_metadata_key=self.created_at_metadata_key,
         )
 
-    def _project(self, hook: VoucherifyHook) -> Project:
-        return Project(hook.settings.base_url, hook.settings.app_id)
-
     def _send(self, context: Context, state: Continuation) -> list[str]:
         hook = VoucherifyHook(self.voucherify_conn_id)
-        counts, action_ids, sent, skipped = (
-            state.position.counts(),
-            state.action_ids,
-            state.sent,
-            state.skipped,
-        )
-        plan, continuing, finished = PlanView.from_dict(state.plan), state.position.batch > 0, False
-        sent_before = sent
+        continuing, finished = state.position.batch > 0, False
+        counts = state.position.counts()
+        loop: SendLoop | None = None
         preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
         try:
             resume = as_flag(self.resume, "resume")
             ledger = BatchLedger.from_context(
                 context,
                 self.log,
-                project=self._project(hook),
+                project=project_of(hook),
                 resume=resume,
                 resend_safe=self.require_source_id,
             )
@@ -248,76 +244,61 @@ class ImportOrdersOperator(BaseOperator):
                 self.log.info("Continuing after a rate-limit wait at batch %d", state.position.batch + 1)
             elif states := ledger.check(hook):
                 self.log.info(
-                    "Earlier tries sent %d batches; their imports now: %s", len(states), _tally(states)
+                    "Earlier tries sent %d batches; their imports now: %s", len(states), tally(states)
                 )
             with ExitStack() as stack:
                 source = stack.enter_context(OrderSource(self.orders))
-                checkpoints = Checkpoints(source, state.position, state.identity)
+                identity = SourceIdentity.of(source)
+                if resume and not continuing and (found := restart(ledger.leading_run(), identity)):
+                    state, continuing = found.continuation, True
+                    counts = state.position.counts()
+                    self.log.info(
+                        "Batches 1 to %d were accepted by earlier tries, read from this very file: "
+                        "reading on at line %d (batch %d) without reading them again",
+                        found.batches,
+                        state.position.line,
+                        found.batches + 1,
+                    )
+                checkpoints = Checkpoints(source, state.position, state.identity, known=identity)
                 location = rejects_location(self.rejects_path)
                 rejects = (
-                    stack.enter_context(RejectsFile(location, append=continuing))
+                    stack.enter_context(
+                        RejectsFile(location, from_line=state.position.line if continuing else None)
+                    )
                     if location is not None
                     else None
                 )
-                progress, body_limit = Progress(total=source.total), BodyLimit()
-                cut = self.rules.batches(
-                    checkpoints.records(),
+                body_limit = BodyLimit()
+                loop = SendLoop(
+                    hook=hook,
+                    ledger=ledger,
+                    state=state,
+                    checkpoints=checkpoints,
                     counts=counts,
-                    rejects=rejects,
-                    check=preflight.check,
+                    plan=PlanView.from_dict(state.plan),
+                    batch_size=self.batch_size,
                     body_limit=body_limit,
+                    defer=self._defer_until if self.deferrable else None,
+                    log=self.log,
                 )
-                for batch in checkpoints.batches(cut, counts):
-                    decision = ledger.decide(batch)
-                    action_id = decision.async_action_id
-                    if action_id is not None:
-                        skipped += batch.count
-                        self.log.info("batch %d: %s, skipped", batch.number, decision.reason)
-                        action_ids.append(action_id)
-                        continue
-                    if ledger.resume and batch.number in ledger.recalled:
-                        self.log.info("batch %d: sending it again: %s", batch.number, decision.reason)
-                    state.action_ids, state.sent, state.skipped = action_ids, sent, skipped
-                    sent_as = post_batch(
-                        hook,
-                        batch,
-                        state=state,
-                        checkpoints=checkpoints,
-                        plan=plan,
-                        batch_size=self.batch_size,
-                        log=self.log,
-                        defer=self._defer_until if self.deferrable else None,
+                loop.run(
+                    self.rules.batches(
+                        checkpoints.records(),
+                        counts=counts,
+                        rejects=rejects,
+                        check=preflight.check,
                         body_limit=body_limit,
                     )
-                    ledger.record(batch, sent_as[0])
-                    if len(sent_as) > 1:
-                        # Split after a 413, it went out as several imports and an entry holds
-                        # one action id: recorded, so that a retry still recognises the batches
-                        # after it, but marked to be sent again (an update, by source_id).
-                        ledger.forget_failed(sent_as[:1])
-                    sent += batch.count
-                    line = progress.describe(
-                        batch.number,
-                        sent + skipped,
-                        sent - sent_before,
-                        source.fraction_read(),
-                    )
-                    left = batches_left(
-                        source.total, counts.read, self.batch_size, batch.number, source.fraction_read()
-                    )
-                    view = plan.describe(left, time.time())
-                    self.log.info(
-                        "%s, async action %s%s", line, ", ".join(sent_as), f"; {view}" if view else ""
-                    )
-                    action_ids.extend(sent_as)
+                )
                 preflight.finish()
                 finished = True
         finally:
             hook.close()
+            action_ids = loop.action_ids if loop is not None else list(state.action_ids)
             summary = {
                 **counts.as_dict(),
-                "sent": sent,
-                "skipped_on_retry": skipped,
+                "sent": loop.sent if loop is not None else state.sent,
+                "skipped_on_retry": loop.skipped if loop is not None else state.skipped,
                 "batches": len(action_ids),
             }
             self.log.info("Import summary%s: %s", "" if finished else " so far", summary)
@@ -355,36 +336,19 @@ class ImportOrdersOperator(BaseOperator):
         return []
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:
+        options: dict[str, Any] = {
+            "poll_interval": self.poll_interval,
+            "timeout": self.timeout,
+            "max_failed_orders": self.max_failed_orders,
+            "api_budget_share": self.api_budget_share,
+        }
         if self.deferrable:
-            from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
-
             self.defer(
-                trigger=AsyncActionTrigger(
-                    async_action_ids=action_ids,
-                    voucherify_conn_id=self.voucherify_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=time.time() + self.timeout,
-                    max_failed_orders=self.max_failed_orders,
-                    api_budget_share=self.api_budget_share,
-                ),
+                trigger=wait_trigger(self.voucherify_conn_id, action_ids, **options),
                 method_name="execute_complete",
                 kwargs={"async_action_ids": action_ids},
             )
-        from airflow_provider_voucherify.waiting import wait_until_finished
-
-        hook = VoucherifyHook(self.voucherify_conn_id)
-        try:
-            verdict = wait_until_finished(
-                hook,
-                action_ids,
-                poll_interval=self.poll_interval,
-                timeout=self.timeout,
-                max_failed_orders=self.max_failed_orders,
-                api_budget_share=self.api_budget_share,
-                log=self.log,
-            )
-        finally:
-            hook.close()
+        verdict = wait_in_worker(self.voucherify_conn_id, action_ids, **options, log=self.log)
         return self._conclude(verdict, action_ids, context)
 
     def execute_complete(
@@ -397,21 +361,8 @@ class ImportOrdersOperator(BaseOperator):
             return self._conclude(verdict, ids, context)
 
     def _conclude(self, verdict: Verdict, action_ids: list[str], context: Context) -> list[str]:
-        if verdict.failed_actions:
-            # A whole import FAILED: its orders are not in Voucherify, so a retry must send that
-            # batch again rather than skip it as accepted.
-            hook = VoucherifyHook(self.voucherify_conn_id)
-            ledger = BatchLedger(context.get("task_state_store"), self._project(hook))
-            if marked := ledger.forget_failed(verdict.failed_actions):
-                self.log.info("%d batches whose import FAILED will be sent again by a retry", marked)
-        if verdict.status is Outcome.ERROR:
-            # The trigger ends early only on what waiting cannot cure (401/403, unknown id, ...).
-            raise AirflowFailException(f"Import {verdict.status.value}: {verdict.message}")
-        if verdict.status is not Outcome.SUCCESS:
-            raise VoucherifyError(f"Import {verdict.status.value}: {verdict.message}")
-        self.log.info("%s", verdict.message)
-        if verdict.summary is not None:
-            self._imported_orders = verdict.summary.done_count
+        store = context.get("task_state_store")
+        self._imported_orders = conclude(verdict, self.voucherify_conn_id, store, self.log)
         return action_ids
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
@@ -421,31 +372,8 @@ class ImportOrdersOperator(BaseOperator):
         no output is claimed. After a successful wait the output carries an ``outputStatistics``
         facet with the number of orders Voucherify imported. ``None`` without OpenLineage.
         """
-        try:
-            from airflow.providers.common.compat.openlineage.facet import (
-                Dataset,
-                OutputDataset,
-                OutputStatisticsOutputDatasetFacet,
-            )
-            from airflow.providers.openlineage.extractors import OperatorLineage
-        except ImportError:
-            return None
-        source = lineage_input(self.orders)
-        outputs = []
-        if self.wait_for_completion and self._imported_orders is not None:
-            settings = VoucherifyHook(self.voucherify_conn_id).settings
-            outputs.append(
-                OutputDataset(
-                    namespace=settings.base_url,
-                    name=f"{settings.app_id}/orders",
-                    outputFacets={
-                        "outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=self._imported_orders)
-                    },
-                )
-            )
-        return OperatorLineage(
-            inputs=[Dataset(namespace=source[0], name=source[1])] if source else [], outputs=outputs
-        )
+        imported = self._imported_orders if self.wait_for_completion else None
+        return lineage(self.orders, self.voucherify_conn_id, imported)
 
 
 def as_flag(value: bool | str, name: str) -> bool:
@@ -458,11 +386,3 @@ def as_flag(value: bool | str, name: str) -> bool:
     if text in ("false", "0", "no", "off", "none", ""):
         return False
     raise ValueError(f"{name} must be true or false, got {value!r}")
-
-
-def _tally(states: dict[str, Any]) -> str:
-    counts: dict[str, int] = {}
-    for status in states.values():
-        key = status.value if status is not None else "unknown to this project"
-        counts[key] = counts.get(key, 0) + 1
-    return ", ".join(f"{n} {key}" for key, n in sorted(counts.items()))

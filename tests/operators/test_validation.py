@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
+from pytest_mock import MockerFixture
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.models import Order
@@ -155,6 +156,42 @@ def test_rejects_can_go_to_object_storage(memory_storage: str) -> None:
     with RejectsFile(location) as rejects:
         run(lines(BAD_QUANTITY), on_invalid="skip", max_invalid=5, rejects=rejects)
     assert json.loads(location.read_text())["line"] == 1
+
+
+def _error(line: int) -> InvalidOrderError:
+    return InvalidOrderError([(".amount", "bad")], line=line, source_id=f"ord-{line}")
+
+
+def _continue_rejects(location: Any) -> list[int]:
+    """A first try lists lines 2, 5 and 9; a try continuing at line 5 lists 5, 9 and 12 again."""
+    with RejectsFile(location) as first:
+        for line in (2, 5, 9):
+            first.write(_error(line))
+    with RejectsFile(location, from_line=5) as continued:
+        for line in (5, 9, 12):
+            continued.write(_error(line))
+    return [json.loads(entry)["line"] for entry in location.read_text().splitlines()]
+
+
+def test_a_continuing_try_keeps_the_rejects_before_its_line_and_lists_the_rest_once(tmp_path: Path) -> None:
+    assert _continue_rejects(tmp_path / "rejects.jsonl") == [2, 5, 9, 12]
+    assert _continue_rejects(tmp_path / "new" / "rejects.jsonl") == [2, 5, 9, 12]
+
+
+def test_a_continuing_try_writes_rejects_to_a_store_that_cannot_append(
+    memory_storage: str, mocker: MockerFixture
+) -> None:
+    opened = ObjectStoragePath.open
+
+    def open_without_append(self: ObjectStoragePath, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "a" in mode:  # like S3 or GCS
+            raise NotImplementedError("this store cannot append")
+        return opened(self, mode, *args, **kwargs)
+
+    mocker.patch.object(ObjectStoragePath, "open", open_without_append)
+    location = ObjectStoragePath(f"{memory_storage}/continued/rejects.jsonl")
+
+    assert _continue_rejects(location) == [2, 5, 9, 12]
 
 
 def test_writing_rejects_requires_entering_the_file(tmp_path: Path) -> None:
