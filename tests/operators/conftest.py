@@ -10,6 +10,19 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_voucherify.emulator.testing import EmulatorServer
+
+
+@pytest.fixture
+def server(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
+    """The emulator as ``voucherify_default``, with no retries: a fault fails at once, and the
+    hook's own retries are not what these tests are about. A module may define its own."""
+    conn = json.loads(emulator.conn_json)
+    conn["extra"] = {"max_retries": 0, "retry_backoff": 0.01, "timeout": 30}
+    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", json.dumps(conn))
+    return emulator
+
+
 # Personal data every generated order carries; none of it may reach a log, an error or an XCom.
 PERSONAL = ("Jane Q. Customer", "jane.customer@example.com", "+48 600 700 800", "12 Secret Street")
 

@@ -35,15 +35,6 @@ class FakeTI:
         self.xcom[key] = value
 
 
-@pytest.fixture
-def server(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
-    """The emulator as ``voucherify_default``, with no retries so that a fault fails at once."""
-    conn = json.loads(emulator.conn_json)
-    conn["extra"] = {"max_retries": 0, "retry_backoff": 0.01, "timeout": 30}
-    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", json.dumps(conn))
-    return emulator
-
-
 def run(operator: ImportOrdersOperator, **context: Any) -> tuple[list[str], dict[str, Any]]:
     ti = FakeTI()
     ids = operator.execute({"ti": ti, **context})  # type: ignore[arg-type]

@@ -29,14 +29,6 @@ STRICT_WITHOUT_DATE = {
 }
 
 
-@pytest.fixture
-def server(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
-    conn = json.loads(emulator.conn_json)
-    conn["extra"] = {"max_retries": 0, "retry_backoff": 0.01, "timeout": 30}
-    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", json.dumps(conn))
-    return emulator
-
-
 def requests(server: EmulatorServer, route: str) -> dict[str, int]:
     return dict(server.stats()["requests"].get(route, {}))
 

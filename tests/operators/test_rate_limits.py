@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,15 +19,6 @@ from tests.operators.test_import_orders import FakeTI, stored
 
 ORDERS = 50
 BATCH = 5  # 10 batches
-
-
-@pytest.fixture
-def server(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
-    """The emulator as ``voucherify_default``; the hook's own retries are not what is tested here."""
-    conn = json.loads(emulator.conn_json)
-    conn["extra"] = {"max_retries": 0, "retry_backoff": 0.01, "timeout": 30}
-    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", json.dumps(conn))
-    return emulator
 
 
 @pytest.fixture

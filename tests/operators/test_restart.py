@@ -25,14 +25,6 @@ ORDERS, BATCH, KILLED_AFTER = 40, 5, 3  # 8 batches; the worker dies posting bat
 IDENTITY = SourceIdentity(size=100, modified_ns=1, head_sha256="ab")
 
 
-@pytest.fixture
-def server(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
-    conn = json.loads(emulator.conn_json)
-    conn["extra"] = {"max_retries": 0, "retry_backoff": 0.01, "timeout": 30}
-    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", json.dumps(conn))
-    return emulator
-
-
 def _lines() -> list[dict[str, Any] | str]:
     lines: list[dict[str, Any] | str] = []
     for n in range(ORDERS):
