@@ -166,7 +166,9 @@ class RejectsFile(JsonLinesFile):
             return None
         kept: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=KEPT_IN_MEMORY)  # noqa: SIM115
         with self._path.open("rb") as previous:
-            for entry in previous:
+            # readline, not iteration: Airflow 3.1 wraps object-store files in a class that
+            # cannot be iterated.
+            for entry in iter(previous.readline, b""):
                 if _line_of(entry) < self.from_line:
                     kept.write(entry)
         kept.seek(0)
