@@ -133,6 +133,17 @@ class AirflowCluster:
             return "(no log)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def task_logs(self, task_id: str, attempt: int, lines: int = 80) -> str:
+        """The tail of every run's log of ``task_id``'s try ``attempt`` (to say why it was retried)."""
+        found = sorted((self.home / "logs").glob(f"**/task_id={task_id}/**/attempt={attempt}.log"))
+        found += sorted((self.home / "logs").glob(f"**/task_id={task_id}/attempt={attempt}.log"))
+        tails = [
+            f"==== {path.relative_to(self.home)} ====\n"
+            + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            for path in dict.fromkeys(found)
+        ]
+        return "\n\n".join(tails) or f"(no log of {task_id} attempt {attempt})"
+
     def logs(self) -> str:
         return "\n\n".join(f"==== {c} ====\n{self.log_tail(c)}" for c in self.components)
 
