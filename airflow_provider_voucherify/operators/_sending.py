@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.operators._batching import Batch
 from airflow_provider_voucherify.operators._body_limit import BodyLimit
-from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation, Position
+from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation
 from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left
 from airflow_provider_voucherify.operators._progress import Progress
 from airflow_provider_voucherify.operators._rate_limited import post_batch
@@ -27,18 +27,6 @@ from airflow_provider_voucherify.operators._resume import BatchLedger
 from airflow_provider_voucherify.operators._validation import Counts
 
 Defer = Callable[[float, Continuation], NoReturn]
-
-
-@dataclass(frozen=True)
-class _Made:
-    """A batch with what was known when it was made: where it starts and ends, records read and
-    the share of the file read then."""
-
-    batch: Batch
-    start: Position
-    ends: Position
-    read: int
-    fraction: float | None
 
 
 @dataclass
@@ -76,17 +64,11 @@ class SendLoop:
 
         :raises: what reading, posting or the rate limit raise (``TaskDeferred`` from ``defer``)
         """
-        source = self.checkpoints.source
+        # Sequential: while a batch is posted nothing reads on, so the checkpoints and counts
+        # still describe it (where it starts and ends, records read, share of the file read).
         for batch in self.checkpoints.batches(made, self.counts):
-            item = _Made(
-                batch,
-                self.checkpoints.current,
-                self.checkpoints.following,
-                self.counts.read,
-                source.fraction_read(),
-            )
             if not self._skipped(batch):
-                self._accepted(item, self._post(item))
+                self._accepted(batch, self._post(batch))
 
     def _skipped(self, batch: Batch) -> bool:
         decision = self.ledger.decide(batch)
@@ -105,15 +87,15 @@ class SendLoop:
         )
         return False
 
-    def _post(self, item: _Made) -> list[str]:
+    def _post(self, batch: Batch) -> list[str]:
         return post_batch(
             self.hook,
-            item.batch,
+            batch,
             state=self.state,
-            start=item.start,
+            start=self.checkpoints.current,
             identity=self.checkpoints.identity,
             total=self.checkpoints.source.total,
-            fraction=item.fraction,
+            fraction=self.checkpoints.source.fraction_read(),
             plan=self.plan,
             batch_size=self.batch_size,
             log=self.log,
@@ -121,10 +103,10 @@ class SendLoop:
             body_limit=self.body_limit,
         )
 
-    def _accepted(self, item: _Made, sent_as: list[str]) -> None:
-        """``item`` was accepted as ``sent_as``: record it, count it and log the progress line."""
-        batch = item.batch
-        self.ledger.record(batch, sent_as[0], where=where(batch.count, item.ends, self.checkpoints.identity))
+    def _accepted(self, batch: Batch, sent_as: list[str]) -> None:
+        """``batch`` was accepted as ``sent_as``: record it, count it and log the progress line."""
+        ends, fraction = self.checkpoints.following, self.checkpoints.source.fraction_read()
+        self.ledger.record(batch, sent_as[0], where=where(batch.count, ends, self.checkpoints.identity))
         if len(sent_as) > 1:
             # Split after a 413, it went out as several imports and an entry holds one action
             # id: recorded, so that a retry still recognises the batches after it, but marked to
@@ -132,10 +114,10 @@ class SendLoop:
             self.ledger.forget_failed(sent_as[:1])
         self.sent += batch.count
         line = self._progress.describe(
-            batch.number, self.sent + self.skipped, self.sent - self._sent_before, item.fraction
+            batch.number, self.sent + self.skipped, self.sent - self._sent_before, fraction
         )
         left = batches_left(
-            self.checkpoints.source.total, item.read, self.batch_size, batch.number, item.fraction
+            self.checkpoints.source.total, self.counts.read, self.batch_size, batch.number, fraction
         )
         view = self.plan.describe(left, time.time())
         self.log.info("%s, async action %s%s", line, ", ".join(sent_as), f"; {view}" if view else "")
