@@ -144,6 +144,21 @@ class AirflowCluster:
         ]
         return "\n\n".join(tails) or f"(no log of {task_id} attempt {attempt})"
 
+    def why_retried(self, task_id: str) -> str:
+        """What Airflow recorded about ``task_id``'s tries: its audit log events, every try's log tail,
+        and the scheduler's and triggerer's lines that name the task (to tell our failure from a race)."""
+        events = self.query(
+            "SELECT dttm, run_id, try_number, event, extra FROM log WHERE task_id = ? ORDER BY dttm", task_id
+        )
+        parts = ["==== audit log ====", *(" | ".join(str(v) for v in event) for event in events)]
+        for component in ("scheduler", "triggerer"):
+            path = self.home / f"{component}.log"
+            lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+            naming = [line for line in lines if task_id in line]
+            parts += [f"==== {component} lines naming {task_id} ====", *naming[-40:]]
+        parts += [self.task_logs(task_id, attempt) for attempt in (1, 2)]
+        return "\n".join(parts)
+
     def logs(self) -> str:
         return "\n\n".join(f"==== {c} ====\n{self.log_tail(c)}" for c in self.components)
 

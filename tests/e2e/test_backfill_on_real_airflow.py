@@ -115,7 +115,7 @@ def test_two_months_backfill_on_a_real_airflow(
     sensor_tries = cluster.query(
         "SELECT try_number, state FROM task_instance WHERE dag_id = ? AND task_id = 'wait_for_import'", DAG_ID
     )
-    assert sensor_tries == [(1, "success"), (1, "success")], cluster.task_logs("wait_for_import", 1)
+    assert sensor_tries == [(1, "success"), (1, "success")], cluster.why_retried("wait_for_import")
     trigger = "airflow_provider_voucherify.triggers.async_action.AsyncActionTrigger"
     assert claimed == {(run_id, trigger) for run_id in run_ids}, cluster.log_tail("triggerer")
 
