@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_provider_voucherify.emulator.alterations import alter_stored_orders
+from airflow_provider_voucherify.emulator.bodies import canonical_lines, read_body
 from airflow_provider_voucherify.emulator.clock import EmulatedClock
 from airflow_provider_voucherify.emulator.config import EmulatorConfig
 from airflow_provider_voucherify.emulator.customers import BULK_PATH, CUSTOMERS_BULK_UPDATE, check_customers
@@ -34,7 +35,7 @@ from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
 from airflow_provider_voucherify.emulator.schema_routes import schema_routes
 from airflow_provider_voucherify.emulator.schemas import SchemaBook
 from airflow_provider_voucherify.emulator.store import Store
-from airflow_provider_voucherify.emulator.validation import parse_body, validate_import
+from airflow_provider_voucherify.emulator.validation import validate_import
 from airflow_provider_voucherify.emulator.worker import ImportWorker
 
 log = logging.getLogger("airflow_provider_voucherify.emulator")
@@ -206,7 +207,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         if body is None:
             return _json(_too_large(config.max_body_bytes), 413)
         try:
-            orders = parse_body(body)
+            orders, encode = read_body(body)
         except ValueError as exc:
             return _error(
                 request, 400, "invalid_payload", "Invalid payload", f"Request body is not valid JSON: {exc}"
@@ -214,7 +215,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         if problem := validate_import(orders):
             return _error(request, 400, "invalid_payload", "Invalid payload", problem)
         # One canonical JSON document per line: the worker parses and stores each order on its own.
-        canonical = "\n".join(_canonical(order) for order in orders).encode()
+        canonical = canonical_lines(orders, encode)
         action_id = hex_id("aa")
         store.accept_import(
             project,

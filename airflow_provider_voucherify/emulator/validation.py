@@ -30,7 +30,8 @@ _CUSTOMER_STRINGS = ("id", "source_id", "name", "description", "email", "phone")
 _CATALOG_STRINGS = ("id", "source_id", "name", "sku")
 
 
-def _js_number(text: str) -> float | int:
+def js_number(text: str) -> float | int:
+    """A JSON number with a fraction or an exponent, as JavaScript holds it: integral ones are ints."""
     number = float(text)
     return int(number) if number.is_integer() and abs(number) <= 2**53 else number
 
@@ -40,93 +41,97 @@ def parse_body(raw: bytes) -> Any:
 
     :raises ValueError: when the body is not JSON
     """
-    return json.loads(raw, parse_float=_js_number)
+    return json.loads(raw, parse_float=js_number)
 
 
-def _integer(value: Any, path: str, minimum: int) -> str | None:
+# The checks below return the reason only (``should be integer``); the caller names the property.
+# Paths are built only for the rule broken: the checks run for every value of every order.
+
+
+def _integer(value: Any, minimum: int) -> str | None:
     try:
         number = as_integer(value)
     except AmountError:
-        return f"Property {path} should be integer"
+        return "should be integer"
     if number < minimum:
-        return f"Property {path} cannot be lower than {minimum}"
+        return f"cannot be lower than {minimum}"
     return None
 
 
-def _string(value: Any, path: str, nullable: bool = False) -> str | None:
+def _string(value: Any, nullable: bool = False) -> str | None:
     if isinstance(value, str) or (nullable and value is None):
         return None
-    return f"Property {path} should be string"
+    return "should be string"
 
 
-def _object(value: Any, path: str, nullable: bool = False) -> str | None:
+def _object(value: Any, nullable: bool = False) -> str | None:
     if isinstance(value, dict) or (nullable and value is None):
         return None
-    return f"Property {path} should be object"
+    return "should be object"
 
 
-def _one_of(value: Any, path: str, allowed: tuple[str, ...]) -> str | None:
+def _one_of(value: Any, allowed: tuple[str, ...]) -> str | None:
     if value in allowed:
         return None
-    return f"Property {path} should be equal to one of the allowed values: {', '.join(allowed)}"
+    return f"should be equal to one of the allowed values: {', '.join(allowed)}"
 
 
-def _customer(customer: Any, path: str) -> str | None:
-    if error := _object(customer, path):
-        return error
+def _customer(customer: Any) -> str | None:
+    """The broken rule of a customer or referrer, relative to it (``.email should be string``)."""
+    if error := _object(customer):
+        return f" {error}"
     for key in _CUSTOMER_STRINGS:
-        if key in customer and (error := _string(customer[key], f"{path}.{key}")):
-            return error
+        if key in customer and (error := _string(customer[key])):
+            return f".{key} {error}"
     for key in ("birthdate", "birthday"):
         if key in customer and (not isinstance(customer[key], str) or not _DATE.match(customer[key])):
-            return f'Property {path}.{key} should match format "date"'
-    if "address" in customer and (error := _object(customer["address"], f"{path}.address", True)):
-        return error
-    if "metadata" in customer:
-        return _object(customer["metadata"], f"{path}.metadata")
+            return f'.{key} should match format "date"'
+    if "address" in customer and (error := _object(customer["address"], True)):
+        return f".address {error}"
+    if "metadata" in customer and (error := _object(customer["metadata"])):
+        return f".metadata {error}"
     return None
 
 
-def _catalog_entry(entry: Any, path: str) -> str | None:
-    """An item's inline ``product`` or ``sku`` object."""
-    if error := _object(entry, path):
-        return error
+def _catalog_entry(entry: Any) -> str | None:
+    """The broken rule of an item's inline ``product`` or ``sku`` object, relative to it."""
+    if error := _object(entry):
+        return f" {error}"
     for key in _CATALOG_STRINGS:
-        if key in entry and (error := _string(entry[key], f"{path}.{key}")):
-            return error
-    if entry.get("price") is not None and (error := _integer(entry["price"], f"{path}.price", 0)):
-        return error
+        if key in entry and (error := _string(entry[key])):
+            return f".{key} {error}"
+    if entry.get("price") is not None and (error := _integer(entry["price"], 0)):
+        return f".price {error}"
     if "override" in entry and not isinstance(entry["override"], bool):
-        return f"Property {path}.override should be boolean"
-    if "metadata" in entry:
-        return _object(entry["metadata"], f"{path}.metadata")
+        return ".override should be boolean"
+    if "metadata" in entry and (error := _object(entry["metadata"])):
+        return f".metadata {error}"
     return None
 
 
-def _item(item: Any, path: str) -> str | None:
-    if error := _object(item, path):
-        return error
+def _item(item: Any, index: int) -> str | None:
+    if error := _object(item):
+        return f"Property .items[{index}] {error}"
     for key in _ITEM_AMOUNTS:
-        if key in item and (error := _integer(item[key], f"{path}.{key}", 0)):
-            return error
+        if key in item and (error := _integer(item[key], 0)):
+            return f"Property .items[{index}].{key} {error}"
     for key, minimum in _ITEM_QUANTITIES:
-        if key in item and (error := _integer(item[key], f"{path}.{key}", minimum)):
-            return error
+        if key in item and (error := _integer(item[key], minimum)):
+            return f"Property .items[{index}].{key} {error}"
     for key in _ITEM_STRINGS:
-        if key in item and (error := _string(item[key], f"{path}.{key}")):
-            return error
-    if "related_object" in item and (
-        error := _one_of(item["related_object"], f"{path}.related_object", RELATED_OBJECTS)
-    ):
-        return error
+        if key in item and (error := _string(item[key])):
+            return f"Property .items[{index}].{key} {error}"
+    if "related_object" in item and (error := _one_of(item["related_object"], RELATED_OBJECTS)):
+        return f"Property .items[{index}].related_object {error}"
     # A maintainer's answer: an item's source_id means nothing without related_object.
     if item.get("source_id") is not None and item.get("related_object") is None:
+        path = f".items[{index}]"
         return f"Property {path}.related_object is required when {path}.source_id is given"
     for key in ("product", "sku"):
-        if key in item and (error := _catalog_entry(item[key], f"{path}.{key}")):
-            return error
-    if "metadata" in item:
-        return _object(item["metadata"], f"{path}.metadata")
+        if key in item and (error := _catalog_entry(item[key])):
+            return f"Property .items[{index}].{key}{error}"
+    if "metadata" in item and (error := _object(item["metadata"])):
+        return f"Property .items[{index}].metadata {error}"
     return None
 
 
@@ -135,23 +140,23 @@ def validate_order(order: Any) -> str | None:
     if not isinstance(order, dict):
         return "Property . should be object"
     for key in ("source_id", "referrer_id"):
-        if key in order and (error := _string(order[key], f".{key}", nullable=True)):
-            return error
+        if key in order and (error := _string(order[key], nullable=True)):
+            return f"Property .{key} {error}"
     # Not in the import's schema; rather than guess what the API does with it, refuse it.
     if order.get("customer_id") is not None:
         return "Property .customer_id is not allowed: the customer goes in .customer (id or source_id)"
-    if "id" in order and (error := _string(order["id"], ".id")):
-        return error
-    if "status" in order and (error := _one_of(order["status"], ".status", ORDER_STATUSES)):
-        return error
+    if "id" in order and (error := _string(order["id"])):
+        return f"Property .id {error}"
+    if "status" in order and (error := _one_of(order["status"], ORDER_STATUSES)):
+        return f"Property .status {error}"
     for key in _ORDER_AMOUNTS:
-        if key in order and (error := _integer(order[key], f".{key}", 0)):
-            return error
-    if "metadata" in order and (error := _object(order["metadata"], ".metadata")):
-        return error
+        if key in order and (error := _integer(order[key], 0)):
+            return f"Property .{key} {error}"
+    if "metadata" in order and (error := _object(order["metadata"])):
+        return f"Property .metadata {error}"
     for key in ("customer", "referrer"):
-        if key in order and (error := _customer(order[key], f".{key}")):
-            return error
+        if key in order and (error := _customer(order[key])):
+            return f"Property .{key}{error}"
     if "items" in order:
         items = order["items"]
         if not isinstance(items, list):
@@ -159,7 +164,7 @@ def validate_order(order: Any) -> str | None:
         if len(items) > MAX_ITEMS_PER_ORDER:
             return f"Property .items should NOT have more than {MAX_ITEMS_PER_ORDER} items"
         for index, item in enumerate(items):
-            if error := _item(item, f".items[{index}]"):
+            if error := _item(item, index):
                 return error
     return None
 
