@@ -62,3 +62,20 @@ def canonical_lines(documents: list[Any], encode: Callable[[Any], bytes]) -> byt
         return b"\n".join([encode(document) for document in documents])
     except (TypeError, UnicodeEncodeError, OverflowError, msgspec.EncodeError):
         return b"\n".join([_standard(document) for document in documents])
+
+
+_decode_any = msgspec.json.decode
+
+
+def read_lines(lines: list[str]) -> list[Any]:
+    """The documents of :func:`canonical_lines`, as ``json.loads`` reads each line.
+
+    msgspec reads what the standard library writes except ``NaN``, ``Infinity`` and lone
+    surrogates (which the standard path of :func:`read_body` may have let through): a chunk holding
+    one is read line by line with ``json``.
+    """
+    try:
+        documents: list[Any] = _decode_any("[" + ",".join(lines) + "]")
+    except msgspec.DecodeError:
+        return [json.loads(line) for line in lines]
+    return documents

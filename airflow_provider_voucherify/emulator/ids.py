@@ -11,6 +11,9 @@ from datetime import datetime, timezone
 _ALNUM = string.ascii_letters + string.digits
 # Ids only need to be unique, not secret: a non-cryptographic generator keeps order creation cheap.
 _rng = random.Random(secrets.randbits(64))
+# Random bytes mapped onto the 62 letters and digits in C (one call per id, not one per character):
+# 8 of them come up 5 times in 256 instead of 4: 142.8 bits per id instead of 142.9, as unique.
+_BYTE_TO_ALNUM = bytes((_ALNUM * 5)[:256], "ascii")
 
 
 def hex_id(prefix: str) -> str:
@@ -20,7 +23,7 @@ def hex_id(prefix: str) -> str:
 
 def alnum_id(prefix: str) -> str:
     """An id like ``ord_v5vupdacgud1CwUSyKqSlHuk``: prefix and 24 letters or digits."""
-    return prefix + "_" + "".join(_rng.choices(_ALNUM, k=24))
+    return prefix + "_" + _rng.randbytes(24).translate(_BYTE_TO_ALNUM).decode("ascii")
 
 
 def request_id() -> str:

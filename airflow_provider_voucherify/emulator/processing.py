@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from airflow_provider_voucherify.emulator.bodies import read_lines
 from airflow_provider_voucherify.emulator.ids import alnum_id, hex_id
 from airflow_provider_voucherify.emulator.schemas import refusal, stringify_undefined
 
@@ -121,7 +122,7 @@ class ChunkImporter:
 
     def run(self, lines: list[str]) -> tuple[int, list[Doc]]:
         """Returns the number of orders stored and a ``{"source_id", "reason"}`` entry per failed one."""
-        orders = [json.loads(line) for line in lines]
+        orders = read_lines(lines)
         checks = self._load(orders)
         done, failed = 0, []
         for order, line, check in zip(orders, lines, checks, strict=True):
