@@ -21,6 +21,7 @@ from airflow_provider_voucherify.emulator.clock import EmulatedClock
 from airflow_provider_voucherify.emulator.config import EmulatorConfig
 from airflow_provider_voucherify.emulator.customers import BULK_PATH, CUSTOMERS_BULK_UPDATE, check_customers
 from airflow_provider_voucherify.emulator.faults import FaultConfig, FaultInjector
+from airflow_provider_voucherify.emulator.frontdoor import FrontDoor
 from airflow_provider_voucherify.emulator.ids import hex_id
 from airflow_provider_voucherify.emulator.middleware import (
     PROJECT_KEY,
@@ -127,6 +128,7 @@ class Emulator:
         )
         self.counter = RequestCounter(self.store.load_request_counts())
         self.workers: dict[str, ImportWorker] = {}
+        self.front_door = FrontDoor()  # requests in flight: the workers wait between chunks
         self.schemas = SchemaBook(config.metadata_schemas)
         self.apply_limits()
 
@@ -158,6 +160,7 @@ class Emulator:
                 self.config.orders_per_second * self.config.time_scale,
                 self.schemas,
                 overhead_seconds=self.clock.real_seconds(self.config.import_overhead_seconds),
+                front_door=self.front_door,
             )
             self.workers[project.app_id] = worker
             worker.start()
@@ -321,6 +324,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         faults=emulator.faults,
         limiter=emulator.limiter,
         counter=emulator.counter,
+        front_door=emulator.front_door,
     )
     return app
 

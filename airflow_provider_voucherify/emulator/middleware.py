@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_voucherify.emulator.config import Project
 from airflow_provider_voucherify.emulator.faults import FaultInjector
+from airflow_provider_voucherify.emulator.frontdoor import FrontDoor
 from airflow_provider_voucherify.emulator.ids import request_id
 from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
 
@@ -109,16 +110,22 @@ class ApiGate:
         faults: FaultInjector,
         limiter: RateLimiter,
         counter: RequestCounter,
+        front_door: FrontDoor | None = None,
     ) -> None:
         self.app = app
         self.tokens = {project.app_id: project.app_token for project in projects}
         self.faults, self.limiter, self.counter = faults, limiter, counter
+        self.front_door = front_door or FrontDoor()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or path.startswith("/_emulator/"):
             await self.app(scope, receive, send)
             return
+        with self.front_door.serving():  # the import workers wait between chunks meanwhile
+            await self._serve(scope, receive, send, path)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         template = route_template(path)
         route = f"{scope['method']} {template}"
         rid = request_id()

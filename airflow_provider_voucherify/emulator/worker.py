@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from airflow_provider_voucherify.emulator.customers import CustomerUpdater, bulk_result
+from airflow_provider_voucherify.emulator.frontdoor import FrontDoor
 from airflow_provider_voucherify.emulator.ids import iso_ms, now_ms
 from airflow_provider_voucherify.emulator.processing import ChunkImporter
 from airflow_provider_voucherify.emulator.schemas import SchemaBook
@@ -49,8 +50,10 @@ class ImportWorker(threading.Thread):
         orders_per_second: float,
         schemas: SchemaBook | None = None,
         overhead_seconds: float = 0.0,
+        front_door: FrontDoor | None = None,
     ) -> None:
         super().__init__(name=f"voucherify-import-{project}", daemon=True)
+        self.front_door = front_door or FrontDoor()
         self.store, self.project, self.orders_per_second = store, project, orders_per_second
         self.overhead_seconds = overhead_seconds  # real seconds before an action's first record
         self.schemas = schemas or SchemaBook()
@@ -124,6 +127,7 @@ class ImportWorker(threading.Thread):
                     return
             elif self.stopping.is_set():
                 return
+            self.front_door.wait_until_clear()
             with self.store.lock:
                 if generation != self.store.generation:
                     return
