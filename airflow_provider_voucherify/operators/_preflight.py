@@ -82,6 +82,7 @@ class Preflight:
     ) -> None:
         self.reader, self.key, self.log = reader, created_at_metadata_key, log
         self.schemas: dict[str, MetadataSchema | None] = {}
+        self._without_schema: set[str] = set()  # resources read and found to have no schema
         self.without_status = 0
         self.started = False
 
@@ -114,6 +115,8 @@ class Preflight:
             assert self.reader is not None
             body = self.reader.get_metadata_schema(resource)
             self.schemas[resource] = None if body is None else MetadataSchema.from_api(body, resource)
+            if body is None:
+                self._without_schema.add(resource)
         return self.schemas[resource]
 
     def check(self, order: Order) -> Errors:
@@ -124,11 +127,12 @@ class Preflight:
         if not self.started:
             self.start()
         errors: Errors = []
-        if self.reader is not None:
+        # Most projects define no schema for what an order carries: nothing to check then (a
+        # set comparison per order; it runs for every order of an import).
+        if self.reader is not None and not (used := resources_used(order)) <= self._without_schema:
             schemas: Mapping[str, MetadataSchema | None] = {
-                resource: self._schema(resource) for resource in resources_used(order)
+                resource: self._schema(resource) for resource in used
             }
-            # Most projects define no schema for what an order carries: nothing to check then.
             if any(schema is not None for schema in schemas.values()):
                 errors = order_errors(order, schemas)
         if not errors and order.status is None:
