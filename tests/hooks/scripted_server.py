@@ -23,6 +23,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False  # read the request, then close the connection without answering
+    content: bytes | None = None  # sent as is instead of ``body`` as JSON (a compressed answer)
 
 
 @dataclass
@@ -68,6 +69,8 @@ class ScriptedServer:
                     self.close_connection = True
                     return
                 payload = json.dumps(reply.body).encode() if reply.body is not None else b""
+                if reply.content is not None:
+                    payload = reply.content
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
