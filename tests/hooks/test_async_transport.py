@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_voucherify.exceptions import VoucherifyTransportError
-from airflow_provider_voucherify.hooks import voucherify
+from airflow_provider_voucherify.hooks import _async_send
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import ActionStatus
 from tests.hooks.conftest import TOKEN
@@ -94,7 +94,7 @@ def test_without_the_transport_choice_polls_go_through_the_client(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Should httpx stop exposing which transport serves a URL, the client sends (proxy kept)."""
-    monkeypatch.setattr(voucherify, "_PICK_TRANSPORT", None)
+    monkeypatch.setattr(_async_send, "_PICK_TRANSPORT", None)
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     conn_env.script(Reply(200, ACTION), Reply(200, PAGE))
     caplog.set_level(logging.INFO, logger="httpx")
