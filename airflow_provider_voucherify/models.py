@@ -1,40 +1,34 @@
-"""Pydantic models of what the provider sends to and reads from Voucherify.
+"""Pydantic models of what the provider sends to and reads from Voucherify: the public import path.
 
-Input models (``Order``, ``OrderItem``, ``Customer``) mirror the rules of
-``POST /v1/orders/import`` and refuse unknown fields, so a typo in a migration fails loudly
-instead of vanishing. Output models (``AsyncAction``, ``ImportResult``) ignore unknown fields,
-so a new field in the API's answers never breaks a running backfill.
+The models live in two modules, one idea each, and every name is re-exported here, so
+``from airflow_provider_voucherify.models import ...`` keeps working:
+
+- :mod:`airflow_provider_voucherify.orders`: what is sent to ``POST /v1/orders/import``
+  (``Order``, ``OrderItem``, ``Customer``, ...; strict, unknown fields refused), the import's
+  limits, and :func:`parse_order` with its error reporting.
+- :mod:`airflow_provider_voucherify.async_actions`: what ``GET /v1/async-actions[/{id}]`` returns
+  (``AsyncAction``, ``ActionStatus``, ``ImportResult``, ``FailedOrder``; tolerant, unknown fields
+  ignored) and :func:`parse_action_list`.
 
 Personal data (names, emails, phones, addresses) is kept out of ``repr`` and out of every
-error message built here.
+error message built there.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Collection, Iterable, Mapping
-from datetime import datetime
-from enum import Enum
-from typing import Annotated, Any, Literal
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-    model_validator,
+from airflow_provider_voucherify.async_actions import (
+    ActionList,
+    ActionStatus,
+    AsyncAction,
+    FailedOrder,
+    ImportResult,
+    parse_action_list,
 )
-from pydantic_core import PydanticCustomError
-from typing_extensions import TypedDict
-
 from airflow_provider_voucherify.exceptions import InvalidOrderError
+
+# Amount and date types the models are written in; importable from here since the models lived here.
 from airflow_provider_voucherify.formats import (
-    MAX_SAFE_INTEGER as MAX_SAFE_INTEGER,  # re-exported: it lived here first
-)
-from airflow_provider_voucherify.formats import (
+    MAX_SAFE_INTEGER,
     Count,
     IsoDate,
     IsoDateTime,
@@ -42,403 +36,62 @@ from airflow_provider_voucherify.formats import (
     Quantity,
     api_datetime,
 )
-
-MAX_ORDERS_PER_IMPORT = 2000
-MAX_IMPORT_BYTES = 10 * 1024 * 1024
-MAX_ITEMS_PER_ORDER = 500
-MAX_METADATA_DEPTH = 16
-DEFAULT_CREATED_AT_METADATA_KEY = "original_created_at"
-
-# Money, Quantity and Count (see formats.py) are the one definition of an amount, shared with the
-# emulator: integral numbers of any type are integers, fractions and booleans are refused.
-Id = Annotated[str, Field(min_length=1, max_length=255)]
-Metadata = dict[str, Any]
-
-
-class OrderStatus(str, Enum):
-    """Status of an order, as the API spells it."""
-
-    CREATED = "CREATED"
-    PAID = "PAID"
-    CANCELED = "CANCELED"
-    FULFILLED = "FULFILLED"
-
-
-class ActionStatus(str, Enum):
-    """Status of an async action."""
-
-    ENQUEUED = "ENQUEUED"
-    IN_PROGRESS = "IN_PROGRESS"
-    DONE = "DONE"
-    FAILED = "FAILED"
-
-    @property
-    def is_final(self) -> bool:
-        return self in (ActionStatus.DONE, ActionStatus.FAILED)
-
-
-_FLAT = frozenset({str, int, bool, type(None)})
-
-
-def check_metadata(value: Metadata | None) -> Metadata | None:
-    """Refuse metadata the API cannot store as JSON: NaN, infinities, non-JSON types, deep nesting."""
-    if value is None:
-        return None
-    # The common case, flat metadata of strings, integers and booleans, needs no walk: it runs
-    # for every order of an import.
-    if all(type(key) is str for key in value) and all(type(child) in _FLAT for child in value.values()):
-        return value
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_METADATA_DEPTH:
-            raise ValueError(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
-        if isinstance(node, dict):
-            for key, child in node.items():
-                if not isinstance(key, str):
-                    raise ValueError("metadata keys must be strings")
-                stack.append((child, depth + 1))
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-        elif isinstance(node, float):
-            if not math.isfinite(node):
-                raise ValueError("metadata holds NaN or an infinite number, which JSON cannot carry")
-        elif node is not None and not isinstance(node, (str, int, bool)):
-            raise ValueError(f"metadata holds a {type(node).__name__}, which is not JSON")
-    return value
-
-
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=100_000)
-
-    @field_validator("metadata", check_fields=False)
-    @classmethod
-    def _json_metadata(cls, value: Metadata | None) -> Metadata | None:
-        return check_metadata(value)
-
-
-class Address(_Input):
-    city: str | None = None
-    state: str | None = None
-    line_1: str | None = None
-    line_2: str | None = None
-    country: str | None = None
-    postal_code: str | None = None
-
-
-class Customer(_Input):
-    """A customer or a referrer, identified by ``id`` (Voucherify's) or ``source_id`` (yours)."""
-
-    id: Id | None = None
-    source_id: Id | None = None
-    name: str | None = Field(default=None, repr=False)
-    description: str | None = None
-    email: str | None = Field(default=None, repr=False)
-    phone: str | None = Field(default=None, repr=False)
-    birthday: IsoDate | None = Field(default=None, repr=False)
-    birthdate: IsoDate | None = Field(default=None, repr=False)
-    address: Address | None = Field(default=None, repr=False)
-    metadata: Metadata | None = Field(default=None, repr=False)
-
-
-class ItemProduct(_Input):
-    """The product of an order item; with ``override=True`` the import updates it."""
-
-    id: Id | None = None
-    source_id: Id | None = None
-    override: bool | None = None
-    name: str | None = None
-    price: Money | None = None
-    metadata: Metadata | None = None
-
-
-class ItemSku(_Input):
-    """The SKU of an order item; with ``override=True`` the import updates it."""
-
-    id: Id | None = None
-    source_id: Id | None = None
-    override: bool | None = None
-    sku: str | None = None
-    price: Money | None = None
-    metadata: Metadata | None = None
-
-
-class OrderItem(_Input):
-    """One line of an order. Amounts and prices are integers in the smallest currency unit.
-
-    The product or SKU is named by ``product_id`` / ``sku_id`` (Voucherify's ids), or by your
-    ``source_id`` together with ``related_object`` (``"product"`` or ``"sku"``): the API needs both.
-    """
-
-    sku_id: Id | None = None
-    product_id: Id | None = None
-    source_id: Id | None = None
-    # Required with source_id: checked by parse_order (items_without_kind), once per order
-    # rather than by a validator per item, on the hot path of an import.
-    related_object: Literal["product", "sku"] | None = None
-    quantity: Quantity | None = None
-    discount_quantity: Count | None = None
-    initial_quantity: Quantity | None = None
-    amount: Money | None = None
-    discount_amount: Money | None = None
-    initial_amount: Money | None = None
-    price: Money | None = None
-    product: ItemProduct | None = None
-    sku: ItemSku | None = None
-    metadata: Metadata | None = None
-
-
-class Order(_Input):
-    """One order of ``POST /v1/orders/import``.
-
-    ``created_at`` is accepted on input but never sent: the import ignores it, so
-    :meth:`move_created_at` puts it into ``metadata`` where the API asks historical dates to go.
-    """
-
-    id: Id | None = None
-    source_id: Id | None = None
-    status: OrderStatus | None = None
-    amount: Money | None = None
-    initial_amount: Money | None = None
-    discount_amount: Money | None = None
-    items: Annotated[list[OrderItem], Field(max_length=MAX_ITEMS_PER_ORDER)] | None = None
-    metadata: Metadata | None = None
-    customer: Customer | None = None
-    # Not in the import's schema: kept as a field only to refuse it with the fix (see below).
-    customer_id: Id | None = Field(default=None, exclude=True)
-    referrer: Customer | None = None
-    referrer_id: Id | None = None
-    created_at: IsoDateTime | None = Field(default=None, exclude=True)
-
-    @field_validator("customer_id")
-    @classmethod
-    def _no_customer_id(cls, value: str | None) -> None:
-        if value is not None:
-            raise PydanticCustomError(
-                "customer_id_not_imported",
-                'not part of an import: link the customer as "customer": {"id": ...} '
-                '(Voucherify\'s id) or {"source_id": ...} (yours)',
-            )
-        return None
-
-    def move_created_at(self, metadata_key: str | None = DEFAULT_CREATED_AT_METADATA_KEY) -> Order:
-        """This order with ``created_at`` moved into ``metadata[metadata_key]``.
-
-        The date is written the way the API documents dates: UTC with milliseconds and ``Z``
-        (``2021-03-04T05:06:07.123Z``).
-
-        Returns a copy when there is a date to move (a caller's ``Order`` is never changed), the
-        order itself otherwise; ``metadata_key=None`` drops the date.
-        """
-        if self.created_at is None:
-            return self
-        metadata = self.metadata
-        if metadata_key is not None:
-            metadata = {**(metadata or {}), metadata_key: api_datetime(self.created_at)}
-        return self.model_copy(update={"metadata": metadata, "created_at": None})
-
-    def to_json(self) -> bytes:
-        """The order as the API wants it: JSON without null fields."""
-        return self.__pydantic_serializer__.to_json(self, exclude_none=True)
-
-
-class FailedOrder(BaseModel):
-    """An order an import could not store, with the API's reason."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    source_id: str | None = None
-    reason: str = ""
-
-
-class ImportResult(BaseModel):
-    """``result`` of a finished ``ORDERS.IMPORT`` async action."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    message: str | None = None
-    done_count: int = 0
-    failed_count: int = 0
-    failed: list[FailedOrder] = Field(default_factory=list)
-
-    @field_validator("failed", mode="before")
-    @classmethod
-    def _failed_as_list(cls, value: Any) -> Any:
-        # The spec types `failed` as one object; the API returns a list (docs/architecture.md).
-        if value is None:
-            return []
-        if isinstance(value, Mapping):
-            return [value]
-        return value
-
-
-class AsyncAction(BaseModel):
-    """An async action as ``GET /v1/async-actions[/{id}]`` returns it."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    type: str | None = None
-    status: ActionStatus
-    progress: int | None = None
-    result: ImportResult | dict[str, Any] | None = None
-    request_id: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    processing_time: int | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _typed_result(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("type") == "ORDERS.IMPORT" and data.get("result"):
-            data = dict(data)
-            data["result"] = ImportResult.model_validate(data["result"])
-        return data
-
-    @property
-    def import_result(self) -> ImportResult | None:
-        """The import's result, when this is a finished orders import."""
-        return self.result if isinstance(self.result, ImportResult) else None
-
-
-class ActionList(list[AsyncAction]):
-    """A page of ``GET /v1/async-actions``, possibly holding only the entries asked for.
-
-    :param page_size: how many entries the page had, read or not
-    :param last_created_at: ``created_at`` of the page's last (oldest) entry: the next page's cursor
-    """
-
-    def __init__(
-        self,
-        actions: Iterable[AsyncAction] = (),
-        *,
-        page_size: int = 0,
-        last_created_at: datetime | None = None,
-    ) -> None:
-        super().__init__(actions)
-        self.page_size = page_size
-        self.last_created_at = last_created_at
-
-
-class _ListEntry(TypedDict, total=False):
-    """A list entry, as plain JSON values: the fields ``AsyncAction`` reads, nothing converted."""
-
-    id: Any
-    type: Any
-    status: Any
-    progress: Any
-    result: Any
-    request_id: Any
-    created_at: Any
-    updated_at: Any
-    processing_time: Any
-
-
-class _ListPage(TypedDict, total=False):
-    async_actions: list[_ListEntry] | None
-
-
-# Reading the page through this skeleton (in pydantic-core) skips the fields no model reads and
-# builds no model: about half the CPU of json.loads over a page of 100 entries.
-_LIST_PAGE = TypeAdapter(_ListPage)
-
-
-def parse_action_list(content: bytes, ids: Collection[str] | None = None) -> ActionList:
-    """The ``async_actions`` of a list answer; with ``ids``, only those entries are validated.
-
-    A page holds up to 100 entries and a waiter looks for a few of them: validating only those
-    (and the last entry, for the cursor) is what keeps a triggerer with hundreds of waits cheap.
-
-    :raises pydantic.ValidationError: the answer is not JSON, or not a page of entries
-        (``ValidationError`` is a ``ValueError``)
-    """
-    entries = _LIST_PAGE.validate_json(content).get("async_actions") or []
-    wanted = entries if ids is None else [entry for entry in entries if entry.get("id") in ids]
-    actions = [AsyncAction.model_validate(entry) for entry in wanted]
-    last_created_at = None
-    if entries:
-        last = entries[-1]
-        read = actions[-1] if wanted and wanted[-1] is last else AsyncAction.model_validate(last)
-        last_created_at = read.created_at
-    return ActionList(actions, page_size=len(entries), last_created_at=last_created_at)
-
-
-def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    """``(field path, reason)`` pairs of a pydantic error, without the input values (may be personal)."""
-    pairs = []
-    for error in exc.errors(include_url=False, include_input=False, include_context=False):
-        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
-        reason = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
-        pairs.append((path, reason))
-    return pairs
-
-
-def parse_order(
-    record: Order | Mapping[str, Any] | str | bytes,
-    *,
-    line: int | None = None,
-    require_source_id: bool = False,
-) -> Order:
-    """Validate one record (an ``Order``, a dict, or one JSON text) into an ``Order``.
-
-    :raises InvalidOrderError: naming the line, the ``source_id`` when readable, and each field path
-    """
-    try:
-        if isinstance(record, Order):
-            order = record
-        elif isinstance(record, (str, bytes)):
-            try:
-                # Strict first: plain integer amounts are then checked without calling Python
-                # (the common case, and the hot path of an import); anything else is read again.
-                order = Order.model_validate_json(record, strict=True)
-            except ValidationError:
-                order = Order.model_validate_json(record)
-        else:
-            order = Order.model_validate(record)
-    except ValidationError as exc:
-        # `from None`: pydantic's own message quotes the input values, which may be personal
-        # data; the paths and reasons are all carried over into InvalidOrderError.
-        raise InvalidOrderError(
-            validation_errors(exc), line=line, source_id=_readable_source_id(record)
-        ) from None
-    if order.items and (missing := items_without_kind(order)):
-        raise InvalidOrderError(missing, line=line, source_id=order.source_id)
-    if require_source_id and order.source_id is None:
-        raise InvalidOrderError(
-            [(".source_id", "required, so that a repeated import updates instead of duplicating")],
-            line=line,
-        )
-    return order
-
-
-RELATED_OBJECT_MISSING = 'required with source_id: "product" or "sku", saying what the source_id names'
-
-
-def items_without_kind(order: Order) -> list[tuple[str, str]]:
-    """``(path, reason)`` for each item with a ``source_id`` but no ``related_object``.
-
-    The API needs both to find your product or SKU (a maintainer's answer; every official import
-    example carries both).
-    """
-    return [
-        (f".items[{index}].related_object", RELATED_OBJECT_MISSING)
-        for index, item in enumerate(order.items or ())
-        if item.source_id is not None and item.related_object is None
-    ]
-
-
-def _readable_source_id(record: Any) -> str | None:
-    if isinstance(record, (str, bytes)):
-        try:
-            record = json.loads(record)
-        except ValueError:
-            return None
-    if isinstance(record, Mapping):
-        value = record.get("source_id")
-        return value if isinstance(value, str) else None
-    return None
-
-
-def parse_orders(records: Iterable[Order | Mapping[str, Any]]) -> list[Order]:
-    """Validate a small in-memory collection; positions in errors start at 1."""
-    return [parse_order(record, line=position) for position, record in enumerate(records, start=1)]
+from airflow_provider_voucherify.orders import (
+    DEFAULT_CREATED_AT_METADATA_KEY,
+    MAX_IMPORT_BYTES,
+    MAX_ITEMS_PER_ORDER,
+    MAX_METADATA_DEPTH,
+    MAX_ORDERS_PER_IMPORT,
+    RELATED_OBJECT_MISSING,
+    Address,
+    Customer,
+    Id,
+    ItemProduct,
+    ItemSku,
+    Metadata,
+    Order,
+    OrderItem,
+    OrderStatus,
+    check_metadata,
+    items_without_kind,
+    parse_order,
+    parse_orders,
+    validation_errors,
+)
+
+__all__ = [
+    "DEFAULT_CREATED_AT_METADATA_KEY",
+    "MAX_IMPORT_BYTES",
+    "MAX_ITEMS_PER_ORDER",
+    "MAX_METADATA_DEPTH",
+    "MAX_ORDERS_PER_IMPORT",
+    "MAX_SAFE_INTEGER",
+    "RELATED_OBJECT_MISSING",
+    "ActionList",
+    "ActionStatus",
+    "Address",
+    "AsyncAction",
+    "Count",
+    "Customer",
+    "FailedOrder",
+    "Id",
+    "ImportResult",
+    "InvalidOrderError",
+    "IsoDate",
+    "IsoDateTime",
+    "ItemProduct",
+    "ItemSku",
+    "Metadata",
+    "Money",
+    "Order",
+    "OrderItem",
+    "OrderStatus",
+    "Quantity",
+    "api_datetime",
+    "check_metadata",
+    "items_without_kind",
+    "parse_action_list",
+    "parse_order",
+    "parse_orders",
+    "validation_errors",
+]

@@ -185,3 +185,53 @@ def test_moving_created_at_leaves_the_callers_order_unchanged() -> None:
     assert moved.metadata == {"a": 1, "original_created_at": "2020-02-03T04:05:06.000Z"}
     plain = parse_order({"source_id": "p"})
     assert plain.move_created_at() is plain
+
+
+# Every name `airflow_provider_voucherify.models` offered before the models were split into
+# orders.py and async_actions.py: user code imports them from here, so none may go.
+MODELS_PUBLIC_NAMES = [
+    "DEFAULT_CREATED_AT_METADATA_KEY",
+    "MAX_IMPORT_BYTES",
+    "MAX_ITEMS_PER_ORDER",
+    "MAX_METADATA_DEPTH",
+    "MAX_ORDERS_PER_IMPORT",
+    "MAX_SAFE_INTEGER",
+    "RELATED_OBJECT_MISSING",
+    "ActionList",
+    "ActionStatus",
+    "Address",
+    "AsyncAction",
+    "Count",
+    "Customer",
+    "FailedOrder",
+    "Id",
+    "ImportResult",
+    "InvalidOrderError",
+    "IsoDate",
+    "IsoDateTime",
+    "ItemProduct",
+    "ItemSku",
+    "Metadata",
+    "Money",
+    "Order",
+    "OrderItem",
+    "OrderStatus",
+    "Quantity",
+    "api_datetime",
+    "check_metadata",
+    "items_without_kind",
+    "parse_action_list",
+    "parse_order",
+    "parse_orders",
+    "validation_errors",
+]
+
+
+@pytest.mark.parametrize("name", MODELS_PUBLIC_NAMES)
+def test_every_name_stays_importable_from_models(name: str) -> None:
+    from airflow_provider_voucherify import async_actions, exceptions, formats, models, orders
+
+    assert name in models.__all__
+    homes = [m for m in (orders, async_actions, formats, exceptions) if hasattr(m, name)]
+    assert homes
+    assert all(getattr(models, name) is getattr(home, name) for home in homes)

@@ -89,6 +89,8 @@ class CeleryAirflowCluster(AirflowCluster):
         except httpx.TransportError:
             return False
 
+    placeholder = "%s"  # psycopg2
+
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """A read-only query (``%s`` placeholders); ``[]`` while the tables do not exist yet."""
         import psycopg2

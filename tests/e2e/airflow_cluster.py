@@ -24,6 +24,12 @@ from airflow_provider_voucherify.emulator.testing import free_port
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 T = TypeVar("T")
 
+# Airflow 3.1-3.3 can fail a task that resumed from deferral: when the resumed try is already
+# running before the scheduler reads the executor's "success" for the try's exit at defer(), it
+# takes that stale event for a kill ("state mismatch" in the audit log) and fails the try, which is
+# then retried. Upstream: https://github.com/apache/airflow/issues/72716 (fix proposed in #72767).
+AIRFLOW_RESUME_RACE = "finished with state success"
+
 
 class AirflowCluster:
     def __init__(self, home: Path, extra_env: dict[str, str]) -> None:
@@ -144,11 +150,40 @@ class AirflowCluster:
         ]
         return "\n\n".join(tails) or f"(no log of {task_id} attempt {attempt})"
 
+    def retries_not_from_the_resume_race(self, dag_id: str, task_id: str) -> list[tuple[str, int]]:
+        """``(run_id, try)`` of every try of ``task_id`` that was retried for another reason than
+        Airflow's stale defer-exit event (see ``AIRFLOW_RESUME_RACE``): ``[]`` when every retry was
+        that race. A retry our code caused (a failed trigger, an exception) is listed."""
+        p = self.placeholder
+        finals = self.query(
+            f"SELECT run_id, try_number FROM task_instance WHERE dag_id = {p} AND task_id = {p}",
+            dag_id,
+            task_id,
+        )
+        raced = {
+            (run_id, number)
+            for run_id, number, extra in self.query(
+                f"SELECT run_id, try_number, extra FROM log WHERE dag_id = {p} AND task_id = {p}"
+                " AND event = 'state mismatch'",
+                dag_id,
+                task_id,
+            )
+            if AIRFLOW_RESUME_RACE in (extra or "")
+        }
+        return [
+            (run_id, number)
+            for run_id, final in finals
+            for number in range(1, final)
+            if (run_id, number) not in raced
+        ]
+
     def why_retried(self, task_id: str) -> str:
         """What Airflow recorded about ``task_id``'s tries: its audit log events, every try's log tail,
         and the scheduler's and triggerer's lines that name the task (to tell our failure from a race)."""
         events = self.query(
-            "SELECT dttm, run_id, try_number, event, extra FROM log WHERE task_id = ? ORDER BY dttm", task_id
+            f"SELECT dttm, run_id, try_number, event, extra FROM log WHERE task_id = {self.placeholder}"
+            " ORDER BY dttm",
+            task_id,
         )
         parts = ["==== audit log ====", *(" | ".join(str(v) for v in event) for event in events)]
         for component in ("scheduler", "triggerer"):
@@ -163,6 +198,8 @@ class AirflowCluster:
         return "\n\n".join(f"==== {c} ====\n{self.log_tail(c)}" for c in self.components)
 
     # ---- reading the metadata database
+    placeholder = "?"  # the database driver's parameter marker (sqlite3)
+
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         if not self.db_path.exists():
             return []
