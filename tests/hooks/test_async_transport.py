@@ -143,7 +143,7 @@ def test_the_request_line_is_logged_as_httpx_logs_it(
     caplog.set_level(logging.INFO, logger="httpx")
 
     VoucherifyHook().get_async_action("aa_1")  # the sync path: httpx's Client logs the line
-    poll_twice_lines = len(caplog.records)
+    sync_lines = len(caplog.records)
     conn_env.script(Reply(200, PAGE))
     poll_twice()
 
@@ -154,7 +154,7 @@ def test_the_request_line_is_logged_as_httpx_logs_it(
         f'HTTP Request: GET {url}/aa_1 "HTTP/1.1 200 OK"',
         f'HTTP Request: GET {url}?limit=100 "HTTP/1.1 200 OK"',
     ]
-    assert poll_twice_lines == 1
+    assert sync_lines == 1
     assert TOKEN not in caplog.text
 
 
