@@ -8,26 +8,20 @@ sent them, compressed or not).
 from __future__ import annotations
 
 import http.client
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import urlsplit
+
+from tests.hooks.scripted_server import LocalServer, QuietHandler
 
 # Hop-by-hop headers a proxy does not pass on (RFC 9110, 7.6.1).
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "upgrade"}
 
 
-class ForwardProxy:
+class ForwardProxy(LocalServer):
     def __init__(self) -> None:
         self.forwarded: list[str] = []  # the absolute URLs asked for, in order
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _forward(self) -> None:
                 proxy.forwarded.append(self.path)
                 target = urlsplit(self.path)
@@ -57,12 +51,4 @@ class ForwardProxy:
 
             do_GET = do_POST = _forward
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__(Handler)
