@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import random
-import ssl
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -16,8 +14,10 @@ from urllib.parse import quote
 import httpx
 from airflow.sdk import BaseHook
 
-from airflow_provider_voucherify import CONNECTION_FORM, __version__
+from airflow_provider_voucherify import CONNECTION_FORM
 from airflow_provider_voucherify.exceptions import InvalidOrderError, VoucherifyApiError, VoucherifyError
+from airflow_provider_voucherify.hooks._async_send import PreparedRequests, asend
+from airflow_provider_voucherify.hooks._clients import ASYNC_LIMITS, client_options
 from airflow_provider_voucherify.hooks._config import ClientSettings
 from airflow_provider_voucherify.hooks._ratelimit import RateLimit, read_rate_limit
 from airflow_provider_voucherify.hooks._retry import Decision, decide
@@ -30,23 +30,7 @@ from airflow_provider_voucherify.models import (
     parse_order,
 )
 
-USER_AGENT = f"airflow-provider-voucherify/{__version__} httpx/{httpx.__version__}"
 IMPORT_ENDPOINT = "POST /v1/orders/import"
-# Built GET requests an async client keeps for reuse: a waiting trigger asks for the same few
-# URLs every poll (one per action it GETs, one per list window), so a small cache holds them all.
-MAX_PREPARED_REQUESTS = 64
-# The async client (the trigger's) keeps idle connections this long (httpx's default is 5 s): a
-# wait polling every 30 s or so reuses its connection instead of resolving the host, connecting
-# and, over HTTPS, negotiating TLS again every poll. One the server closed meanwhile is dropped
-# before use (a GET is retried).
-KEEPALIVE_EXPIRY = 60.0
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: building one costs ~20 ms of CPU and ~800 KiB,
-    which a triggerer running hundreds of AsyncActionTriggers would pay once per trigger."""
-    return httpx.create_ssl_context()
 
 
 def import_body(orders: Iterable[Order]) -> bytes:
@@ -95,7 +79,7 @@ class VoucherifyHook(BaseHook):
         self._settings: ClientSettings | None = None
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
-        self._prepared: dict[tuple[str, str, tuple[tuple[str, Any], ...]], httpx.Request] = {}
+        self._prepared = PreparedRequests()
         self._rng = random.Random()
 
     @classmethod
@@ -149,35 +133,17 @@ class VoucherifyHook(BaseHook):
             self._settings = self._settings_from(conn)
         return self._settings
 
-    @staticmethod
-    def _client_options(settings: ClientSettings) -> dict[str, Any]:
-        return {
-            "base_url": settings.base_url,
-            "headers": {
-                "X-App-Id": settings.app_id,
-                "X-App-Token": settings.app_token,
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-            },
-            "timeout": httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
-            "verify": _tls_context() if settings.verify_tls else False,
-        }
-
     def get_conn(self) -> httpx.Client:
         """The hook's ``httpx.Client``, made on first use and reused."""
         if self._client is None:
-            self._client = httpx.Client(**self._client_options(self.settings))
+            self._client = httpx.Client(**client_options(self.settings))
         return self._client
 
     async def aget_conn(self) -> httpx.AsyncClient:
         """The hook's ``httpx.AsyncClient``, made on first use and reused."""
         if self._async_client is None:
             self._async_client = httpx.AsyncClient(
-                **self._client_options(await self.asettings()),
-                # httpx's defaults, but for how long an idle connection is kept: see KEEPALIVE_EXPIRY.
-                limits=httpx.Limits(
-                    max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_EXPIRY
-                ),
+                **client_options(await self.asettings()), limits=ASYNC_LIMITS
             )
         return self._async_client
 
@@ -269,23 +235,6 @@ class VoucherifyHook(BaseHook):
             time.sleep(decision.wait or 0.0)
             attempt += 1
 
-    def _prepare(
-        self, client: httpx.AsyncClient, method: str, path: str, params: Mapping[str, Any] | None
-    ) -> httpx.Request:
-        """``client``'s request for ``method path?params``, built once and reused.
-
-        Building a request (merging and re-parsing the URL, quoting the query, merging headers
-        and cookies) costs as much CPU as sending it; a trigger polls the same URL every cycle.
-        Only for bodiless requests, which httpx can send again as they are.
-        """
-        key = (method, path, tuple(params.items()) if params else ())
-        request = self._prepared.get(key)
-        if request is None:
-            if len(self._prepared) >= MAX_PREPARED_REQUESTS:
-                self._prepared.clear()
-            request = self._prepared[key] = client.build_request(method, path, params=params)
-        return request
-
     async def _arequest(
         self,
         method: str,
@@ -295,12 +244,12 @@ class VoucherifyHook(BaseHook):
         params: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         client = await self.aget_conn()
-        request = self._prepare(client, method, path, params)
+        request, transport = self._prepared.get(client, method, path, params)
         attempt = 0
         while True:
             outcome: httpx.Response | httpx.TransportError
             try:
-                outcome = await client.send(request)
+                outcome = await asend(request, transport)
             except httpx.TransportError as exc:
                 outcome = exc
             self._observe(outcome)

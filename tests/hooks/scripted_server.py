@@ -23,6 +23,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False  # read the request, then close the connection without answering
+    content: bytes | None = None  # sent as is instead of ``body`` as JSON (a compressed answer)
 
 
 @dataclass
@@ -35,18 +36,37 @@ class Seen:
     peer: tuple[str, int] = ("", 0)  # the client's address: one per connection
 
 
-class ScriptedServer:
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 (connections kept between requests), no access log on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class LocalServer:
+    """A threaded HTTP server on a free port of 127.0.0.1, serving ``handler`` until ``close()``."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class ScriptedServer(LocalServer):
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
         self.seen: list[Seen] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -68,6 +88,8 @@ class ScriptedServer:
                     self.close_connection = True
                     return
                 payload = json.dumps(reply.body).encode() if reply.body is not None else b""
+                if reply.content is not None:
+                    payload = reply.content
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -78,15 +100,7 @@ class ScriptedServer:
 
             do_GET = do_POST = _handle
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        super().__init__(Handler)
 
     def script(self, *replies: Reply) -> None:
         self.replies.extend(replies)
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()

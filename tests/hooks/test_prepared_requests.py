@@ -12,11 +12,9 @@ from typing import Any
 import pytest
 from httpcore._async import http11
 
-from airflow_provider_voucherify.hooks.voucherify import (
-    KEEPALIVE_EXPIRY,
-    MAX_PREPARED_REQUESTS,
-    VoucherifyHook,
-)
+from airflow_provider_voucherify.hooks._async_send import MAX_PREPARED_REQUESTS
+from airflow_provider_voucherify.hooks._clients import KEEPALIVE_EXPIRY
+from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import ActionStatus, AsyncAction, parse_action_list
 from tests.hooks.conftest import TOKEN
 from tests.hooks.scripted_server import Reply, ScriptedServer

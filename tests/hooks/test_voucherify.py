@@ -289,15 +289,16 @@ def test_get_customer_by_source_id(conn_env: ScriptedServer) -> None:
 
 
 def test_clients_share_one_verifying_tls_context() -> None:
+    from airflow_provider_voucherify.hooks._clients import client_options
     from airflow_provider_voucherify.hooks._config import ClientSettings
 
     settings = ClientSettings(base_url="https://api.voucherify.io", app_id="a", app_token="t")
-    first = VoucherifyHook._client_options(settings)["verify"]
-    second = VoucherifyHook._client_options(settings)["verify"]
+    first = client_options(settings)["verify"]
+    second = client_options(settings)["verify"]
     assert first is second
     assert first.verify_mode.name == "CERT_REQUIRED"
     unverified = ClientSettings(base_url="https://x.example", app_id="a", app_token="t", verify_tls=False)
-    assert VoucherifyHook._client_options(unverified)["verify"] is False
+    assert client_options(unverified)["verify"] is False
 
 
 def test_a_host_written_with_v1_reaches_the_same_endpoints(
