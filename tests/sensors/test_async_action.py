@@ -266,8 +266,10 @@ def test_a_timeout_fails_the_wait_with_airflow_sensor_timeout(
     slow_emulator: EmulatorServer,  # noqa: F811
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # 10 s of work at the emulator's speed, for a 1 s timeout.
-    seen = run_dag(lambda: queue_imports(2, orders_each=200), timeout=1, deferrable=True)
+    # 100 s of work at the emulator's speed, for a 1 s timeout: a wait first polled late on a busy
+    # machine (Airflow 3.1's dag.test once took over 10 s to run the trigger) still finds it running;
+    # the wiped emulator drops what is left.
+    seen = run_dag(lambda: queue_imports(2, orders_each=2000), timeout=1, deferrable=True)
 
     assert seen["state"] == "failed"
     exception = seen.get("exception")

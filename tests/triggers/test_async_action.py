@@ -148,7 +148,7 @@ def test_the_trigger_keeps_its_polls_within_its_share_of_the_budget(
 
 
 def test_the_deadline_ends_the_wait_with_one_timeout_event(slow_emulator: EmulatorServer) -> None:  # noqa: F811
-    ids = queue_imports(2, orders_each=200)  # 10 s of work at the emulator's speed
+    ids = queue_imports(2, orders_each=2000)  # 100 s of work at the emulator's speed: never done in time
 
     started = time.monotonic()
     verdict = only_verdict(run_to_end(make_trigger(ids, seconds=1)))
