@@ -1,12 +1,14 @@
 """The backfill DAG on a real Airflow meeting a bulk-call limit: the import task defers.
 
 The emulator runs a Sandbox project (one bulk call per calendar hour) at 120 emulated seconds
-per real second, so an hour lasts 30 s. A bulk customer update spends the first window's only
-bulk call before the DAG starts, so the first import is refused with a 429, and
-``ImportOrdersOperator`` (``deferrable=True`` in the example DAG) defers with a
-``DateTimeTrigger`` until the window reopens; the other month's import meets the same. The test sees the task
+per real second, so an hour lasts 30 s. Until the test has seen an import deferred, it spends each
+window's only bulk call with a bulk customer update as the window opens, so the first import is
+refused with a 429 whenever Airflow gets to it (on a busy machine that can be windows after the
+start), and ``ImportOrdersOperator`` (``deferrable=True`` in the example DAG) defers with a
+``DateTimeTrigger`` until the window reopens. Then the imports have the plan to themselves and
+the other month's import may meet the limit too. The test sees the task
 ``deferred`` with its trigger claimed by the running triggerer, and both runs finish with every
-valid order stored once.
+valid order stored once and at most one refusal per import per window.
 """
 
 from __future__ import annotations
@@ -60,8 +62,6 @@ def cluster(tmp_path: Path, warehouse: Warehouse, sandbox: EmulatorServer) -> It
     airflow = AirflowCluster(tmp_path / "airflow", env)
     airflow.cli("db", "migrate")
     airflow.cli("pools", "set", POOL, "1", "Voucherify order imports")
-    with sandbox.client() as client:  # another kind of bulk call spends this window's only one
-        client.post("/v1/customers/bulk/async", json=[{"source_id": "e2e-customer"}]).raise_for_status()
     airflow.start()
     try:
         yield airflow
@@ -69,12 +69,26 @@ def cluster(tmp_path: Path, warehouse: Warehouse, sandbox: EmulatorServer) -> It
         airflow.stop()
 
 
+def emulated_now(server: EmulatorServer) -> float:
+    """The emulator's clock, in emulated epoch seconds."""
+    with server.client() as client:
+        return float(client.get("/_emulator/clock").json()["now"])
+
+
 def test_import_defers_on_a_bulk_limit_and_finishes_after_the_window(
     cluster: AirflowCluster, warehouse: Warehouse, sandbox: EmulatorServer, tmp_path: Path
 ) -> None:
     claimed: set[tuple[str, str]] = set()
+    started = emulated_now(sandbox)
+    spent: set[int] = set()  # the windows whose bulk call the test spent
 
     def both_runs_finished() -> list[tuple[Any, ...]] | None:
+        window = int(emulated_now(sandbox) // 3600)
+        if not claimed and window not in spent:  # another kind of bulk call takes the window's one
+            spent.add(window)
+            with sandbox.client() as client:
+                client.post("/v1/customers/bulk/async", json=[{"source_id": f"e2e-{window}"}])
+        # The import deferred, and its trigger claimed by a running triggerer (triggerer_id set).
         for run_id, classpath, triggerer_id in cluster.query(
             "SELECT ti.run_id, t.classpath, t.triggerer_id FROM task_instance ti"
             ' LEFT JOIN "trigger" t ON t.id = ti.trigger_id'
@@ -105,6 +119,8 @@ def test_import_defers_on_a_bulk_limit_and_finishes_after_the_window(
     stats = sandbox.stats()
     imports = stats["requests"]["POST /v1/orders/import"]
     assert imports["200"] == 2
-    assert 1 <= imports.get("429", 0) <= 3  # at most one refusal per window
+    # At most one refusal per import per window: each waits for the next window once refused.
+    windows = int(emulated_now(sandbox) // 3600) - int(started // 3600) + 1
+    assert 1 <= imports.get("429", 0) <= 2 * windows, f"{imports} in {windows} windows"
     assert stats["duplicate_payloads"] == 0
     assert stored_source_ids(sandbox) == valid_source_ids(tmp_path / "warehouse.db")
