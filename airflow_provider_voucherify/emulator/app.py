@@ -63,9 +63,6 @@ def _too_large(limit: int) -> bytes:
     return json.dumps({"statusCode": 413, "error": "Request Entity Too Large", "message": message}).encode()
 
 
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False).encode
-
-
 def _json(body: Any, status: int = 200) -> Response:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return Response(raw, status_code=status, media_type="application/json")
@@ -247,7 +244,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
             )
         if problem := check_customers(customers):
             return _error(request, 400, "invalid_payload", "Invalid payload", problem)
-        canonical = "\n".join(_canonical(customer) for customer in customers).encode()
+        canonical = canonical_lines(customers)
         action_id = hex_id("aa")
         store.accept_import(
             project,

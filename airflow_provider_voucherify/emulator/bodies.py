@@ -56,8 +56,9 @@ def _standard(document: Any) -> bytes:
     return _canonical(document).encode()
 
 
-def canonical_lines(documents: list[Any], encode: Callable[[Any], bytes]) -> bytes:
-    """The documents, one canonical JSON text per line (what the import worker reads)."""
+def canonical_lines(documents: list[Any], encode: Callable[[Any], bytes] = _standard) -> bytes:
+    """The documents, one canonical JSON text per line (what the import workers read); ``encode``
+    is the one :func:`read_body` gave (the standard library's by default)."""
     try:
         return b"\n".join([encode(document) for document in documents])
     except (TypeError, UnicodeEncodeError, OverflowError, msgspec.EncodeError):

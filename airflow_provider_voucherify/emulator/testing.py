@@ -172,6 +172,11 @@ class EmulatorServer:
     def stats(self) -> dict[str, Any]:
         return dict(self._checked(self._control.get("/_emulator/stats")).json())
 
+    def clock(self) -> tuple[float, float]:
+        """``(emulated now, real now)``, in epoch seconds, as the emulator sees them at once."""
+        body = self._checked(self._control.get("/_emulator/clock")).json()
+        return float(body["now"]), float(body["real_now"])
+
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Replace the fault config (see ``FaultConfig``); unnamed faults are cleared."""
         return dict(self._checked(self._control.post("/_emulator/faults", json=faults)).json())

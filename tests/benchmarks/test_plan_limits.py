@@ -26,7 +26,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
@@ -67,12 +66,6 @@ def connection(server: EmulatorServer, **extra: Any) -> Iterator[None]:
             os.environ[name] = before
 
 
-def emulated_clock(server: EmulatorServer) -> tuple[float, float]:
-    """``(emulated now, real now)`` as the emulator sees them."""
-    body = httpx.get(f"{server.url}/_emulator/clock").json()
-    return float(body["now"]), float(body["real_now"])
-
-
 def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
@@ -86,7 +79,7 @@ def test_startup_plan_import_runs_at_the_ceiling(tmp_path: Path) -> None:
         import_overhead=OVERHEAD,
         orders_per_second=SPEED,
     ) as server:
-        emulated_now, real_now = emulated_clock(server)
+        emulated_now, real_now = server.clock()
 
         def emulated(real: float) -> float:
             return emulated_now + (real - real_now) * SCALE

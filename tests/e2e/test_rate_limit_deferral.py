@@ -69,21 +69,15 @@ def cluster(tmp_path: Path, warehouse: Warehouse, sandbox: EmulatorServer) -> It
         airflow.stop()
 
 
-def emulated_now(server: EmulatorServer) -> float:
-    """The emulator's clock, in emulated epoch seconds."""
-    with server.client() as client:
-        return float(client.get("/_emulator/clock").json()["now"])
-
-
 def test_import_defers_on_a_bulk_limit_and_finishes_after_the_window(
     cluster: AirflowCluster, warehouse: Warehouse, sandbox: EmulatorServer, tmp_path: Path
 ) -> None:
     claimed: set[tuple[str, str]] = set()
-    started = emulated_now(sandbox)
+    started = sandbox.clock()[0]
     spent: set[int] = set()  # the windows whose bulk call the test spent
 
     def both_runs_finished() -> list[tuple[Any, ...]] | None:
-        window = int(emulated_now(sandbox) // 3600)
+        window = int(sandbox.clock()[0] // 3600)
         if not claimed and window not in spent:  # another kind of bulk call takes the window's one
             spent.add(window)
             with sandbox.client() as client:
@@ -120,7 +114,7 @@ def test_import_defers_on_a_bulk_limit_and_finishes_after_the_window(
     imports = stats["requests"]["POST /v1/orders/import"]
     assert imports["200"] == 2
     # At most one refusal per import per window: each waits for the next window once refused.
-    windows = int(emulated_now(sandbox) // 3600) - int(started // 3600) + 1
+    windows = int(sandbox.clock()[0] // 3600) - int(started // 3600) + 1
     assert 1 <= imports.get("429", 0) <= 2 * windows, f"{imports} in {windows} windows"
     assert stats["duplicate_payloads"] == 0
     assert stored_source_ids(sandbox) == valid_source_ids(tmp_path / "warehouse.db")

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
@@ -53,8 +52,7 @@ def sandbox(
         with OrderSource(str(path)) as source:
             ids = [VoucherifyHook().import_orders([json.loads(line) for _, line in source])]
         wait_for_actions(server, ids)
-        clock = httpx.get(f"{server.url}/_emulator/clock").json()
-        emulated, real = float(clock["now"]), float(clock["real_now"])
+        emulated, real = server.clock()
         top = math.ceil(emulated / 3600) * 3600  # the next emulated hour
         time.sleep(max((top - emulated) / SCALE - (time.time() - real), 0.0) + 0.05)  # a known moment
         server.set_faults(plan="sandbox")  # forgets every count: 100 calls left in this hour
