@@ -16,10 +16,11 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_provider_voucherify.emulator.alterations import alter_stored_orders
-from airflow_provider_voucherify.emulator.bodies import canonical_lines, read_body
+from airflow_provider_voucherify.emulator.bodies import canonical_lines
 from airflow_provider_voucherify.emulator.clock import EmulatedClock
 from airflow_provider_voucherify.emulator.config import EmulatorConfig
 from airflow_provider_voucherify.emulator.customers import BULK_PATH, CUSTOMERS_BULK_UPDATE, check_customers
+from airflow_provider_voucherify.emulator.fast_accept import BodyRefusedError, read_import
 from airflow_provider_voucherify.emulator.faults import FaultConfig, FaultInjector
 from airflow_provider_voucherify.emulator.frontdoor import FrontDoor
 from airflow_provider_voucherify.emulator.ids import hex_id
@@ -36,7 +37,6 @@ from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
 from airflow_provider_voucherify.emulator.schema_routes import schema_routes
 from airflow_provider_voucherify.emulator.schemas import SchemaBook
 from airflow_provider_voucherify.emulator.store import Store
-from airflow_provider_voucherify.emulator.validation import validate_import
 from airflow_provider_voucherify.emulator.worker import ImportWorker
 
 log = logging.getLogger("airflow_provider_voucherify.emulator")
@@ -207,24 +207,19 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         if body is None:
             return _json(_too_large(config.max_body_bytes), 413)
         try:
-            orders, encode = read_body(body)
-        except ValueError as exc:
-            return _error(
-                request, 400, "invalid_payload", "Invalid payload", f"Request body is not valid JSON: {exc}"
-            )
-        if problem := validate_import(orders):
-            return _error(request, 400, "invalid_payload", "Invalid payload", problem)
-        # One canonical JSON document per line: the worker parses and stores each order on its own.
-        canonical = canonical_lines(orders, encode)
+            # One canonical JSON document per line: the worker parses and stores each order on its own.
+            accepted = read_import(body)
+        except BodyRefusedError as exc:
+            return _error(request, 400, "invalid_payload", "Invalid payload", exc.details)
         action_id = hex_id("aa")
         store.accept_import(
             project,
             action_id,
             request.scope[REQUEST_ID_KEY],
-            canonical,
-            len(orders),
-            hashlib.sha256(canonical).hexdigest(),
-            {order["source_id"] for order in orders if order.get("source_id") is not None},
+            accepted.canonical,
+            accepted.order_count,
+            hashlib.sha256(accepted.canonical).hexdigest(),
+            accepted.source_ids,
             emulator.faults.take_import_failure(),
         )
         emulator.workers[project].notify()

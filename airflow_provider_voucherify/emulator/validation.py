@@ -20,7 +20,9 @@ from airflow_provider_voucherify.formats import AmountError, as_integer
 
 ORDER_STATUSES = ("CREATED", "PAID", "CANCELED", "FULFILLED")
 RELATED_OBJECTS = ("product", "sku")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+"""What a customer's ``birthdate`` / ``birthday`` must match (``re.match``; ``$`` as Python reads it)."""
+_DATE = re.compile(DATE_PATTERN)
 
 _ORDER_AMOUNTS = ("amount", "initial_amount", "discount_amount")
 _ITEM_AMOUNTS = ("amount", "price", "discount_amount", "initial_amount")
