@@ -7,7 +7,6 @@ The reference is the accept path as it was before the fast path: ``read_body``, 
 from __future__ import annotations
 
 import json
-import random
 from typing import Any
 
 import msgspec
@@ -32,8 +31,7 @@ from airflow_provider_voucherify.emulator.validation import (
     parse_body,
     validate_import,
 )
-from airflow_provider_voucherify.operators._validation import Counts, serialized_orders
-from tests.benchmarks._orders import order as backfill_order
+from tests.benchmarks._orders import client_body
 
 Outcome = tuple[Any, ...]
 
@@ -64,13 +62,6 @@ def fast_path_accepts(raw: bytes) -> bool:
     except msgspec.DecodeError:
         return False
     return True
-
-
-def client_body(count: int, seed: int = 7) -> bytes:
-    """A body as the operator sends it: backfill orders through the client's own serializer."""
-    rng = random.Random(seed)
-    records = [(number + 1, backfill_order(number, rng, "fast")) for number in range(count)]
-    return b"[" + b",".join(body for body, _ in serialized_orders(records, counts=Counts())) + b"]"
 
 
 # ---- values near the edges of the rules
@@ -249,7 +240,7 @@ def test_deep_nesting_fails_as_before() -> None:
 
 def test_the_clients_bodies_take_the_fast_path_and_store_the_same_bytes() -> None:
     """Pins the stored bytes: the operator's own 2000-order body, one canonical line per order."""
-    raw = client_body(2000)
+    raw = client_body(2000, prefix="fast")
     assert fast_path_accepts(raw)
     expected = reference(raw)
     assert outcome(read_import, raw) == expected
