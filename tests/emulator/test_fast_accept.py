@@ -7,6 +7,7 @@ The reference is the accept path as it was before the fast path: ``read_body``, 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -24,6 +25,7 @@ from airflow_provider_voucherify.emulator.fast_accept import (
     read_import,
     reference_read_import,
 )
+from airflow_provider_voucherify.emulator.store import Store
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.emulator.validation import (
     ORDER_STATUSES,
@@ -342,3 +344,18 @@ def test_the_endpoint_answers_as_the_reference(emulator: EmulatorServer, name: s
         action_id = response.json()["async_action_id"]
     action = wait_for_actions(emulator, [action_id], deadline_s=30)[action_id]
     assert action["result"]["done_count"] == expected[1], action
+
+
+def test_the_received_source_ids_are_stored_as_given(tmp_path: Path) -> None:
+    """The store writes a batch's source_ids in one statement (through JSON): the text is unchanged."""
+    source_ids = {"plain", "é", 'quote " backslash \\ newline \n', "\u2028", "\U0001f600", "\ud800 lone"}
+    store = Store(tmp_path / "emulator.db")
+    try:
+        store.accept_import("p", "aa_1", "r", b"{}", 1, "hash", source_ids, False)
+        store.accept_import("p", "aa_2", "r", b"{}", 1, "hash", {"plain", "new"}, False)
+        store.accept_import("p", "aa_3", "r", b"{}", 1, "hash", (), False)
+        store.conn.text_factory = lambda raw: raw.decode("utf-8", "surrogatepass")
+        rows = store.conn.execute("SELECT project, source_id FROM received_source_ids").fetchall()
+    finally:
+        store.close()
+    assert sorted(rows) == sorted(("p", source_id) for source_id in {*source_ids, "new"})
