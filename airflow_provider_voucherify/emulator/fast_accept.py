@@ -12,7 +12,8 @@ A body the typed decode does not pass goes the reference way, :func:`~.bodies.re
 ``validate_import``, which alone decides what is refused and with which text. That is every invalid
 body, and the valid ones the types are stricter about: an unknown field, ``1999.0`` as an amount,
 ``NaN``, a byte-order mark, a lone surrogate. The verdict and the message never depend on the fast
-path; only the time does (a 2000-order body: about 20 ms instead of about 90 ms).
+path; only the time does (a 2000-order body of the operator's: 2.4-3.2 times less than the reference
+path, measured alternately in one process).
 """
 
 from __future__ import annotations
