@@ -9,7 +9,7 @@ its ordinary budget. The waits of one connection read the same list, so they sha
   from it: base URL, App ID, keys, timeouts), with its own hook and HTTP client, held by the waits
   that use it (:class:`SharedListReads`) and closed when the last one ends.
 - While a shared read is in flight, new list requests queue; when it ends, the queued ones go out
-  as one read (:func:`plan_shared_read`). Nothing waits on a timer: a lone wait makes exactly the
+  as one read (:class:`SharedRead`). Nothing waits on a timer: a lone wait makes exactly the
   calls it would make alone, and requests that arrive in the same loop turn share the first read.
 - Each waiter gets the entries of its own ids as an
   :class:`~airflow_provider_voucherify.async_actions.ActionWindow`, which its tracker treats as a
@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import math
 import weakref
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -51,59 +51,92 @@ _COALESCERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, Lis
 _CLOSING: set[asyncio.Task[None]] = set()
 
 
-def plan_shared_read(calls: Sequence[ListPage]) -> Generator[ListPage, ActionList, list[ActionWindow]]:
-    """Plan one list read for several waiters' ``calls``: yields the pages to read, is sent each
-    page (filtered to the ids it was asked for), returns one answer per call, in order. Pure.
+class SharedRead:
+    """One list read for several waiters' ``calls``, planned page by page. Pure: read
+    :attr:`page`, hand its answer (filtered to the ids it asked for) to :meth:`take`, repeat
+    until :attr:`page` is ``None``; :meth:`take` gives each waiter its answer once it is known.
 
     The window starts at the latest of the calls' ``end_date`` (at the newest entries if one has
-    none), and is read backwards until every id asked for is seen, a page comes back short, or
-    ``ceil(ids / 100)`` full pages were read. The first page is short (the ids plus
-    ``SHORT_PAGE_EXTRA``) when every call asks for a short page; if it misses ids, the read goes on
-    with full pages, as a lone tracker would. After each page the read skips ahead to the newest
-    window still missing ids: the entries in between are nobody's. A single call is read exactly
-    as :meth:`~airflow_provider_voucherify.polling.ActionTracker.cycle` reads it alone.
+    none) and is read backwards. A waiter is answered once its ids have all been seen, or when
+    the read ends: a page comes back short (the list ends there), or the waiters still waiting
+    would have read ``ceil(ids / 100)`` full pages each on their own and the read has made that
+    many (never more list calls than they would make alone; their unseen ids fall back to their
+    own GET). The first page is short (the ids plus ``SHORT_PAGE_EXTRA``) when every call asks for
+    a short page; if it leaves a waiter waiting, the read goes on with full pages, and that
+    waiter's answer says so (``widened``), as a lone tracker would. After each page the read skips
+    ahead to the newest window still missing ids: the entries in between are nobody's. A single
+    call is read exactly as :meth:`~airflow_provider_voucherify.polling.ActionTracker.cycle`
+    reads it alone.
     """
-    union = frozenset().union(*(call.ids for call in calls))
-    unseen = set(union)
-    starts = [call.end_date for call in calls]
-    end_date = None if None in starts else max(start for start in starts if start is not None)
-    short = end_date is not None and all(call.limit < LIST_PAGE_SIZE for call in calls)
-    limit = min(LIST_PAGE_SIZE, len(union) + SHORT_PAGE_EXTRA) if short else LIST_PAGE_SIZE
-    full_pages = max(1, math.ceil(len(union) / LIST_PAGE_SIZE))
-    found: dict[str, AsyncAction] = {}
-    on_short_page: frozenset[str] | None = None  # what a full short page held, once widened
-    read = made = 0
-    oldest: datetime | None = None
-    while True:
-        page = yield ListPage(end_date, frozenset(unseen), limit)
-        made += 1
-        for action in page:
-            if action.id in unseen:
-                found[action.id] = action
-                unseen.discard(action.id)
-        read += page.page_size
-        last = page.last_created_at
-        oldest = last if last is not None else oldest
-        if not unseen or page.page_size < limit or last is None:
-            break
-        if limit < LIST_PAGE_SIZE:
-            on_short_page, limit = frozenset(found), LIST_PAGE_SIZE
-        else:
-            full_pages -= 1
-            if not full_pages:
-                break
-        missing = [call.end_date for call in calls if not unseen.isdisjoint(call.ids)]
-        end_date = last if None in missing else min(last, max(s for s in missing if s is not None))
-    return [
-        ActionWindow(
-            [found[i] for i in call.ids if i in found],
-            page_size=read,
-            last_created_at=oldest,
-            calls=made,
-            widened=on_short_page is not None and not call.ids <= on_short_page,
+
+    def __init__(self, calls: Sequence[ListPage]) -> None:
+        self._calls = list(calls)
+        self._waiting = set(range(len(calls)))
+        self._unseen: set[str] = set().union(*(call.ids for call in calls))
+        self._found: dict[str, AsyncAction] = {}
+        starts = [call.end_date for call in calls]
+        end_date = None if None in starts else max(start for start in starts if start is not None)
+        short = end_date is not None and all(call.limit < LIST_PAGE_SIZE for call in calls)
+        union = len(self._unseen)
+        limit = min(LIST_PAGE_SIZE, union + SHORT_PAGE_EXTRA) if short else LIST_PAGE_SIZE
+        self.page: ListPage | None = ListPage(end_date, frozenset(self._unseen), limit)
+        self.calls = 0  # list calls made so far
+        self._full_pages = 0
+        self._widened = False
+        self._read = 0
+        self._oldest: datetime | None = None
+
+    def _cap(self) -> int:
+        """Full pages the waiters still waiting would read on their own, in all."""
+        return sum(max(1, math.ceil(len(self._calls[n].ids) / LIST_PAGE_SIZE)) for n in self._waiting)
+
+    def _answer(self, n: int) -> ActionWindow:
+        ids = self._calls[n].ids
+        return ActionWindow(
+            [self._found[i] for i in ids if i in self._found],
+            page_size=self._read,
+            last_created_at=self._oldest,
+            calls=self.calls,
+            widened=self._widened,
         )
-        for call in calls
-    ]
+
+    def take(self, answer: ActionList) -> list[tuple[int, ActionWindow]]:
+        """Record the answer to :attr:`page`; returns ``(index of the call, its answer)`` for the
+        waiters answered now, and sets :attr:`page` to the next page to read, or ``None``."""
+        page = self.page
+        assert page is not None, "the read is over"
+        self.calls += 1
+        for action in answer:
+            if action.id in self._unseen:
+                self._found[action.id] = action
+                self._unseen.discard(action.id)
+        self._read += answer.page_size
+        last = answer.last_created_at
+        self._oldest = last if last is not None else self._oldest
+        done = [n for n in sorted(self._waiting) if self._unseen.isdisjoint(self._calls[n].ids)]
+        self._waiting.difference_update(done)
+        answered = [(n, self._answer(n)) for n in done]
+        limit = page.limit
+        if page.limit < LIST_PAGE_SIZE:
+            limit = LIST_PAGE_SIZE  # others' actions fill the short page: full pages from now on
+        else:
+            self._full_pages += 1
+        if (
+            not self._waiting
+            or answer.page_size < page.limit
+            or last is None
+            or self._full_pages >= self._cap()
+        ):
+            self.page = None
+        else:
+            self._widened = self._widened or page.limit < LIST_PAGE_SIZE
+            starts = [self._calls[n].end_date for n in self._waiting]
+            end_date = last if None in starts else min(last, max(s for s in starts if s is not None))
+            waited_for = frozenset(i for n in self._waiting for i in self._calls[n].ids if i in self._unseen)
+            self.page = ListPage(end_date, waited_for, limit)
+        if self.page is None:
+            answered += [(n, self._answer(n)) for n in sorted(self._waiting)]
+        return answered
 
 
 @dataclass
@@ -160,20 +193,17 @@ class ListCoalescer:
 
     async def _answer(self, batch: list[_Request]) -> None:
         self.reads += 1
-        plan = plan_shared_read([request.call for request in batch])
+        read = SharedRead([request.call for request in batch])
         try:
-            page = next(plan)
-            while True:
+            while (page := read.page) is not None:
                 self.calls += 1
                 answer = await self.hook.alist_async_actions(
                     limit=page.limit, end_date=page.end_date, ids=page.ids
                 )
                 assert isinstance(answer, ActionList)
-                page = plan.send(answer)
-        except StopIteration as stop:
-            for request, window in zip(batch, stop.value, strict=True):
-                if not request.answer.done():
-                    request.answer.set_result(window)
+                for n, window in read.take(answer):
+                    if not batch[n].answer.done():
+                        batch[n].answer.set_result(window)
         except Exception as exc:  # every waiter of this read gets its error, whatever it is
             for request in batch:
                 if not request.answer.done():

@@ -1,7 +1,7 @@
 """Shared list reads, the pure part: one read for several trackers' list calls (no HTTP, no loop).
 
 ``shared_poll`` does what a ``ListCoalescer`` does for trackers whose cycles ask at the same
-moment: their list calls go out as one ``plan_shared_read``, the rest of each cycle is its own.
+moment: their list calls go out as one ``SharedRead``, the rest of each cycle is its own.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from airflow_provider_voucherify.polling import (
     ListPage,
     poll_once,
 )
-from airflow_provider_voucherify.shared_lists import plan_shared_read
+from airflow_provider_voucherify.shared_lists import SharedRead
 from airflow_provider_voucherify.verdict import Outcome
 from tests.test_polling import T0, FakeApi, ids
 
@@ -42,16 +42,13 @@ def shared_poll(api: FakeApi, trackers: list[ActionTracker]) -> None:
     plans = [tracker.cycle() for tracker in trackers]
     firsts: list[Call | None] = [next(plan, None) for plan in plans]
     listing = [n for n, call in enumerate(firsts) if isinstance(call, ListPage)]
-    windows: list[ActionWindow] = []
+    answers: dict[int, ActionWindow] = {}
     if listing:
-        read = plan_shared_read([firsts[n] for n in listing])  # type: ignore[misc]
-        try:
-            page = next(read)
-            while True:
-                page = read.send(api.list_async_actions(page.limit, page.end_date, page.ids))  # type: ignore[arg-type]
-        except StopIteration as stop:
-            windows = stop.value
-    answers = dict(zip(listing, windows, strict=True))
+        read = SharedRead([firsts[n] for n in listing])  # type: ignore[misc]
+        while (page := read.page) is not None:
+            for n, window in read.take(api.list_async_actions(page.limit, page.end_date, page.ids)):  # type: ignore[arg-type]
+                answers[listing[n]] = window
+        assert sorted(answers) == listing, "every waiter is answered once"
     for n, plan in enumerate(plans):
         call = firsts[n]
         if n in answers:
@@ -126,11 +123,9 @@ def test_the_shared_window_starts_at_the_latest_start_or_at_the_newest_entries()
     later = T0 + timedelta(seconds=9)
     calls = [ListPage(start, frozenset({"a"}), 11), ListPage(later, frozenset({"b"}), 11)]
 
-    assert next(plan_shared_read(calls)) == ListPage(later, frozenset({"a", "b"}), 2 + SHORT_PAGE_EXTRA)
+    assert SharedRead(calls).page == ListPage(later, frozenset({"a", "b"}), 2 + SHORT_PAGE_EXTRA)
     fresh = ListPage(None, frozenset({"c"}))
-    assert next(plan_shared_read([*calls, fresh])) == ListPage(
-        None, frozenset({"a", "b", "c"}), LIST_PAGE_SIZE
-    )
+    assert SharedRead([*calls, fresh]).page == ListPage(None, frozenset({"a", "b", "c"}), LIST_PAGE_SIZE)
 
 
 def test_a_shared_read_skips_the_entries_between_two_waiters_windows() -> None:
@@ -151,9 +146,35 @@ def test_a_shared_read_skips_the_entries_between_two_waiters_windows() -> None:
     for tracker in (older, newer):
         assert tracker.verdict().status is Outcome.RUNNING
         assert tracker.milestones()[0] == 2  # both of its actions seen in the shared window
-    # Each waiter is charged every call of the read it shared (see shared_lists).
-    assert (older.calls - before[0], newer.calls - before[1]) == (2, 2)
+    # Each waiter is charged every call of the read until it was answered (see shared_lists):
+    # the newer one had all it asked for after the first page.
+    assert (older.calls - before[0], newer.calls - before[1]) == (2, 1)
     # Only the waiter the short page missed goes on with full pages.
     shared_poll(api, [newer])
     shared_poll(api, [older])
     assert api.limits[-2:] == [2 + SHORT_PAGE_EXTRA, LIST_PAGE_SIZE]
+
+
+def test_a_shared_read_goes_on_while_its_waiters_would_have_read_that_many_pages() -> None:
+    api = FakeApi(500)  # ours only, but each waiter's actions are 8 apart: spread over 5 pages
+    trackers = [ActionTracker([f"aa_{8 * k:04d}", f"aa_{8 * k + 1:04d}"]) for k in range(60)]
+
+    shared_poll(api, trackers)
+
+    # 5 pages found every action: no waiter falls back to its own GETs (60 lone reads would).
+    assert api.kinds() == ["list"] * 5
+    assert all(tracker.milestones()[0] == 2 for tracker in trackers)
+
+
+def test_a_shared_read_makes_no_more_list_calls_than_its_waiters_alone() -> None:
+    api = FakeApi(2, others_after=300)  # the 2 oldest are ours, under 3 pages of others'
+    for n in range(4):
+        api.add(f"late_{n}")
+    early = ActionTracker(ids(2))
+    lates = [ActionTracker(["late_0", "late_1"]), ActionTracker(["late_2", "late_3"])]
+
+    shared_poll(api, [early, *lates])
+
+    # Lone reads: 1 page each (with the 2 GETs of the early one). Shared: the first page answers
+    # the late ones, the early one would read 1 page alone: no further page, its own GETs.
+    assert api.kinds() == ["list", "get", "get"]
