@@ -207,8 +207,10 @@ class ActionTracker:
                 else:
                     size, last = len(page), page[-1].created_at if page else None
                 if isinstance(page, ActionWindow):
-                    # A shared read (shared_lists) paged through the window for us: each of its
-                    # calls counts as ours, and its widening to full pages is ours too.
+                    # A shared read (shared_lists) paged through the window for us. Each call it made
+                    # until it answered us counts as ours: more than the project spent (the read
+                    # served others too), so whoever shares our next reads, we never overspend our
+                    # budget share. Its widening to full pages is ours too.
                     self.calls += page.calls - 1
                     self._short_pages = self._short_pages and not page.widened
                 if self._cut_off(unseen, last):
