@@ -225,13 +225,17 @@ def test_an_error_of_a_shared_read_reaches_every_waiter_and_they_recover(
     id_sets = [ids[n : n + 2] for n in range(0, 8, 2)]
 
     async def lift_the_fault(tasks: list[asyncio.Task[Verdict]]) -> None:
-        # Until one failed read's error has reached several waiters (and, for the 5xx, each waiter).
-        def shared_error() -> bool:
+        # For the 5xx: until one failed read's error has reached several waiters, and each waiter
+        # had one. The 429 lets one call a second through, and the waiters' budget pacing spreads
+        # their reads, so which reads it refuses is timing: until one was refused.
+        def met() -> bool:
+            if fault == "429":
+                return bool(reads.errors)
             errors = Counter(id(exc) for _, exc in reads.errors)
-            everyone = fault == "429" or {c for c, _ in reads.errors} == set(map(frozenset, id_sets))
+            everyone = {c for c, _ in reads.errors} == set(map(frozenset, id_sets))
             return everyone and max(errors.values(), default=0) >= 2
 
-        await until(shared_error)
+        await until(met)
         slow_emulator.clear_faults()
 
     outcomes = run_triggers([trigger(i, api_budget_share=1.0) for i in id_sets], lift_the_fault)
@@ -242,9 +246,10 @@ def test_an_error_of_a_shared_read_reaches_every_waiter_and_they_recover(
     assert all(isinstance(exc, expected) for _, exc in reads.errors)
     if fault == "429":
         assert all(exc.retry_at for _, exc in reads.errors)  # type: ignore[attr-defined]
-    # Each failed read answered every waiter queued for it with its one error.
+    # Each failed read answered the waiters queued for it with its one error.
     assert len({id(exc) for _, exc in reads.errors}) == failed_lists
-    assert len(reads.errors) > failed_lists
+    if fault == "5xx":
+        assert len(reads.errors) > failed_lists
 
 
 @pytest.fixture(scope="module")
