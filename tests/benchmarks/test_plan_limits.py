@@ -97,7 +97,10 @@ def test_startup_plan_import_runs_at_the_ceiling(tmp_path: Path) -> None:
         deadline = time.monotonic() + 600
         while (stats := server.stats())["orders_stored"] < ORDERS:  # control endpoint: no API budget spent
             assert time.monotonic() < deadline, stats
-            time.sleep(0.1)  # poll interval
+            # Rarely: each look counts every stored order in the emulator, on the interpreter its
+            # import worker runs on. The figure does not depend on it (the end is the actions'
+            # updated_at), so a lazy observer only keeps the observed import from being slowed.
+            time.sleep(0.5)
         with server.client() as client:
             listed = client.get("/v1/async-actions", params={"limit": 100}).json()["async_actions"]
     ids = run.result
