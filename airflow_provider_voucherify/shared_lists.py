@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import math
 import weakref
 from collections.abc import Sequence
@@ -170,7 +171,11 @@ class ListCoalescer:
         request = _Request(call)
         self._queue.append(request)
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._serve())
+            # In a context of its own: a task copies its creator's context variables, and the
+            # triggerer binds each trigger's log fields (trigger_id, dag_id, task_id...) there.
+            # The reads' own warnings (retries) are the triggerer's, not the first asker's.
+            loop = asyncio.get_running_loop()
+            self._task = contextvars.Context().run(loop.create_task, self._serve())
         return await request.answer
 
     async def _serve(self) -> None:
