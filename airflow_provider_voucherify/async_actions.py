@@ -108,6 +108,31 @@ class ActionList(list[AsyncAction]):
         self.last_created_at = last_created_at
 
 
+class ActionWindow(ActionList):
+    """A whole list window read page by page for several waiters at once (a shared read), holding
+    the entries one of them asked for: its reader pages no further.
+
+    :param page_size: how many entries the read's pages had in all
+    :param last_created_at: ``created_at`` of the oldest entry read
+    :param calls: the list calls the read made
+    :param widened: its first page was short (the asked-for ids plus a few) and missed some of
+        this waiter's ids, so the read went on with full pages
+    """
+
+    def __init__(
+        self,
+        actions: Iterable[AsyncAction] = (),
+        *,
+        page_size: int = 0,
+        last_created_at: datetime | None = None,
+        calls: int = 1,
+        widened: bool = False,
+    ) -> None:
+        super().__init__(actions, page_size=page_size, last_created_at=last_created_at)
+        self.calls = calls
+        self.widened = widened
+
+
 class _ListEntry(TypedDict, total=False):
     """A list entry, as plain JSON values: the fields ``AsyncAction`` reads, nothing converted."""
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_voucherify.async_actions import ActionWindow
 from airflow_provider_voucherify.exceptions import (
     API_CALLS_CYCLE,
     VoucherifyApiError,
@@ -205,10 +206,17 @@ class ActionTracker:
                     size, last = page.page_size, page.last_created_at
                 else:
                     size, last = len(page), page[-1].created_at if page else None
+                if isinstance(page, ActionWindow):
+                    # A shared read (shared_lists) paged through the window for us. Each call it made
+                    # until it answered us counts as ours: more than the project spent (the read
+                    # served others too), so whoever shares our next reads, we never overspend our
+                    # budget share. Its widening to full pages is ours too.
+                    self.calls += page.calls - 1
+                    self._short_pages = self._short_pages and not page.widened
                 if self._cut_off(unseen, last):
                     self._margin = WINDOW_MARGIN  # the unseen ones fall back to their own GET
                     break
-                if not unseen or size < limit or last is None:
+                if isinstance(page, ActionWindow) or not unseen or size < limit or last is None:
                     break
                 if limit < LIST_PAGE_SIZE:
                     # Others' actions fill the short page: read on with full pages, now and later.
@@ -337,16 +345,26 @@ def poll_once(hook: VoucherifyHook, tracker: ActionTracker) -> Verdict:
         return tracker.verdict()
 
 
-async def apoll_once(hook: VoucherifyHook, tracker: ActionTracker) -> Verdict:
-    """Async twin of :func:`poll_once`, for the trigger."""
+class ListReader(Protocol):
+    """Reads the list for the async runner instead of the hook (``shared_lists.SharedListReads``)."""
+
+    async def read(self, call: ListPage) -> list[AsyncAction]: ...
+
+
+async def apoll_once(
+    hook: VoucherifyHook, tracker: ActionTracker, lists: ListReader | None = None
+) -> Verdict:
+    """Async twin of :func:`poll_once`, for the trigger; ``lists`` reads the list calls, if given."""
     plan = tracker.cycle()
     answer: Answer = None
     try:
         while True:
             call = plan.send(answer)
             if isinstance(call, ListPage):
-                answer = await hook.alist_async_actions(
-                    limit=call.limit, end_date=call.end_date, ids=call.ids
+                answer = await (
+                    hook.alist_async_actions(limit=call.limit, end_date=call.end_date, ids=call.ids)
+                    if lists is None
+                    else lists.read(call)
                 )
             else:
                 answer = await hook.aget_async_action(call.async_action_id)

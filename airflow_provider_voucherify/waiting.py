@@ -47,6 +47,7 @@ from airflow_provider_voucherify.pacing import (
 from airflow_provider_voucherify.polling import (
     PROGRESS_LOG_INTERVAL,
     ActionTracker,
+    ListReader,
     Log,
     apoll_once,
     error_backoff,
@@ -301,8 +302,12 @@ async def await_until_finished(
     log: Log,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    lists: ListReader | None = None,
 ) -> Verdict:
-    """Async twin of :func:`wait_until_finished`, for the trigger; a poll never outlasts the deadline."""
+    """Async twin of :func:`wait_until_finished`, for the trigger; a poll never outlasts the deadline.
+
+    :param lists: reads the list calls instead of the hook (the trigger's shared list reads)
+    """
     tracker = ActionTracker(ids, max_failed_orders=max_failed_orders)
     policy = WaitPolicy(poll_interval, api_budget_share)
     started = clock()
@@ -317,7 +322,7 @@ async def await_until_finished(
                 continue
             before = tracker.calls
             try:
-                cycle = apoll_once(hook, tracker)
+                cycle = apoll_once(hook, tracker, lists)
                 # A 429 may ask for a longer wait than the deadline leaves: the deadline wins.
                 verdict = await (cycle if step.deadline is None else within(cycle, step.deadline - clock()))
             except asyncio.TimeoutError as exc:

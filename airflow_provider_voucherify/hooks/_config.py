@@ -68,6 +68,7 @@ class ClientSettings:
     """Everything an HTTP client needs; the token is kept out of ``repr``.
 
     :param max_rate_limit_wait: seconds, the longest in-process sleep on one 429
+    :param share_list_calls: the triggers of this connection in one triggerer share their list calls
     :param unknown_extras: extras the connection has that nobody reads (the hook warns)
     """
 
@@ -79,6 +80,7 @@ class ClientSettings:
     backoff: float = DEFAULT_BACKOFF
     verify_tls: bool = True
     max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT
+    share_list_calls: bool = True
     unknown_extras: str | None = None
 
     @classmethod
@@ -113,5 +115,6 @@ class ClientSettings:
             max_rate_limit_wait=(
                 max_rate_limit_wait if max_rate_limit_wait is not None else extras.max_rate_limit_wait
             ),
+            share_list_calls=extras.share_list_calls,
             unknown_extras=extras.describe_unknown(),
         )

@@ -70,6 +70,11 @@ class ConnectionExtras(BaseModel):
         title="Verify TLS certificates",
         description="Leave on. Turning it off is logged as a warning on every connection.",
     )
+    share_list_calls: bool = Field(
+        default=True,
+        title="Share list calls in the triggerer",
+        description="Waits of this connection in one triggerer merge their async-action list calls.",
+    )
 
     unknown: tuple[str, ...] = Field(default=(), exclude=True)
 

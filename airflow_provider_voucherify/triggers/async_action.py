@@ -11,6 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_voucherify.exceptions import VoucherifyError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_share
+from airflow_provider_voucherify.shared_lists import SharedListReads
 from airflow_provider_voucherify.verdict import Outcome, Verdict
 from airflow_provider_voucherify.waiting import await_until_finished
 
@@ -27,7 +28,9 @@ class AsyncActionTrigger(BaseTrigger):
     ``api_budget_share`` of the plan's ordinary calls. Transient API errors (429, 5xx, lost
     connections) are waited out here until ``end_time`` (a 429 until its window reopens); only
     errors that waiting cannot cure (bad credentials, unknown id, the billing cycle's quota
-    spent) end the wait early, as an ``error`` event.
+    spent) end the wait early, as an ``error`` event. The triggers of one connection in one
+    triggerer share their list calls (:mod:`~airflow_provider_voucherify.shared_lists`) unless the
+    connection's ``share_list_calls`` extra is false.
 
     :param async_action_ids: the async action ids to wait for
     :param voucherify_conn_id: the Voucherify connection, read without blocking the event loop
@@ -76,6 +79,7 @@ class AsyncActionTrigger(BaseTrigger):
 
     async def _wait(self) -> Verdict:
         hook = VoucherifyHook(self.voucherify_conn_id)
+        lists = SharedListReads(hook)
         try:
             return await await_until_finished(
                 hook,
@@ -85,6 +89,7 @@ class AsyncActionTrigger(BaseTrigger):
                 max_failed_orders=self.max_failed_orders,
                 api_budget_share=self.api_budget_share,
                 log=self.log,
+                lists=lists,
             )
         except VoucherifyError as exc:
             return Verdict(status=Outcome.ERROR, message=str(exc))
@@ -93,4 +98,5 @@ class AsyncActionTrigger(BaseTrigger):
             self.log.exception("Waiting for async actions %s failed", self.async_action_ids)
             return Verdict(status=Outcome.ERROR, message=f"{type(exc).__name__}: {exc}")
         finally:
+            await lists.aclose()
             await hook.aclose()

@@ -3,14 +3,18 @@
 The emulator imports 1 order in 5 seconds, so the 500 queued imports (1 order each) stay ``ENQUEUED``
 for the whole measurement. Each trigger polls every ``POLL_INTERVAL`` seconds; a poll cycle is one
 call of ``apoll_once`` (counted by wrapping it; ``MAX_POLL_GAP`` is set to the poll interval so
-the planner does not stretch the gaps of actions that do not move). Two shapes: each trigger
-watches 1 action (one ``GET /v1/async-actions/{id}`` a cycle) or 3 actions (one list call a
-cycle: a page of 100 entries, of which only the 3 tracked ones are validated).
+the planner does not stretch the gaps of actions that do not move). Three shapes: each trigger
+watches 1 action (one ``GET /v1/async-actions/{id}`` a cycle), or 3 actions, whose list calls the
+triggers share (one read for all the requests queued while the previous read was in flight,
+``shared_lists``), or 3 actions with sharing turned off (connection extra
+``share_list_calls=false``: one list call per trigger per cycle, a short page of which only the 3
+tracked entries are validated).
 
 Figures, for this process only (the emulator is another process): CPU seconds per trigger per
 cycle, from ``time.process_time()`` over a steady window divided by the cycles run in it; memory
 per trigger, the RSS growth from before the triggers started to after each had polled once,
-divided by their number (each holds a hook, an ``httpx.AsyncClient`` and its tracker); and how
+divided by their number (each holds a hook, an ``httpx.AsyncClient`` and its tracker); the HTTP
+requests the emulator served in the steady window per cycle (its own request counts); and how
 many triggers kept polling after ``task.cancel()`` (what a triggerer does to a trigger it drops).
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import time
 from collections import Counter
@@ -84,17 +89,20 @@ async def cancel_all(tasks: list[asyncio.Task[Any]]) -> int:
     return swallowed
 
 
-async def run_triggers(id_sets: list[list[str]]) -> dict[str, float]:
+def served(server: EmulatorServer) -> tuple[int, int]:
+    """HTTP requests the emulator answered so far: (list calls, all async-action reads)."""
+    counts = server.stats()["requests"]
+    lists = sum(counts.get("GET /v1/async-actions", {}).values())
+    return lists, lists + sum(counts.get("GET /v1/async-actions/{id}", {}).values())
+
+
+async def run_triggers(server: EmulatorServer, id_sets: list[list[str]]) -> dict[str, float]:
     cycles: Counter[Any] = Counter()  # per tracker (kept alive, so no id is reused)
     poll = waiting.apoll_once
 
-    calls = [0]
-
-    async def counted(hook: Any, tracker: Any) -> Any:
-        before = tracker.calls
-        verdict = await poll(hook, tracker)
+    async def counted(hook: Any, tracker: Any, *args: Any) -> Any:
+        verdict = await poll(hook, tracker, *args)
         cycles[tracker] += 1  # a finished cycle
-        calls[0] += tracker.calls - before
         return verdict
 
     waiting.apoll_once = counted  # type: ignore[assignment]
@@ -132,16 +140,20 @@ async def run_triggers(id_sets: list[list[str]]) -> dict[str, float]:
         gc.collect()
         rss_after = process.memory_info().rss
 
-        cpu, wall, done, made = time.process_time(), time.perf_counter(), sum(cycles.values()), calls[0]
+        # The emulator's counts are read in a thread: the loop goes on serving the triggers.
+        lists, made = await asyncio.to_thread(served, server)
+        cpu, wall, done = time.process_time(), time.perf_counter(), sum(cycles.values())
         await asyncio.sleep(MEASURE_SECONDS)
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        done, made = sum(cycles.values()) - done, calls[0] - made
+        cpu, wall, done = time.process_time() - cpu, time.perf_counter() - wall, sum(cycles.values()) - done
+        after = await asyncio.to_thread(served, server)
+        lists, made = after[0] - lists, after[1] - made
     finally:
         survivors = await cancel_all(tasks)
         waiting.apoll_once = poll  # type: ignore[assignment]
     return {
         "cpu_per_cycle": cpu / done,
         "calls_per_cycle": made / done,
+        "list_calls_per_cycle": lists / done,
         "cycles_per_trigger_second": done / len(id_sets) / wall,
         "cpu_share": cpu / wall,
         "memory_per_trigger": (rss_after - rss_before) / (len(id_sets) - 1),
@@ -151,27 +163,37 @@ async def run_triggers(id_sets: list[list[str]]) -> dict[str, float]:
     }
 
 
-@pytest.mark.parametrize("ids_per_trigger", [1, 3])
+@pytest.mark.parametrize(("ids_per_trigger", "shared"), [(1, True), (3, True), (3, False)])
 def test_triggerer_load(
-    queued_actions: tuple[EmulatorServer, list[str]], ids_per_trigger: int, monkeypatch: pytest.MonkeyPatch
+    queued_actions: tuple[EmulatorServer, list[str]],
+    ids_per_trigger: int,
+    shared: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server, ids = queued_actions
-    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", server.conn_json)
+    conn = {**json.loads(server.conn_json), "extra": {"share_list_calls": shared}}
+    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", json.dumps(conn))
     # Every trigger polls each POLL_INTERVAL: the figure is the cost of a cycle, not how few the
     # planner needs (its actions stay queued, so it would stretch the gaps up to MAX_POLL_GAP).
     monkeypatch.setattr(waiting, "MAX_POLL_GAP", POLL_INTERVAL)
     id_sets = [[ids[(n + k) % len(ids)] for k in range(ids_per_trigger)] for n in range(TRIGGERS)]
-    figures = asyncio.run(run_triggers(id_sets))
-    shape = "1 action each (GET by id)" if ids_per_trigger == 1 else f"{ids_per_trigger} actions each (list)"
+    figures = asyncio.run(run_triggers(server, id_sets))
+    shape = (
+        "1 action each (GET by id)"
+        if ids_per_trigger == 1
+        else f"{ids_per_trigger} actions each (list, {'shared' if shared else 'not shared'})"
+    )
     cpu_ms = figures["cpu_per_cycle"] * 1000
     record(
         "triggerer",
         f"{TRIGGERS} triggers, {shape}: CPU per trigger per poll cycle",
-        f"{cpu_ms:.2f} ms ({figures['calls_per_cycle']:.2f} API calls per cycle; "
+        f"{cpu_ms:.2f} ms ({figures['calls_per_cycle']:.2f} HTTP requests per cycle, "
+        f"{figures['list_calls_per_cycle']:.3f} of them list calls; "
         f"{figures['cycles_per_trigger_second']:.1f} cycles/s per trigger at "
         f"poll_interval {POLL_INTERVAL} s; loop busy {figures['cpu_share']:.0%} of a core)",
-        f"< {TARGET_CPU_MS:g} ms",
-        cpu_ms < TARGET_CPU_MS,
+        # Without sharing: the reference the shared list path is measured against.
+        f"< {TARGET_CPU_MS:g} ms" if shared else "",
+        cpu_ms < TARGET_CPU_MS if shared else None,
     )
     if ids_per_trigger == 1:  # the later run reuses memory this one freed: its growth would read low
         record(
@@ -198,4 +220,4 @@ def test_triggerer_load(
             "polled; cycles per trigger per second fall below 1/poll_interval when the emulator "
             "cannot answer faster."
         )
-    assert os.environ["AIRFLOW_CONN_VOUCHERIFY_DEFAULT"] == server.conn_json
+    assert json.loads(os.environ["AIRFLOW_CONN_VOUCHERIFY_DEFAULT"])["extra"]["share_list_calls"] is shared
