@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from airflow_provider_voucherify.async_actions import ActionList, ActionWindow, AsyncAction
-from airflow_provider_voucherify.exceptions import VoucherifyTransportError
+from airflow_provider_voucherify.exceptions import VoucherifyError, VoucherifyTransportError
 from airflow_provider_voucherify.hooks._config import ClientSettings
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.polling import LIST_PAGE_SIZE, SHORT_PAGE_EXTRA, ListPage
@@ -59,15 +59,18 @@ class SharedRead:
 
     The window starts at the latest of the calls' ``end_date`` (at the newest entries if one has
     none) and is read backwards. A waiter is answered once its ids have all been seen, or when
-    the read ends: a page comes back short (the list ends there), or the waiters still waiting
-    would have read ``ceil(ids / 100)`` full pages each on their own and the read has made that
-    many (never more list calls than they would make alone; their unseen ids fall back to their
-    own GET). The first page is short (the ids plus ``SHORT_PAGE_EXTRA``) when every call asks for
-    a short page; if it leaves a waiter waiting, the read goes on with full pages, and that
-    waiter's answer says so (``widened``), as a lone tracker would. After each page the read skips
-    ahead to the newest window still missing ids: the entries in between are nobody's. A single
-    call is read exactly as :meth:`~airflow_provider_voucherify.polling.ActionTracker.cycle`
-    reads it alone.
+    the read ends: a page comes back short (the list ends there), or the read has made as many
+    full pages as all its waiters would have read on their own, ``ceil(ids / 100)`` each (never
+    more list calls than they would make alone; the ids still unseen fall back to their own GET).
+    Waiters answered early still count: their pages are what lets the read reach the windows of
+    older waiters below them, instead of sending those waiters to one GET per id. The first page is
+    short (the ids plus ``SHORT_PAGE_EXTRA``) when every call asks for a short page; if it misses
+    ids of a waiter whose own window it started at, the read goes on with full pages and that
+    waiter's answer says so (``widened``), as a lone tracker would (a waiter whose window starts
+    lower was not read from its own start: it keeps its short pages). After each page the read
+    skips ahead to the newest window still missing ids: the entries in between are nobody's. A
+    single call is read exactly as
+    :meth:`~airflow_provider_voucherify.polling.ActionTracker.cycle` reads it alone.
     """
 
     def __init__(self, calls: Sequence[ListPage]) -> None:
@@ -83,13 +86,10 @@ class SharedRead:
         self.page: ListPage | None = ListPage(end_date, frozenset(self._unseen), limit)
         self.calls = 0  # list calls made so far
         self._full_pages = 0
-        self._widened = False
+        self._cap = sum(max(1, math.ceil(len(call.ids) / LIST_PAGE_SIZE)) for call in calls)
+        self._widened: set[int] = set()
         self._read = 0
         self._oldest: datetime | None = None
-
-    def _cap(self) -> int:
-        """Full pages the waiters still waiting would read on their own, in all."""
-        return sum(max(1, math.ceil(len(self._calls[n].ids) / LIST_PAGE_SIZE)) for n in self._waiting)
 
     def _answer(self, n: int) -> ActionWindow:
         ids = self._calls[n].ids
@@ -98,7 +98,7 @@ class SharedRead:
             page_size=self._read,
             last_created_at=self._oldest,
             calls=self.calls,
-            widened=self._widened,
+            widened=n in self._widened,
         )
 
     def take(self, answer: ActionList) -> list[tuple[int, ActionWindow]]:
@@ -126,11 +126,12 @@ class SharedRead:
             not self._waiting
             or answer.page_size < page.limit
             or last is None
-            or self._full_pages >= self._cap()
+            or self._full_pages >= self._cap
         ):
             self.page = None
         else:
-            self._widened = self._widened or page.limit < LIST_PAGE_SIZE
+            if page.limit < LIST_PAGE_SIZE:
+                self._widened.update(n for n in self._waiting if self._calls[n].end_date == page.end_date)
             starts = [self._calls[n].end_date for n in self._waiting]
             end_date = last if None in starts else min(last, max(s for s in starts if s is not None))
             waited_for = frozenset(i for n in self._waiting for i in self._calls[n].ids if i in self._unseen)
@@ -201,6 +202,8 @@ class ListCoalescer:
         read = SharedRead([request.call for request in batch])
         try:
             while (page := read.page) is not None:
+                if all(request.answer.done() for request in batch):
+                    return  # every waiter left (cancelled): no call that nobody asked for
                 self.calls += 1
                 answer = await self.hook.alist_async_actions(
                     limit=page.limit, end_date=page.end_date, ids=page.ids
@@ -290,6 +293,15 @@ class SharedListReads:
             )
         try:
             return await coalescer.read(call)
+        except VoucherifyError:
+            raise
+        except Exception:
+            # Not the API's answer but reading it (an entry the models refuse): the shared read
+            # parsed every waiter's entries, so one wait's odd entry must not fail the others.
+            # Read alone, as without sharing: only this wait's own entries are parsed.
+            return await self._hook.alist_async_actions(
+                limit=call.limit, end_date=call.end_date, ids=call.ids
+            )
         finally:
             seen = coalescer.hook.rate_limit
             mine = self._hook.rate_limit

@@ -149,10 +149,37 @@ def test_a_shared_read_skips_the_entries_between_two_waiters_windows() -> None:
     # Each waiter is charged every call of the read until it was answered (see shared_lists):
     # the newer one had all it asked for after the first page.
     assert (older.calls - before[0], newer.calls - before[1]) == (2, 1)
-    # Only the waiter the short page missed goes on with full pages.
+    # The short page started at the newer window, not the older one's: neither goes on with full
+    # pages (the older one's own short page holds its two actions).
     shared_poll(api, [newer])
     shared_poll(api, [older])
-    assert api.limits[-2:] == [2 + SHORT_PAGE_EXTRA, LIST_PAGE_SIZE]
+    assert api.limits[-2:] == [2 + SHORT_PAGE_EXTRA, 2 + SHORT_PAGE_EXTRA]
+    assert api.kinds() == ["list", "list"]
+
+
+def test_only_a_waiter_whose_own_short_page_missed_its_actions_goes_on_with_full_pages() -> None:
+    api = FakeApi(1)  # ours: aa_0000, then others' actions queued among ours, then aa_0001
+    for n in range(SHORT_PAGE_EXTRA + 5):
+        api.add(f"other_{n:04d}")
+    api.add("aa_0001")
+    for n in range(SHORT_PAGE_EXTRA + 5, 300):
+        api.add(f"other_{n:04d}")
+    api.add("late_1")
+    spread, newest = ActionTracker(ids(2)), ActionTracker(["late_1"] + [f"other_{n:04d}" for n in (298, 299)])
+    shared_poll(api, [spread])
+    shared_poll(api, [newest])
+    api.kinds()
+
+    shared_poll(api, [newest, spread])  # the short page starts at the newest window
+
+    # The shared short page did not start at the spread one's window: it still reads its own
+    # short page next, which misses aa_0000 (others' actions among its own) and widens it; the
+    # newest one keeps its short pages.
+    shared_poll(api, [spread])
+    shared_poll(api, [newest])
+    assert api.limits[-3:] == [2 + SHORT_PAGE_EXTRA, LIST_PAGE_SIZE, 3 + SHORT_PAGE_EXTRA]
+    shared_poll(api, [spread])
+    assert api.limits[-1] == LIST_PAGE_SIZE
 
 
 def test_a_shared_read_goes_on_while_its_waiters_would_have_read_that_many_pages() -> None:
@@ -176,5 +203,26 @@ def test_a_shared_read_makes_no_more_list_calls_than_its_waiters_alone() -> None
     shared_poll(api, [early, *lates])
 
     # Lone reads: 1 page each (with the 2 GETs of the early one). Shared: the first page answers
-    # the late ones, the early one would read 1 page alone: no further page, its own GETs.
-    assert api.kinds() == ["list", "get", "get"]
+    # the late ones, then the read goes on for the early one, up to the 3 pages the three would
+    # have read alone; its actions lie deeper: its own GETs. As many calls as alone, never more.
+    assert api.kinds() == ["list"] * 3 + ["get", "get"]
+
+
+def test_waiters_answered_early_still_let_the_read_reach_an_older_waiter() -> None:
+    api = FakeApi(50, others_after=150)  # 50 of ours, then 150 others' newer
+    older = ActionTracker(ids(50))
+    poll_once(api, older)  # type: ignore[arg-type]  # learns its window (and GETs the 50)
+    api.add("fresh_1")
+    api.add("fresh_2")
+    fresh = ActionTracker(["fresh_1", "fresh_2"])  # a new trigger: no window known yet
+    api.kinds()
+    before = older.calls
+
+    shared_poll(api, [older, fresh])
+
+    # The newest page answers the fresh one; the next starts at the older one's window and holds
+    # its 50: 2 list calls, as the two would make alone, and no GET per action of the older one.
+    assert api.kinds() == ["list", "list"]
+    assert older.milestones()[0] == 50
+    assert fresh.milestones()[0] == 2
+    assert older.calls - before == 2

@@ -98,5 +98,7 @@ class AsyncActionTrigger(BaseTrigger):
             self.log.exception("Waiting for async actions %s failed", self.async_action_ids)
             return Verdict(status=Outcome.ERROR, message=f"{type(exc).__name__}: {exc}")
         finally:
-            await lists.aclose()
-            await hook.aclose()
+            try:
+                await lists.aclose()
+            finally:  # cancelled again while leaving the shared reads: still close our own client
+                await hook.aclose()

@@ -294,3 +294,30 @@ def test_triggers_of_different_projects_never_share_a_read(
     # keys (one project's list never shows the other's actions).
     assert reads.answers
     assert all(asked == held for asked, held in reads.answers)
+
+
+def test_an_answer_the_shared_read_cannot_parse_does_not_fail_its_waiters(
+    slow_emulator: EmulatorServer,  # noqa: F811
+    reads: Reads,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_provider_voucherify import shared_lists
+
+    class Unreadable(VoucherifyHook):
+        """The shared read's hook: every list answer holds an entry the models refuse."""
+
+        async def alist_async_actions(self, *args: Any, **kwargs: Any) -> Any:
+            await super().alist_async_actions(*args, **kwargs)
+            raise ValueError("status: Input should be 'ENQUEUED', 'IN_PROGRESS', 'DONE' or 'FAILED'")
+
+    monkeypatch.setattr(shared_lists, "VoucherifyHook", Unreadable)
+    ids = queue_imports(4)
+
+    outcomes = run_triggers([trigger(ids[:2]), trigger(ids[2:])])
+
+    # Each waiter read its list alone instead (only its own entries parsed) and finished.
+    assert succeeded(outcomes[0], ids[:2])
+    assert succeeded(outcomes[1], ids[2:])
+    assert reads.errors
+    assert all(isinstance(exc, ValueError) for _, exc in reads.errors)
+    assert requests(slow_emulator, LIST) > reads.seen[0].calls
