@@ -24,18 +24,23 @@ from airflow_provider_voucherify.emulator.validation import js_number, parse_bod
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False).encode
 
 
-class _NotExact(Exception):
+class NotExact(Exception):
     """A value the fast path does not write back exactly as the standard one (infinity)."""
 
 
-def _finite_js_number(text: str) -> float | int:
+def finite_js_number(text: str) -> float | int:
+    """msgspec's ``float_hook``: a number with a fraction or an exponent as :func:`~.validation.js_number`
+    reads it (``1.0`` is ``1``).
+
+    :raises NotExact: for an infinity (too large a number), which only the standard path writes back
+    """
     number = js_number(text)
     if isinstance(number, float) and not math.isfinite(number):
-        raise _NotExact(text)  # json writes Infinity, msgspec null: leave it to json
+        raise NotExact(text)  # json writes Infinity, msgspec null: leave it to json
     return number
 
 
-_decode = msgspec.json.Decoder(float_hook=_finite_js_number).decode
+_decode = msgspec.json.Decoder(float_hook=finite_js_number).decode
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
@@ -48,7 +53,7 @@ def read_body(raw: bytes) -> tuple[Any, Callable[[Any], bytes]]:
     """
     try:
         return _decode(raw), _encode_sorted
-    except (msgspec.DecodeError, _NotExact):
+    except (msgspec.DecodeError, NotExact):
         return parse_body(raw), _standard
 
 

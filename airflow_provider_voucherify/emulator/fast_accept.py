@@ -24,9 +24,9 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from airflow_provider_voucherify.emulator.bodies import (
-    _finite_js_number,
-    _NotExact,
+    NotExact,
     canonical_lines,
+    finite_js_number,
     read_body,
 )
 from airflow_provider_voucherify.emulator.config import MAX_ITEMS_PER_ORDER, MAX_ORDERS_PER_IMPORT
@@ -111,7 +111,7 @@ ImportBody = Annotated[list[_Order], msgspec.Meta(min_length=1, max_length=MAX_O
 
 # Numbers with a fraction or an exponent only occur in metadata here (amounts are ints): read as
 # bodies.read_body reads them (1.0 is 1), and an infinity is left to the standard library.
-_decode = msgspec.json.Decoder(ImportBody, float_hook=_finite_js_number).decode
+_decode = msgspec.json.Decoder(ImportBody, float_hook=finite_js_number).decode
 _encode_lines = msgspec.json.Encoder(order="sorted").encode_lines
 
 
@@ -146,7 +146,7 @@ def read_import(raw: bytes) -> AcceptedImport:
         orders = _decode(raw)
         # encode_lines ends every line with a newline; canonical_lines joins them with one.
         canonical = _encode_lines(orders)[:-1]
-    except (msgspec.DecodeError, msgspec.EncodeError, _NotExact, OverflowError, TypeError):
+    except (msgspec.DecodeError, msgspec.EncodeError, NotExact, OverflowError, TypeError):
         return reference_read_import(raw)
     source_ids = {order.source_id for order in orders if isinstance(order.source_id, str)}
     return AcceptedImport(len(orders), canonical, source_ids)
