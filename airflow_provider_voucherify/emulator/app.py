@@ -158,6 +158,7 @@ class Emulator:
                 self.schemas,
                 overhead_seconds=self.clock.real_seconds(self.config.import_overhead_seconds),
                 front_door=self.front_door,
+                held=lambda: self.faults.config.hold_imports,
             )
             self.workers[project.app_id] = worker
             worker.start()
@@ -174,6 +175,8 @@ class Emulator:
         self.faults.configure(FaultConfig())
         self.schemas.reset()
         self.apply_limits()
+        for worker in self.workers.values():
+            worker.notify()  # a hold is released
 
 
 def create_app(config: EmulatorConfig) -> FastAPI:
@@ -343,6 +346,8 @@ def _control_routes(app: FastAPI, emulator: Emulator) -> None:
             return _json({"error": "invalid fault config", "details": json.loads(exc.json())}, 422)
         emulator.faults.configure(config)
         emulator.apply_limits()
+        for worker in emulator.workers.values():
+            worker.notify()  # a released hold starts the queue now
         if config.alter_orders is not None:
             emulator.faults.altered_orders = alter_stored_orders(
                 emulator.store, config.alter_orders, config.seed

@@ -32,6 +32,9 @@ class FaultConfig(BaseModel):
     latency_seconds: float = Field(0.0, ge=0.0, le=600.0)
     drop_rate: float = Field(0.0, ge=0.0, le=1.0)
     fail_imports: int = Field(0, ge=0)
+    # No queued import starts while true (one already started runs on): a test that must see a
+    # wait in progress holds the queue until it has seen it, instead of racing the import's speed.
+    hold_imports: bool = False
     # As the API's own example shows: failed orders reported with "source_id": null.
     failed_without_source_id: int = Field(0, ge=0)
     # Rate limits: a plan preset replacing the server's limits, and numbers replacing its own.

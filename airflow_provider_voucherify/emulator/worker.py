@@ -7,6 +7,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_voucherify.emulator.config import MAX_ORDERS_PER_IMPORT
@@ -60,12 +61,14 @@ class ImportWorker(threading.Thread):
         schemas: SchemaBook | None = None,
         overhead_seconds: float = 0.0,
         front_door: FrontDoor | None = None,
+        held: Callable[[], bool] = lambda: False,
     ) -> None:
         super().__init__(name=f"voucherify-import-{project}", daemon=True)
         self.front_door = front_door or FrontDoor()
         self.store, self.project, self.orders_per_second = store, project, orders_per_second
         self.overhead_seconds = overhead_seconds  # real seconds before an action's first record
         self.schemas = schemas or SchemaBook()
+        self.held = held  # no queued import starts while it answers true; notify() on release
         self.chunk = (
             _MAX_CHUNK
             if orders_per_second <= 0
@@ -89,7 +92,7 @@ class ImportWorker(threading.Thread):
                 self.wake.clear()
                 with self.store.lock:
                     generation = self.store.generation
-                    job = self._next(conn)
+                    job = self._next(conn, started_only=self.held())
                 if job is None:
                     self.wake.wait(_IDLE_WAIT_SECONDS)
                     continue
@@ -101,12 +104,14 @@ class ImportWorker(threading.Thread):
         finally:
             conn.close()
 
-    def _next(self, conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+    def _next(self, conn: sqlite3.Connection, started_only: bool = False) -> tuple[Any, ...] | None:
+        """The import to work on: one in progress first, else the oldest queued (unless ``started_only``)."""
+        statuses = (IN_PROGRESS, IN_PROGRESS) if started_only else (ENQUEUED, IN_PROGRESS)
         row: tuple[Any, ...] | None = conn.execute(
             "SELECT id, status, order_count, processed, done_count, failed, fail_whole, payload, type"
             " FROM imports WHERE project = ? AND status IN (?, ?)"
             " ORDER BY status = ? DESC, seq LIMIT 1",
-            (self.project, ENQUEUED, IN_PROGRESS, IN_PROGRESS),
+            (self.project, *statuses, IN_PROGRESS),
         ).fetchone()
         return row
 

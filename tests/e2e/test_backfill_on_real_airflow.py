@@ -24,8 +24,8 @@ from tests.e2e.airflow_cluster import AirflowCluster
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 ORDERS_PER_MONTH = 40
-# Slow enough that each month's import stays in progress for several seconds: long enough to see
-# the sensor deferred, short enough for a quick test.
+# Slow enough that each month's import stays in progress for several seconds, so the trigger
+# polls progress more than once.
 ORDERS_PER_SECOND = 5
 
 
@@ -81,8 +81,14 @@ def test_two_months_backfill_on_a_real_airflow(
 ) -> None:
     deferred: set[str] = set()
     claimed: set[tuple[str, str]] = set()
+    # The emulator starts no import until both sensors were seen deferred in a triggerer. Without
+    # the hold, a sensor that starts late (a loaded machine, the scheduler's latency) finds its
+    # month's import already done, rightly finishes without deferring, and the test sees nothing.
+    slow_emulator.set_faults(hold_imports=True)
+    held = True
 
     def both_runs_finished() -> list[tuple[Any, ...]] | None:
+        nonlocal held
         # The sensor deferred, and its trigger claimed by a running triggerer (triggerer_id set).
         for run_id, classpath, triggerer_id in cluster.query(
             "SELECT ti.run_id, t.classpath, t.triggerer_id FROM task_instance ti"
@@ -93,6 +99,9 @@ def test_two_months_backfill_on_a_real_airflow(
             deferred.add(run_id)
             if triggerer_id is not None:
                 claimed.add((run_id, classpath))
+        if held and len({run_id for run_id, _ in claimed}) == 2:
+            slow_emulator.clear_faults()
+            held = False
         runs = cluster.query(
             "SELECT run_id, state, run_type, data_interval_start FROM dag_run WHERE dag_id = ?"
             " ORDER BY data_interval_start",

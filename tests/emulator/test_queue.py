@@ -107,3 +107,22 @@ def test_reset_abandons_the_running_import(slow_emulator: EmulatorServer) -> Non
         assert wait_for_actions(slow_emulator, [fresh])[fresh]["result"]["done_count"] == 5
         sources = {o["source_id"] for o in client.get("/v1/orders", params={"limit": 100}).json()["orders"]}
     assert sources == {f"fresh-{index}" for index in range(5)}
+
+
+def test_a_held_queue_starts_nothing_until_released(slow_emulator: EmulatorServer) -> None:
+    """``hold_imports``: what a test sets to see a wait in progress however late it looks."""
+    slow_emulator.reset()
+    with slow_emulator.client() as client:
+        running = post_import(client, orders("running", 25))
+        while client.get(f"/v1/async-actions/{running}").json()["status"] == "ENQUEUED":
+            pass  # the worker starts it within milliseconds
+        slow_emulator.set_faults(hold_imports=True)
+        held = post_import(client, orders("held", 5))
+        # Not started while the running import finishes and long after (at 50 orders per second
+        # these 5 orders would be stored in 0.1 s): a started import is never held back.
+        assert wait_for_actions(slow_emulator, [running])[running]["status"] == "DONE"
+        for _ in range(50):
+            action = client.get(f"/v1/async-actions/{held}").json()
+            assert (action["status"], action["progress"]) == ("ENQUEUED", 0)
+        slow_emulator.clear_faults()
+        assert wait_for_actions(slow_emulator, [held])[held]["result"]["done_count"] == 5
