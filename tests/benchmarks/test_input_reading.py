@@ -50,7 +50,7 @@ BEFORE = "23928d32263f0b7bc653f661c951af3aae329438"
 # memory Python allocated while reading (tracemalloc: the RSS peak of importing Airflow would hide
 # it), the peak RSS, and what happened.
 CHILD = """
-import io, json, resource, sys, tracemalloc
+import io, json, sys, tracemalloc
 from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.operators._source import READ_BUFFER, OrderSource
 from airflow_provider_voucherify.operators._validation import Counts, serialized_orders
@@ -72,7 +72,8 @@ try:
 except InvalidOrderError as error:
     outcome = type(error).__name__ + ": " + str(error)[:100]
 peak = tracemalloc.get_traced_memory()[1]
-rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: the latter carries the parent's RSS over through fork and exec.
+rss_mb = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1]) / 1024
 print(json.dumps({"peak_mb": peak / 1e6, "rss_mb": rss_mb, "valid": counts.valid, "outcome": outcome}))
 """
 

@@ -44,7 +44,7 @@ ROUTES = (
 )
 
 CHILD = """
-import json, os, resource, sys, time
+import json, os, sys, time
 os.environ["AIRFLOW_CONN_VOUCHERIFY_DEFAULT"] = sys.argv[1]
 from airflow_provider_voucherify.operators.reconcile_orders import ReconcileOrdersOperator
 
@@ -52,7 +52,9 @@ options = json.loads(sys.argv[2])
 started = time.perf_counter()
 summary = ReconcileOrdersOperator(task_id="reconcile", **options).execute({})
 seconds = time.perf_counter() - started
-peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+# VmHWM: this process's own peak. ru_maxrss would report the parent's RSS instead, when that is
+# higher: Linux carries it over through the fork and exec that started this process.
+peak_kib = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1])
 print(json.dumps({"peak_mb": peak_kib / 1024, "seconds": seconds, **summary}))
 """
 

@@ -109,6 +109,9 @@ def test_a_trigger_rebuilt_mid_wait_keeps_its_deadline_and_outcome(
     operator = import_operator(
         orders_path, wait_for_completion=True, deferrable=True, poll_interval=0.05, timeout=120
     )
+    # The queue starts nothing until the first triggerer is gone: the task must defer, and the
+    # wait must still be running when it is interrupted, however slowly this machine runs.
+    server.set_faults(hold_imports=True)
     with pytest.raises(TaskDeferred) as deferred:
         run_task(operator)
     first = deferred.value.trigger
@@ -121,10 +124,11 @@ def test_a_trigger_rebuilt_mid_wait_keeps_its_deadline_and_outcome(
             assert not running.done(), "the wait ended before it could be interrupted"
             await asyncio.sleep(0.02)  # poll interval
         assert not running.done()
-        assert (await asyncio.to_thread(server.stats))["orders_stored"] < ORDERS
+        assert (await asyncio.to_thread(server.stats))["orders_stored"] == 0
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running
+        await asyncio.to_thread(server.clear_faults)
         # Another triggerer rebuilds it from the stored form and waits to the end.
         classpath, kwargs = json.loads(stored)
         module, name = classpath.rsplit(".", 1)
