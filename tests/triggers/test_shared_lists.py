@@ -130,16 +130,35 @@ def test_triggers_of_one_connection_share_their_list_calls(
     assert coalescer.calls * 4 <= len(reads.asked) * 3, (coalescer.calls, len(reads.asked))
 
 
-def test_a_lone_trigger_makes_the_calls_it_makes_alone(slow_emulator: EmulatorServer, reads: Reads) -> None:  # noqa: F811
+def test_a_lone_trigger_makes_the_calls_it_makes_alone(
+    slow_emulator: EmulatorServer,  # noqa: F811
+    reads: Reads,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fetched: list[tuple[str, str]] = []  # (id, status answered) of every GET by id
+    fetch = VoucherifyHook.aget_async_action
+
+    async def recorded(hook: VoucherifyHook, async_action_id: str) -> Any:
+        action = await fetch(hook, async_action_id)
+        fetched.append((async_action_id, action.status))
+        return action
+
+    monkeypatch.setattr(VoucherifyHook, "aget_async_action", recorded)
     ids = queue_imports(3)
 
     (outcome,) = run_triggers([trigger(ids)])
 
     assert succeeded(outcome, ids)
     (coalescer,) = reads.seen
-    # One list call per cycle, each its own read: no extra page, no extra GET, nothing waited for.
+    # One list call per cycle, each its own read: no extra page, nothing waited for.
     assert requests(slow_emulator, LIST) == coalescer.calls == coalescer.reads == len(reads.asked)
-    assert requests(slow_emulator, GET) == 3
+    # Every read held every id it was asked for: no GET stands in for what a read did not reach.
+    assert all(asked <= held for asked, held in reads.answers), reads.answers
+    assert requests(slow_emulator, GET) == len(fetched)
+    # So the GETs are the tracker's own: each action's result read once it is final and, once a
+    # single action is left unfinished (the queue runs them in order: the last), its own polls.
+    assert sorted(i for i, status in fetched if status == "DONE") == sorted(ids), fetched
+    assert {i for i, status in fetched if status != "DONE"} <= {ids[-1]}, fetched
 
 
 def test_without_share_list_calls_each_trigger_lists_on_its_own(
