@@ -400,6 +400,9 @@ def test_progress_is_logged_at_most_once_a_minute(caplog: pytest.LogCaptureFixtu
 
 def test_waiting_on_50_queued_imports_keeps_to_the_call_budget(slow_emulator: EmulatorServer) -> None:  # noqa: F811
     action_count = 50
+    # Held until the first poll: on a slow machine the queue would otherwise keep up with the 50
+    # sends and leave nothing to poll across cycles.
+    slow_emulator.set_faults(hold_imports=True)
     queued = queue_imports(action_count, orders_each=2)
     hook = VoucherifyHook()
     tracker = ActionTracker(queued)
@@ -414,6 +417,8 @@ def test_waiting_on_50_queued_imports_keeps_to_the_call_budget(slow_emulator: Em
                 requests(slow_emulator, "GET /v1/async-actions/{id}"),
             )
             verdict = poll_once(hook, tracker)
+            if not cycles:
+                slow_emulator.clear_faults()
             finished = {a for a in queued if tracker._is_final(a)}
             cycles.append(
                 {

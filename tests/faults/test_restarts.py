@@ -68,6 +68,9 @@ def test_a_sensor_carries_on_through_an_emulator_crash_mid_queue(
     server: EmulatorServer, orders_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     case = Case("emulator killed + restarted mid-queue")
+    # Held until the sensor polls: on a slow machine the queue would finish while the batches are
+    # still being sent. Released, it has 2 s of work left to be killed in (the restart drops the hold).
+    server.set_faults(hold_imports=True)
     ids = run_task(import_operator(orders_path))
     sensor = AsyncActionSensor(task_id="wait", async_action_ids=ids, poke_interval=0.05, timeout=120)
     outcome: dict[str, Any] = {}
@@ -80,9 +83,9 @@ def test_a_sensor_carries_on_through_an_emulator_crash_mid_queue(
 
     waiting = threading.Thread(target=wait, daemon=True)
     waiting.start()
-    poll_until(
-        lambda: polls(server) > 0 and server.stats()["orders_stored"] > 0, "the import to be under way"
-    )
+    poll_until(lambda: polls(server) > 0, "the sensor to poll")
+    server.clear_faults()
+    poll_until(lambda: server.stats()["orders_stored"] > 0, "the import to be under way")
     stored_before = server.stats()["orders_stored"]
     assert stored_before < ORDERS, "the queue should still be running when the emulator dies"
     server.kill()  # SIGKILL: a crash, not a shutdown
