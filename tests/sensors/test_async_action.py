@@ -157,6 +157,7 @@ def test_deferrable_failed_at_the_first_poke_fails_or_skips_without_deferring(
 def test_deferrable_defers_with_every_parameter_and_a_wall_clock_deadline(
     slow_emulator: EmulatorServer,  # noqa: F811
 ) -> None:
+    slow_emulator.set_faults(hold_imports=True)  # unfinished at the first poke, however late it comes
     ids = queue_imports(2, orders_each=100)
     waiting = sensor(
         async_action_ids=ids, deferrable=True, poke_interval=45, timeout=3600, max_failed_orders=7

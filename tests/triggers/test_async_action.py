@@ -154,7 +154,7 @@ def test_the_deadline_ends_the_wait_with_one_timeout_event(slow_emulator: Emulat
     verdict = only_verdict(run_to_end(make_trigger(ids, seconds=1)))
 
     assert verdict.status is Outcome.TIMEOUT
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # the deadline, not the 100 s of work, ended it
     assert "0 of 2 async actions finished" in verdict.message or "1 of 2" in verdict.message
 
 
