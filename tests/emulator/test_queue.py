@@ -14,7 +14,7 @@ from tests.emulator.helpers import order, orders, post_import
 
 @pytest.fixture(scope="module")
 def slow_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    """50 orders per second: a 25-order import takes half a second, long enough to watch."""
+    """50 orders per second: a 100-order import takes two seconds, long enough to watch."""
     with EmulatorServer(tmp_path_factory.mktemp("slow-emulator"), orders_per_second=50) as server:
         yield server
 
@@ -22,8 +22,9 @@ def slow_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator
 def test_imports_run_one_at_a_time_in_order(slow_emulator: EmulatorServer) -> None:
     slow_emulator.reset()
     with slow_emulator.client() as client:
-        first = post_import(client, orders("first", 25))
-        second = post_import(client, orders("second", 25))
+        # 2 s each: every state lasts long enough to be seen on a slow machine.
+        first = post_import(client, orders("first", 100))
+        second = post_import(client, orders("second", 100))
         snapshots: list[dict[str, tuple[str, int]]] = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -47,7 +48,7 @@ def test_imports_run_one_at_a_time_in_order(slow_emulator: EmulatorServer) -> No
     assert progress == sorted(progress)
     assert all(snapshot[second][1] == 0 for snapshot in snapshots if snapshot[second][0] == "ENQUEUED")
     assert actions[first]["updated_at"] <= actions[second]["updated_at"]
-    assert actions[first]["processing_time"] >= 400  # 25 orders at 50 per second
+    assert actions[first]["processing_time"] >= 1900  # 100 orders at 50 per second
 
 
 def test_an_import_takes_the_configured_speed(slow_emulator: EmulatorServer) -> None:
