@@ -206,7 +206,7 @@ def test_the_last_trigger_cancelled_mid_read_closes_the_shared_client(
     reads: Reads,
 ) -> None:
     ids = queue_imports(2)
-    slow_emulator.set_faults(latency_seconds=5, paths=["/v1/async-actions"])
+    slow_emulator.set_faults(latency_seconds=30, paths=["/v1/async-actions"])
     clients: list[httpx.AsyncClient] = []
 
     async def cancel_mid_read(tasks: list[asyncio.Task[Verdict]]) -> None:
@@ -219,7 +219,7 @@ def test_the_last_trigger_cancelled_mid_read_closes_the_shared_client(
     (outcome,) = run_triggers([trigger(ids)], cancel_mid_read)
 
     assert isinstance(outcome, asyncio.CancelledError)
-    assert time.monotonic() - started < 4, "the read in flight was cancelled, not awaited"
+    assert time.monotonic() - started < 20, "the read in flight was cancelled, not awaited"
     assert clients[0].is_closed
 
 
