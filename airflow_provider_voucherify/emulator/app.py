@@ -175,8 +175,12 @@ class Emulator:
         self.faults.configure(FaultConfig())
         self.schemas.reset()
         self.apply_limits()
+        self.wake_workers()
+
+    def wake_workers(self) -> None:
+        """Let the queues look again now: after the faults changed (a released ``hold_imports``)."""
         for worker in self.workers.values():
-            worker.notify()  # a hold is released
+            worker.notify()
 
 
 def create_app(config: EmulatorConfig) -> FastAPI:
@@ -346,8 +350,7 @@ def _control_routes(app: FastAPI, emulator: Emulator) -> None:
             return _json({"error": "invalid fault config", "details": json.loads(exc.json())}, 422)
         emulator.faults.configure(config)
         emulator.apply_limits()
-        for worker in emulator.workers.values():
-            worker.notify()  # a released hold starts the queue now
+        emulator.wake_workers()
         if config.alter_orders is not None:
             emulator.faults.altered_orders = alter_stored_orders(
                 emulator.store, config.alter_orders, config.seed

@@ -33,6 +33,7 @@ from airflow_provider_voucherify.models import parse_order
 from airflow_provider_voucherify.operators._source import READ_BUFFER, OrderSource
 from airflow_provider_voucherify.operators._validation import Counts, serialized_orders
 from tests.benchmarks._orders import order, write_orders
+from tests.benchmarks._peak import OWN_PEAK
 from tests.benchmarks._report import note, record
 
 pytestmark = pytest.mark.bench
@@ -49,7 +50,9 @@ BEFORE = "23928d32263f0b7bc653f661c951af3aae329438"
 # Runs in the child process: argv = [orders file, "bounded" or "plain"]. Prints the peak of the
 # memory Python allocated while reading (tracemalloc: the RSS peak of importing Airflow would hide
 # it), the peak RSS, and what happened.
-CHILD = """
+CHILD = (
+    OWN_PEAK
+    + """
 import io, json, sys, tracemalloc
 from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.operators._source import READ_BUFFER, OrderSource
@@ -72,10 +75,10 @@ try:
 except InvalidOrderError as error:
     outcome = type(error).__name__ + ": " + str(error)[:100]
 peak = tracemalloc.get_traced_memory()[1]
-# VmHWM, not ru_maxrss: the latter carries the parent's RSS over through fork and exec.
-rss_mb = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1]) / 1024
+rss_mb = own_peak_kib() / 1024
 print(json.dumps({"peak_mb": peak / 1e6, "rss_mb": rss_mb, "valid": counts.valid, "outcome": outcome}))
 """
+)
 
 
 def _peak(path: Path, reader: str = "bounded") -> dict[str, object]:

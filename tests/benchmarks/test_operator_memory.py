@@ -18,6 +18,7 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from tests.benchmarks._orders import write_orders
+from tests.benchmarks._peak import OWN_PEAK
 from tests.benchmarks._report import note, record
 
 pytestmark = pytest.mark.bench
@@ -27,7 +28,9 @@ MAX_RATIO = 1.2
 MAX_LARGE_MB = 300
 
 # Runs in the child process: argv = [orders file, connection JSON].
-CHILD = """
+CHILD = (
+    OWN_PEAK
+    + """
 import json, os, sys, time
 os.environ["AIRFLOW_CONN_VOUCHERIFY_DEFAULT"] = sys.argv[2]
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
@@ -40,11 +43,10 @@ ti = TI()
 started = time.perf_counter()
 ids = ImportOrdersOperator(task_id="import_orders", orders=sys.argv[1]).execute({"ti": ti})
 seconds = time.perf_counter() - started
-# VmHWM: this process's own peak. ru_maxrss would report the parent's RSS instead, when that is
-# higher: Linux carries it over through the fork and exec that started this process.
-peak_kib = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1])
+peak_kib = own_peak_kib()
 print(json.dumps({"peak_mb": peak_kib / 1024, "seconds": seconds, "batches": len(ids), **ti.summary}))
 """
+)
 
 
 def peak_memory(server: EmulatorServer, path: Path) -> dict[str, float]:

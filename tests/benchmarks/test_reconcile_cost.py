@@ -29,6 +29,7 @@ import pytest
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from tests.benchmarks._orders import write_orders
+from tests.benchmarks._peak import OWN_PEAK
 from tests.benchmarks._report import note, record
 
 pytestmark = pytest.mark.bench
@@ -43,7 +44,9 @@ ROUTES = (
     "GET /v1/metadata-schemas/{resource}",
 )
 
-CHILD = """
+CHILD = (
+    OWN_PEAK
+    + """
 import json, os, sys, time
 os.environ["AIRFLOW_CONN_VOUCHERIFY_DEFAULT"] = sys.argv[1]
 from airflow_provider_voucherify.operators.reconcile_orders import ReconcileOrdersOperator
@@ -52,11 +55,10 @@ options = json.loads(sys.argv[2])
 started = time.perf_counter()
 summary = ReconcileOrdersOperator(task_id="reconcile", **options).execute({})
 seconds = time.perf_counter() - started
-# VmHWM: this process's own peak. ru_maxrss would report the parent's RSS instead, when that is
-# higher: Linux carries it over through the fork and exec that started this process.
-peak_kib = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1])
+peak_kib = own_peak_kib()
 print(json.dumps({"peak_mb": peak_kib / 1024, "seconds": seconds, **summary}))
 """
+)
 
 
 def reads(server: EmulatorServer) -> dict[str, int]:
