@@ -101,6 +101,7 @@ docs-publish: $(VENV)/.docs
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy airflow_provider_voucherify
@@ -137,7 +138,7 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 # The unit tests again on the lowest Airflow release we declare (pyproject: apache-airflow>=3.1.0).
-UNIT_TESTS := tests/hooks tests/test_models.py tests/test_verdict.py tests/test_polling.py tests/test_provider_info.py tests/operators tests/sensors tests/triggers tests/example tests/reconcile tests/test_waiting.py
+UNIT_TESTS := tests/hooks tests/test_models.py tests/test_provider_info.py tests/test_error_policy.py tests/operators tests/sensors tests/triggers tests/example tests/reconcile tests/importing tests/waiting
 
 unit-lowest: $(LOWEST)/.installed
 	$(LOWEST)/bin/python -m pytest -m "not bench and not e2e and not postgres" $(UNIT_TESTS)

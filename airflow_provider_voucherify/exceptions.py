@@ -13,6 +13,7 @@ The tree is small on purpose::
     │   └── InvalidOrdersFileError       the input is not JSON Lines at all: a JSON array, a line
     │                                    longer than any import; fails whatever on_invalid says
     └── MetadataSchemaError              the project's metadata schema would refuse every order
+    ConnectionConfigError (a ValueError) the connection cannot be used as it is (bad host or keys)
 
 Messages name the endpoint, the HTTP status, the API's ``key`` and ``details`` and the
 ``request_id``, so an on-call engineer can quote them to Voucherify support. They never carry
@@ -217,3 +218,7 @@ class InvalidOrdersFileError(InvalidOrderError):
 class MetadataSchemaError(VoucherifyError):
     """The project's metadata schema would refuse what every order carries (found before any bulk
     call, so nothing was sent): the message names the key and the type to define."""
+
+
+class ConnectionConfigError(ValueError):
+    """The connection cannot be used as it is (bad host, missing credentials, bad extra)."""

@@ -297,3 +297,21 @@ def _readable_source_id(record: Any) -> str | None:
 def parse_orders(records: Iterable[Order | Mapping[str, Any]]) -> list[Order]:
     """Validate a small in-memory collection; positions in errors start at 1."""
     return [parse_order(record, line=position) for position, record in enumerate(records, start=1)]
+
+
+def import_body(orders: Iterable[Order]) -> bytes:
+    """The JSON array of ``POST /v1/orders/import`` from validated orders."""
+    return b"[" + b",".join(order.to_json() for order in orders) + b"]"
+
+
+def refuse_repeated_source_ids(orders: Iterable[Order]) -> None:
+    """Two orders with the same ``source_id`` are never sent in one import (the API leaves it undefined).
+
+    :raises InvalidOrderError: naming the later order's 1-based position and the earlier one
+    """
+    first_seen: dict[str, int] = {}
+    for position, order in enumerate(orders, start=1):
+        earlier = first_seen.setdefault(order.source_id, position) if order.source_id else position
+        if earlier != position:
+            reason = f"the same source_id as order {earlier}: never sent together in one import"
+            raise InvalidOrderError([(".source_id", reason)], line=position, source_id=order.source_id)

@@ -16,10 +16,10 @@ import pytest
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.example.transform import orders_from_rows
 from airflow_provider_voucherify.exceptions import InvalidOrderError, InvalidOrdersFileError
-from airflow_provider_voucherify.failures import AirflowFailException
 from airflow_provider_voucherify.hooks._config import ClientSettings, ConnectionConfigError, resolve_base_url
+from airflow_provider_voucherify.importing.source import READ_BUFFER, OrderSource
 from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, parse_order
-from airflow_provider_voucherify.operators._source import READ_BUFFER, OrderSource
+from airflow_provider_voucherify.operators._task import AirflowFailException
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from tests.airflow_helpers import point_connection
 

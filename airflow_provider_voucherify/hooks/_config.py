@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_voucherify.exceptions import ConnectionConfigError
 from airflow_provider_voucherify.hooks._extras import (
     DEFAULT_BACKOFF,
     DEFAULT_MAX_RATE_LIMIT_WAIT,
@@ -22,10 +23,6 @@ CLUSTERS = {
 }
 # Every documented endpoint starts with it: a host written with it means the bare base URL.
 API_PATH_PREFIX = "/v1"
-
-
-class ConnectionConfigError(ValueError):
-    """The connection cannot be used as it is (bad host, missing credentials, bad extra)."""
 
 
 def _is_loopback(hostname: str) -> bool:
@@ -118,3 +115,13 @@ class ClientSettings:
             share_list_calls=extras.share_list_calls,
             unknown_extras=extras.describe_unknown(),
         )
+
+    def warnings(self, conn_id: str) -> list[str]:
+        """What the hook warns about when it reads the connection ``conn_id`` (never a secret)."""
+        found = [f"Connection {conn_id!r}: {self.unknown_extras}"] if self.unknown_extras else []
+        if not self.verify_tls:
+            found.append(
+                f"TLS certificate verification is OFF for connection {conn_id!r} (extra verify_tls=false): "
+                "the App Token can be intercepted. Use it only against a test server."
+            )
+        return found

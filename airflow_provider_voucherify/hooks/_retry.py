@@ -1,21 +1,21 @@
-"""When to retry a request, how long to wait, and which error to raise: pure, no I/O.
+"""When to resend a request, how long to wait, and which error to raise: pure, no I/O.
 
 The sync and async request loops of the hook both ask :func:`decide` after every attempt, so
-the retry rules exist once.
+the retry rules exist once; which statuses a resend can cure is the error policy's
+(:mod:`~airflow_provider_voucherify.error_policy`), what a 429 asks for is the rate limits'
+(:mod:`~airflow_provider_voucherify.rate_limits`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 import httpx
 
+from airflow_provider_voucherify.error_policy import OUTCOME_UNKNOWN_STATUSES, resend_can_cure
 from airflow_provider_voucherify.exceptions import (
     API_CALLS_CYCLE,
     VoucherifyApiError,
@@ -26,17 +26,14 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyUnsafeRetryError,
 )
 from airflow_provider_voucherify.hooks._extras import DEFAULT_MAX_RATE_LIMIT_WAIT
+from airflow_provider_voucherify.rate_limits import retry_at, server_wait
 
 MAX_BACKOFF = 60.0
-# Rejected before the server did anything: always safe to send again.
-RETRY_ALWAYS_STATUSES = frozenset({429, 502, 503, 504})
-# The server may have acted on the request before failing.
-OUTCOME_UNKNOWN_STATUSES = frozenset({500})
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True)
-class Decision:
+class RetryDecision:
     """Retry after ``wait`` seconds, or raise ``error``."""
 
     wait: float | None = None
@@ -86,30 +83,6 @@ def api_error(
     return cls(endpoint, response.status_code, **fields)
 
 
-def server_wait(headers: Mapping[str, str], now: float) -> float:
-    """Seconds the API asked us to wait (``Retry-After`` or ``X-Rate-Limit-Retry``), 0 if none."""
-    waits = [0.0]
-    retry_after = headers.get("retry-after")
-    if retry_after:
-        try:
-            waits.append(float(retry_after))
-        except ValueError:
-            with contextlib.suppress(TypeError, ValueError):
-                waits.append(parsedate_to_datetime(retry_after).timestamp() - now)
-    retry_at = headers.get("x-rate-limit-retry")
-    if retry_at:
-        with contextlib.suppress(ValueError):
-            waits.append(float(retry_at) - now)
-    return max(waits)
-
-
-def retry_at(headers: Mapping[str, str], now: float) -> float | None:
-    """Epoch seconds when the API said to come back, or ``None`` when it named no time."""
-    if not (headers.get("retry-after") or headers.get("x-rate-limit-retry")):
-        return None
-    return now + server_wait(headers, now)
-
-
 def backoff_delay(attempt: int, base: float, rng: random.Random) -> float:
     """Exponential backoff with equal jitter: between half and all of ``base * 2**attempt``."""
     ceiling = min(MAX_BACKOFF, base * 2.0**attempt)
@@ -127,7 +100,7 @@ def decide(
     now: float,
     rng: random.Random,
     max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
-) -> Decision:
+) -> RetryDecision:
     """What to do after attempt number ``attempt`` (0-based) failed with ``outcome``.
 
     :param resend_safe: whether sending the request again cannot do harm even if the first one
@@ -141,23 +114,24 @@ def decide(
         status = outcome.status_code
         if isinstance(error, VoucherifyRateLimitError):
             if error.limit_type == API_CALLS_CYCLE:
-                return Decision(error=error)
+                return RetryDecision(error=error)
             if server_wait(outcome.headers, now) > max_rate_limit_wait:
-                return Decision(error=api_error(endpoint, outcome, now, waited_limit=max_rate_limit_wait))
-        retryable = status in RETRY_ALWAYS_STATUSES or (status in OUTCOME_UNKNOWN_STATUSES and resend_safe)
+                longer = api_error(endpoint, outcome, now, waited_limit=max_rate_limit_wait)
+                return RetryDecision(error=longer)
+        retryable = resend_can_cure(status, resend_safe=resend_safe)
         if status in OUTCOME_UNKNOWN_STATUSES and not resend_safe:
-            return Decision(error=_unsafe(endpoint, f"answered {status}", error))
+            return RetryDecision(error=_unsafe(endpoint, f"answered {status}", error))
         wait_floor = server_wait(outcome.headers, now) if status == 429 else 0.0
     else:
         error = VoucherifyTransportError(f"{endpoint}: {type(outcome).__name__}: {outcome}")
         error.__cause__ = outcome
         retryable = isinstance(outcome, NOT_SENT_ERRORS) or resend_safe
         if not retryable:
-            return Decision(error=_unsafe(endpoint, f"got no answer ({type(outcome).__name__})", error))
+            return RetryDecision(error=_unsafe(endpoint, f"got no answer ({type(outcome).__name__})", error))
         wait_floor = 0.0
     if not retryable or attempt >= max_retries:
-        return Decision(error=error)
-    return Decision(wait=max(wait_floor, backoff_delay(attempt, backoff, rng)))
+        return RetryDecision(error=error)
+    return RetryDecision(wait=max(wait_floor, backoff_delay(attempt, backoff, rng)))
 
 
 def _unsafe(endpoint: str, what: str, cause: VoucherifyError) -> VoucherifyUnsafeRetryError:

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import random
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -15,12 +15,11 @@ import httpx
 from airflow.sdk import BaseHook
 
 from airflow_provider_voucherify import CONNECTION_FORM
-from airflow_provider_voucherify.exceptions import InvalidOrderError, VoucherifyApiError, VoucherifyError
+from airflow_provider_voucherify.exceptions import VoucherifyApiError, VoucherifyError
 from airflow_provider_voucherify.hooks._async_send import PreparedRequests, asend
 from airflow_provider_voucherify.hooks._clients import ASYNC_LIMITS, client_options
 from airflow_provider_voucherify.hooks._config import ClientSettings
-from airflow_provider_voucherify.hooks._ratelimit import RateLimit, read_rate_limit
-from airflow_provider_voucherify.hooks._retry import Decision, decide
+from airflow_provider_voucherify.hooks._retry import RetryDecision, decide
 from airflow_provider_voucherify.models import (
     MAX_IMPORT_BYTES,
     MAX_ORDERS_PER_IMPORT,
@@ -29,13 +28,10 @@ from airflow_provider_voucherify.models import (
     parse_action_list,
     parse_order,
 )
+from airflow_provider_voucherify.orders import import_body, refuse_repeated_source_ids
+from airflow_provider_voucherify.rate_limits import RateLimit, read_rate_limit
 
 IMPORT_ENDPOINT = "POST /v1/orders/import"
-
-
-def import_body(orders: Iterable[Order]) -> bytes:
-    """The JSON array of ``POST /v1/orders/import`` from validated orders."""
-    return b"[" + b",".join(order.to_json() for order in orders) + b"]"
 
 
 class VoucherifyHook(BaseHook):
@@ -83,6 +79,13 @@ class VoucherifyHook(BaseHook):
         self._rng = random.Random()
 
     @classmethod
+    def of_settings(cls, voucherify_conn_id: str, settings: ClientSettings) -> VoucherifyHook:
+        """A hook with its own clients for settings already read (no second connection lookup)."""
+        hook = cls(voucherify_conn_id)
+        hook._settings = settings
+        return hook
+
+    @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """The connection form, for Airflow releases that read it from the hook (before 3.2)."""
         return {
@@ -104,14 +107,8 @@ class VoucherifyHook(BaseHook):
             max_retries=self._max_retries,
             max_rate_limit_wait=self._max_rate_limit_wait,
         )
-        if settings.unknown_extras:
-            self.log.warning("Connection %r: %s", self.voucherify_conn_id, settings.unknown_extras)
-        if not settings.verify_tls:
-            self.log.warning(
-                "TLS certificate verification is OFF for connection %r (extra verify_tls=false): "
-                "the App Token can be intercepted. Use it only against a test server.",
-                self.voucherify_conn_id,
-            )
+        for warning in settings.warnings(self.voucherify_conn_id):
+            self.log.warning("%s", warning)
         return settings
 
     @property
@@ -177,7 +174,7 @@ class VoucherifyHook(BaseHook):
 
     def _decide(
         self, endpoint: str, outcome: httpx.Response | httpx.TransportError, attempt: int, resend_safe: bool
-    ) -> Decision:
+    ) -> RetryDecision:
         settings = self._settings
         assert settings is not None
         decision = decide(
@@ -274,12 +271,7 @@ class VoucherifyHook(BaseHook):
             parse_order(order, line=position).move_created_at()
             for position, order in enumerate(orders, start=1)
         ]
-        first_seen: dict[str, int] = {}
-        for position, order in enumerate(validated, start=1):
-            earlier = first_seen.setdefault(order.source_id, position) if order.source_id else position
-            if earlier != position:
-                reason = f"the same source_id as order {earlier}: never sent together in one import"
-                raise InvalidOrderError([(".source_id", reason)], line=position, source_id=order.source_id)
+        refuse_repeated_source_ids(validated)
         return self.import_serialized(
             import_body(validated),
             count=len(validated),
@@ -359,37 +351,29 @@ class VoucherifyHook(BaseHook):
         )
         return parse_action_list(response.content, ids)
 
+    def _get_json(self, path: str, key: str, endpoint: str) -> dict[str, Any]:
+        response = self._request("GET", path.format(quote(key, safe="")), endpoint)
+        found: dict[str, Any] = response.json()
+        return found
+
     def get_order(self, order_id_or_source_id: str) -> dict[str, Any]:
         """``GET /v1/orders/{id}``: an order by Voucherify id or by your ``source_id``."""
-        response = self._request(
-            "GET", f"/v1/orders/{quote(order_id_or_source_id, safe='')}", "GET /v1/orders/{id}"
-        )
-        order: dict[str, Any] = response.json()
-        return order
+        return self._get_json("/v1/orders/{}", order_id_or_source_id, "GET /v1/orders/{id}")
 
     def get_customer(self, customer_id_or_source_id: str) -> dict[str, Any]:
         """``GET /v1/customers/{id}``: a customer by Voucherify id or by your ``source_id``."""
-        response = self._request(
-            "GET", f"/v1/customers/{quote(customer_id_or_source_id, safe='')}", "GET /v1/customers/{id}"
-        )
-        customer: dict[str, Any] = response.json()
-        return customer
+        return self._get_json("/v1/customers/{}", customer_id_or_source_id, "GET /v1/customers/{id}")
 
     def get_metadata_schema(self, resource: str) -> dict[str, Any] | None:
         """``GET /v1/metadata-schemas/{resource}``: the project's metadata schema of ``order``,
         ``order_item``, ``customer``, ``product``...; ``None`` when none is defined (404)."""
         try:
-            response = self._request(
-                "GET",
-                f"/v1/metadata-schemas/{quote(resource, safe='')}",
-                "GET /v1/metadata-schemas/{resource}",
-            )
+            endpoint = "GET /v1/metadata-schemas/{resource}"
+            return self._get_json("/v1/metadata-schemas/{}", resource, endpoint)
         except VoucherifyApiError as exc:
             if exc.status_code == 404:
                 return None
             raise
-        schema: dict[str, Any] = response.json()
-        return schema
 
     def test_connection(self) -> tuple[bool, str]:
         """One authenticated read (``GET /v1/async-actions?limit=1``), without retries, to check the

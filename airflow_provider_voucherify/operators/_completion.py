@@ -13,11 +13,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_voucherify.exceptions import VoucherifyError
-from airflow_provider_voucherify.failures import AirflowFailException
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
-from airflow_provider_voucherify.operators._resume import BatchLedger, Project
-from airflow_provider_voucherify.operators._source import lineage_input
-from airflow_provider_voucherify.verdict import Outcome, Verdict
+from airflow_provider_voucherify.importing.ledger import BatchLedger, Project
+from airflow_provider_voucherify.operators._storage import lineage_input
+from airflow_provider_voucherify.operators._task import AirflowFailException
+from airflow_provider_voucherify.waiting.runners import wait_until_finished
+from airflow_provider_voucherify.waiting.verdict import Outcome, Verdict
 
 if TYPE_CHECKING:
     from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
@@ -51,7 +52,7 @@ def wait_trigger(
 
 
 def wait_in_worker(
-    conn_id: str,
+    hook: VoucherifyHook,
     action_ids: list[str],
     *,
     poll_interval: float,
@@ -61,9 +62,6 @@ def wait_in_worker(
     log: logging.Logger | Any,
 ) -> Verdict:
     """Wait in the worker (``GET /v1/async-actions[/{id}]``) until the verdict is known."""
-    from airflow_provider_voucherify.waiting import wait_until_finished
-
-    hook = VoucherifyHook(conn_id)
     try:
         return wait_until_finished(
             hook,
@@ -78,7 +76,7 @@ def wait_in_worker(
         hook.close()
 
 
-def conclude(verdict: Verdict, conn_id: str, store: Any, log: logging.Logger | Any) -> int | None:
+def conclude(verdict: Verdict, project: Project, store: Any, log: logging.Logger | Any) -> int | None:
     """Act on the wait's verdict; return the number of orders Voucherify imported.
 
     A batch whose import ended ``FAILED`` is marked in the ledger (``store``: the task state
@@ -90,7 +88,7 @@ def conclude(verdict: Verdict, conn_id: str, store: Any, log: logging.Logger | A
     if verdict.failed_actions:
         # A whole import FAILED: its orders are not in Voucherify, so a retry must send that
         # batch again rather than skip it as accepted.
-        ledger = BatchLedger(store, project_of(VoucherifyHook(conn_id)))
+        ledger = BatchLedger(store, project)
         if marked := ledger.forget_failed(verdict.failed_actions):
             log.info("%d batches whose import FAILED will be sent again by a retry", marked)
     if verdict.status is Outcome.ERROR:
@@ -102,7 +100,7 @@ def conclude(verdict: Verdict, conn_id: str, store: Any, log: logging.Logger | A
     return verdict.summary.done_count if verdict.summary is not None else None
 
 
-def lineage(orders: object, conn_id: str, imported_orders: int | None) -> Any:
+def lineage(orders: object, project: Project | None, imported_orders: int | None) -> Any:
     """OpenLineage: the source file in; the project's orders out, only once imported.
 
     ``imported_orders`` is ``None`` unless a wait succeeded: an import merely submitted claims no
@@ -120,12 +118,11 @@ def lineage(orders: object, conn_id: str, imported_orders: int | None) -> Any:
         return None
     source = lineage_input(orders)
     outputs = []
-    if imported_orders is not None:
-        settings = VoucherifyHook(conn_id).settings
+    if imported_orders is not None and project is not None:
         outputs.append(
             OutputDataset(
-                namespace=settings.base_url,
-                name=f"{settings.app_id}/orders",
+                namespace=project.base_url,
+                name=f"{project.app_id}/orders",
                 outputFacets={
                     "outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=imported_orders)
                 },

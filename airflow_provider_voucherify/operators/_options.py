@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+from airflow_provider_voucherify.importing.validation import ON_INVALID_CHOICES
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
-from airflow_provider_voucherify.operators._validation import ON_INVALID_CHOICES
 
 
 def check_options(

@@ -5,17 +5,29 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from contextlib import ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
+from functools import cached_property
 from typing import Any, NoReturn
 
 from airflow.configuration import conf
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_voucherify.failures import fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
+from airflow_provider_voucherify.importing.body_limit import BodyLimit
+from airflow_provider_voucherify.importing.continuation import (
+    Checkpoints,
+    Continuation,
+    SourceIdentity,
+    restart,
+)
+from airflow_provider_voucherify.importing.ledger import BatchLedger, tally
+from airflow_provider_voucherify.importing.pipeline import ImportRules
+from airflow_provider_voucherify.importing.plan_view import PlanView
+from airflow_provider_voucherify.importing.preflight import Preflight, bulk_limit, dry_run_report
+from airflow_provider_voucherify.importing.sending import SendLoop
+from airflow_provider_voucherify.importing.source import OrdersArg, OrdersInMemory, OrderSource
+from airflow_provider_voucherify.importing.validation import Counts, OnInvalid, RejectsFile, rejects_location
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
-from airflow_provider_voucherify.operators._body_limit import BodyLimit
 from airflow_provider_voucherify.operators._completion import (
     conclude,
     lineage,
@@ -23,27 +35,11 @@ from airflow_provider_voucherify.operators._completion import (
     wait_in_worker,
     wait_trigger,
 )
-from airflow_provider_voucherify.operators._continuation import Checkpoints, Continuation, SourceIdentity
 from airflow_provider_voucherify.operators._options import check_options
-from airflow_provider_voucherify.operators._pipeline import ImportRules
-from airflow_provider_voucherify.operators._plan_view import PlanView
-from airflow_provider_voucherify.operators._preflight import Preflight, bulk_limit, dry_run_report
-from airflow_provider_voucherify.operators._restart import restart
-from airflow_provider_voucherify.operators._resume import BatchLedger, tally
-from airflow_provider_voucherify.operators._sending import SendLoop
-from airflow_provider_voucherify.operators._source import (
-    OrdersArg,
-    OrdersInMemory,
-    OrderSource,
-)
-from airflow_provider_voucherify.operators._validation import (
-    Counts,
-    OnInvalid,
-    RejectsFile,
-    rejects_location,
-)
-from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_share
-from airflow_provider_voucherify.verdict import Verdict
+from airflow_provider_voucherify.operators._storage import resolved
+from airflow_provider_voucherify.operators._task import defer_until, fail_fast
+from airflow_provider_voucherify.waiting.pacing import DEFAULT_API_BUDGET_SHARE, check_share
+from airflow_provider_voucherify.waiting.verdict import Verdict
 
 DEFAULT_TIMEOUT = timedelta(days=7)
 
@@ -193,6 +189,11 @@ class ImportOrdersOperator(BaseOperator):
         if isinstance(self.orders, (list, tuple)):
             self.orders = OrdersInMemory(self.orders)
 
+    @cached_property
+    def hook(self) -> VoucherifyHook:
+        """The one hook of this task's run: sending, waiting and concluding share it."""
+        return VoucherifyHook(self.voucherify_conn_id)
+
     def execute(self, context: Context) -> list[str]:
         return self._run(context, Continuation())
 
@@ -223,7 +224,7 @@ class ImportOrdersOperator(BaseOperator):
         )
 
     def _send(self, context: Context, state: Continuation) -> list[str]:
-        hook = VoucherifyHook(self.voucherify_conn_id)
+        hook = self.hook
         continuing, finished = state.position.batch > 0, False
         counts = state.position.counts()
         loop: SendLoop | None = None
@@ -247,7 +248,7 @@ class ImportOrdersOperator(BaseOperator):
                     "Earlier tries sent %d batches; their imports now: %s", len(states), tally(states)
                 )
             with ExitStack() as stack:
-                source = stack.enter_context(OrderSource(self.orders))
+                source = stack.enter_context(OrderSource(resolved(self.orders)))
                 identity = SourceIdentity.of(source)
                 if resume and not continuing and (found := restart(ledger.leading_run(), identity)):
                     state, continuing = found.continuation, True
@@ -260,7 +261,7 @@ class ImportOrdersOperator(BaseOperator):
                         found.batches + 1,
                     )
                 checkpoints = Checkpoints(source, state.position, state.identity, known=identity)
-                location = rejects_location(self.rejects_path)
+                location = rejects_location(resolved(self.rejects_path))
                 rejects = (
                     stack.enter_context(
                         RejectsFile(location, from_line=state.position.line if continuing else None)
@@ -308,21 +309,17 @@ class ImportOrdersOperator(BaseOperator):
         return action_ids
 
     def _defer_until(self, retry_at: float, state: Continuation) -> NoReturn:
-        self.defer(
-            trigger=DateTimeTrigger(moment=datetime.fromtimestamp(retry_at, tz=timezone.utc)),
-            method_name="resume_import",
-            kwargs={"continuation": state.to_dict()},
-        )
+        defer_until(self, retry_at, "resume_import", {"continuation": state.to_dict()})
 
     def _dry_run(self, context: Context) -> list[str]:
         """Everything but the bulk calls: validate, write rejects, report what would be sent."""
-        hook = VoucherifyHook(self.voucherify_conn_id)
+        hook = self.hook
         preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
         counts, sizes = Counts(), []
         try:
             with ExitStack() as stack:
-                source = stack.enter_context(OrderSource(self.orders))
-                location = rejects_location(self.rejects_path)
+                source = stack.enter_context(OrderSource(resolved(self.orders)))
+                location = rejects_location(resolved(self.rejects_path))
                 rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
                 cut = self.rules.batches(source, counts=counts, rejects=rejects, check=preflight.check)
                 sizes = [batch.count for batch in cut]
@@ -348,7 +345,7 @@ class ImportOrdersOperator(BaseOperator):
                 method_name="execute_complete",
                 kwargs={"async_action_ids": action_ids},
             )
-        verdict = wait_in_worker(self.voucherify_conn_id, action_ids, **options, log=self.log)
+        verdict = wait_in_worker(self.hook, action_ids, **options, log=self.log)
         return self._conclude(verdict, action_ids, context)
 
     def execute_complete(
@@ -362,7 +359,7 @@ class ImportOrdersOperator(BaseOperator):
 
     def _conclude(self, verdict: Verdict, action_ids: list[str], context: Context) -> list[str]:
         store = context.get("task_state_store")
-        self._imported_orders = conclude(verdict, self.voucherify_conn_id, store, self.log)
+        self._imported_orders = conclude(verdict, project_of(self.hook), store, self.log)
         return action_ids
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
@@ -373,7 +370,7 @@ class ImportOrdersOperator(BaseOperator):
         facet with the number of orders Voucherify imported. ``None`` without OpenLineage.
         """
         imported = self._imported_orders if self.wait_for_completion else None
-        return lineage(self.orders, self.voucherify_conn_id, imported)
+        return lineage(self.orders, project_of(self.hook) if imported is not None else None, imported)
 
 
 def as_flag(value: bool | str, name: str) -> bool:

@@ -20,26 +20,23 @@ except ImportError:  # pragma: no cover - Airflow 3.1
 
 __all__ = ["AirflowException", "AirflowFailException", "ReconcileOrdersOperator"]  # what the task raises
 
+from airflow_provider_voucherify.error_policy import reopens_at
 from airflow_provider_voucherify.exceptions import VoucherifyApiError, VoucherifyRateLimitError
-from airflow_provider_voucherify.failures import fail_fast
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
+from airflow_provider_voucherify.importing.pipeline import ImportRules
+from airflow_provider_voucherify.importing.preflight import Preflight
+from airflow_provider_voucherify.importing.source import OrdersArg, OrdersInMemory, OrderSource
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT, AsyncAction
-from airflow_provider_voucherify.operators._pipeline import ImportRules
-from airflow_provider_voucherify.operators._plan_view import when
-from airflow_provider_voucherify.operators._preflight import Preflight
-from airflow_provider_voucherify.operators._rate_window import defer_until, reopens_at, sleep_until
-from airflow_provider_voucherify.operators._reconcile_actions import read_actions
-from airflow_provider_voucherify.operators._reconcile_outcome import conclude
-from airflow_provider_voucherify.operators._source import OrdersArg, OrdersInMemory, OrderSource
+from airflow_provider_voucherify.operators._storage import resolved
+from airflow_provider_voucherify.operators._task import defer_until, fail_fast
+from airflow_provider_voucherify.rate_limits import sleep_until, when
+from airflow_provider_voucherify.reconcile.actions import read_actions
 from airflow_provider_voucherify.reconcile.check import CachedReader, check_sample
-from airflow_provider_voucherify.reconcile.report import (
-    DEFAULT_CONFIDENCE,
-    count_problem,
-    flatten_ids,
-    sample_size_for,
-)
+from airflow_provider_voucherify.reconcile.outcome import ReconciliationError, summarize
+from airflow_provider_voucherify.reconcile.report import DEFAULT_CONFIDENCE, count_problem, sample_size_for
 from airflow_provider_voucherify.reconcile.sample import OrderSample, draw_sample
 from airflow_provider_voucherify.reconcile.state import Drawn, ReconcileState
+from airflow_provider_voucherify.waiting.tracker import action_ids
 
 if TYPE_CHECKING:
     from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
@@ -226,7 +223,7 @@ class ReconcileOrdersOperator(BaseOperator):
 
     def _run(self, state: ReconcileState) -> dict[str, Any]:
         size = _sample_size(self.sample_size)
-        ids = flatten_ids(self.async_action_ids)
+        ids = action_ids(self.async_action_ids)
         hook = VoucherifyHook(self.voucherify_conn_id)
         # Kept across waits in the worker (never across a deferral: they hold personal data).
         actions: dict[str, AsyncAction] = {}
@@ -248,7 +245,12 @@ class ReconcileOrdersOperator(BaseOperator):
                         self._wait_for_window(state, retry_at, exc, len(ids) - len(actions), size, defer)
         finally:
             hook.close()
-        return conclude(state, confidence=self.confidence, max_mismatches=self.max_mismatches, log=self.log)
+        try:
+            return summarize(
+                state, confidence=self.confidence, max_mismatches=self.max_mismatches, log=self.log
+            )
+        except ReconciliationError as exc:
+            raise AirflowFailException(str(exc)) from exc
 
     def _advance(
         self,
@@ -268,13 +270,13 @@ class ReconcileOrdersOperator(BaseOperator):
         )
         if state.drawn is None:
             totals, refused = read_actions(
-                hook, ids, read=actions, failed_orders_path=self.failed_orders_path, log=self.log
+                hook, ids, read=actions, failed_orders_path=resolved(self.failed_orders_path), log=self.log
             )
             if unfinished := totals.unfinished():
                 names = ", ".join(f"{a.id} ({a.status.value})" for a in unfinished[:10])
                 raise AirflowException(f"Reconcile once the import has finished; still running: {names}")
             preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
-            with OrderSource(self.orders) as source:
+            with OrderSource(resolved(self.orders)) as source:
                 counts, drawn = draw_sample(
                     source, size=size, seed=state.seed, refused=refused, rules=rules, check=preflight.check
                 )
@@ -300,7 +302,7 @@ class ReconcileOrdersOperator(BaseOperator):
             # A continuing try: find the sampled orders again, as the import sent them.
             pending = set(state.drawn.sample_ids) - set(state.result.compared)
             preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
-            with OrderSource(self.orders) as source:
+            with OrderSource(resolved(self.orders)) as source:
                 _, found = draw_sample(
                     source, size=len(pending), rules=rules, check=preflight.check, only=pending
                 )

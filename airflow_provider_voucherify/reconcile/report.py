@@ -16,24 +16,6 @@ DEFAULT_CONFIDENCE = 0.95
 MAX_NAMED_ACTIONS = 10
 
 
-def flatten_ids(value: object) -> list[str]:
-    """Async action ids from one id, a list, or nested lists (mapped or several imports); no repeats."""
-    found: list[str] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if item is None:
-            continue
-        if isinstance(item, str):
-            if item and item not in found:
-                found.append(item)
-        elif isinstance(item, (list, tuple)):
-            stack.extend(reversed(item))
-        else:
-            raise TypeError(f"async_action_ids must be ids or lists of ids, got a {type(item).__name__}")
-    return found
-
-
 @dataclass(frozen=True)
 class ActionTotals:
     """``done_count`` and ``failed_count`` summed over the import's actions."""

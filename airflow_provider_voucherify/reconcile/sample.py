@@ -25,10 +25,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
+from airflow_provider_voucherify.importing.pipeline import ImportRules
+from airflow_provider_voucherify.importing.source import Record
+from airflow_provider_voucherify.importing.validation import Counts, OrderCheck
 from airflow_provider_voucherify.models import Order
-from airflow_provider_voucherify.operators._pipeline import ImportRules
-from airflow_provider_voucherify.operators._source import Record
-from airflow_provider_voucherify.operators._validation import Counts, OrderCheck
 
 PartyKey = tuple[str, str]  # ("source_id", value) or ("id", value)
 MAX_LISTED_INVALID = 10
@@ -178,7 +178,7 @@ def draw_sample(
     """Read every record as the import did and draw the sample from the orders it sent.
 
     The records go through the import's own pipeline (:meth:`~airflow_provider_voucherify.
-    operators._pipeline.ImportRules.batches`): the same validation, the same schema check and the
+    importing.pipeline.ImportRules.batches`): the same validation, the same schema check and the
     same batch cuts, so an order the import rejected (a ``source_id`` repeated within one batch,
     metadata the schema refuses) is counted invalid here too, never as sent.
 

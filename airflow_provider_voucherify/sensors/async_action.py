@@ -12,18 +12,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_voucherify.error_policy import waiting_can_cure
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
-from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_share
-from airflow_provider_voucherify.polling import (
-    ActionTracker,
-    ProgressLog,
-    action_ids,
-    is_transient,
-    poll_once,
-)
 from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
-from airflow_provider_voucherify.verdict import Outcome, Verdict
-from airflow_provider_voucherify.waiting import wait_until_finished
+from airflow_provider_voucherify.waiting.pacing import DEFAULT_API_BUDGET_SHARE, check_share
+from airflow_provider_voucherify.waiting.runners import ProgressLog, poll_once, wait_until_finished
+from airflow_provider_voucherify.waiting.tracker import ActionTracker, action_ids
+from airflow_provider_voucherify.waiting.verdict import Outcome, Verdict
 
 try:  # Airflow >= 3.2 moved these to the Task SDK and deprecated the old names.
     from airflow.sdk.exceptions import (
@@ -201,7 +196,7 @@ class AsyncActionSensor(BaseSensorOperator):
         try:
             return poll_once(self.hook, self._tracker)
         except Exception as exc:
-            if not is_transient(exc):
+            if not waiting_can_cure(exc):
                 raise WaitingCannotCure(f"Waiting for async actions failed: {exc}") from exc
             self.log.warning("Polling async actions failed for now, polling again: %s", exc)
             return self._tracker.verdict()

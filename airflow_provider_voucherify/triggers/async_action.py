@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_voucherify.exceptions import VoucherifyError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
-from airflow_provider_voucherify.pacing import DEFAULT_API_BUDGET_SHARE, check_share
-from airflow_provider_voucherify.shared_lists import SharedListReads
-from airflow_provider_voucherify.verdict import Outcome, Verdict
-from airflow_provider_voucherify.waiting import await_until_finished
+from airflow_provider_voucherify.waiting.pacing import DEFAULT_API_BUDGET_SHARE, check_share
+from airflow_provider_voucherify.waiting.runners import await_until_finished
+from airflow_provider_voucherify.waiting.shared_reads import SharedListReads, Sharing
+from airflow_provider_voucherify.waiting.verdict import Outcome, Verdict
 
 CLASSPATH = "airflow_provider_voucherify.triggers.async_action.AsyncActionTrigger"
 
@@ -21,7 +22,7 @@ CLASSPATH = "airflow_provider_voucherify.triggers.async_action.AsyncActionTrigge
 class AsyncActionTrigger(BaseTrigger):
     """Polls Voucherify async actions until they are final or ``end_time`` passes; fires one event.
 
-    The event's payload is :meth:`Verdict.to_event() <airflow_provider_voucherify.verdict.Verdict.to_event>`
+    The event's payload is :meth:`~airflow_provider_voucherify.waiting.verdict.Verdict.to_event`
     with ``status`` ``success``, ``failed``, ``timeout`` or ``error``; read it back with
     ``Verdict.from_event``. Polls are planned by :func:`~airflow_provider_voucherify.waiting.plan_waiting`:
     from the imports' progress rate, never more often than ``poll_interval``, within
@@ -29,7 +30,7 @@ class AsyncActionTrigger(BaseTrigger):
     connections) are waited out here until ``end_time`` (a 429 until its window reopens); only
     errors that waiting cannot cure (bad credentials, unknown id, the billing cycle's quota
     spent) end the wait early, as an ``error`` event. The triggers of one connection in one
-    triggerer share their list calls (:mod:`~airflow_provider_voucherify.shared_lists`) unless the
+    triggerer share their list calls (:mod:`~airflow_provider_voucherify.waiting.shared_reads`) unless the
     connection's ``share_list_calls`` extra is false.
 
     :param async_action_ids: the async action ids to wait for
@@ -40,6 +41,9 @@ class AsyncActionTrigger(BaseTrigger):
     :param max_failed_orders: failed orders tolerated over all actions before the wait fails
     :param api_budget_share: the largest share of the plan's ordinary API calls (as the
         ``X-Rate-Limit-*`` headers report them) the wait may spend, in (0, 1]
+
+    ``clock`` (epoch seconds) and ``sleep`` are the wait's seams: tests replace them on an instance
+    to run backoff, rate-limit windows and deadlines on a fake clock. They are not serialized.
     """
 
     def __init__(
@@ -58,6 +62,8 @@ class AsyncActionTrigger(BaseTrigger):
         self.end_time = float(end_time)
         self.max_failed_orders = int(max_failed_orders)
         self.api_budget_share = check_share(api_budget_share)
+        self.clock: Callable[[], float] = time.time
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -79,16 +85,28 @@ class AsyncActionTrigger(BaseTrigger):
 
     async def _wait(self) -> Verdict:
         hook = VoucherifyHook(self.voucherify_conn_id)
-        lists = SharedListReads(hook)
+
+        async def sharing() -> Sharing | None:
+            settings = await hook.asettings()
+            if not settings.share_list_calls:
+                return None
+            # Keyed by everything the reads are made with; the shared client reuses these settings.
+            return (self.voucherify_conn_id, settings), lambda: VoucherifyHook.of_settings(
+                self.voucherify_conn_id, settings
+            )
+
+        lists = SharedListReads(hook, sharing)
         try:
             return await await_until_finished(
                 hook,
                 self.async_action_ids,
                 poll_interval=self.poll_interval,
-                timeout=self.end_time - time.time(),
+                timeout=self.end_time - self.clock(),
                 max_failed_orders=self.max_failed_orders,
                 api_budget_share=self.api_budget_share,
                 log=self.log,
+                clock=self.clock,
+                sleep=self.sleep,
                 lists=lists,
             )
         except VoucherifyError as exc:

@@ -74,7 +74,7 @@ def client_body(count: int, *, seed: int = 7, prefix: str = "bench") -> bytes:
     """A ``POST /v1/orders/import`` body as the operator sends it: ``count`` backfill orders through
     the client's own checks and serializer, joined as the operator's batches join them."""
     # Imported here: the operator pulls in Airflow, which the file writer above does not need.
-    from airflow_provider_voucherify.operators._validation import Counts, serialized_orders
+    from airflow_provider_voucherify.importing.validation import Counts, serialized_orders
 
     rng = random.Random(seed)
     records = [(number + 1, order(number, rng, prefix)) for number in range(count)]

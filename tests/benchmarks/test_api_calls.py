@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_voucherify import waiting
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
+from airflow_provider_voucherify.waiting import runners as waiting
 from tests.benchmarks._orders import write_orders
 from tests.benchmarks._report import record
 from tests.benchmarks._runners import floor, provider

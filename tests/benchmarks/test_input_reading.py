@@ -29,9 +29,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_voucherify.importing.source import READ_BUFFER, OrderSource
+from airflow_provider_voucherify.importing.validation import Counts, serialized_orders
 from airflow_provider_voucherify.models import parse_order
-from airflow_provider_voucherify.operators._source import READ_BUFFER, OrderSource
-from airflow_provider_voucherify.operators._validation import Counts, serialized_orders
 from tests.benchmarks._orders import order, write_orders
 from tests.benchmarks._peak import OWN_PEAK
 from tests.benchmarks._report import note, record
@@ -55,8 +55,8 @@ CHILD = (
     + """
 import io, json, sys, tracemalloc
 from airflow_provider_voucherify.exceptions import InvalidOrderError
-from airflow_provider_voucherify.operators._source import READ_BUFFER, OrderSource
-from airflow_provider_voucherify.operators._validation import Counts, serialized_orders
+from airflow_provider_voucherify.importing.source import READ_BUFFER, OrderSource
+from airflow_provider_voucherify.importing.validation import Counts, serialized_orders
 
 def plain(path):
     with io.BufferedReader(io.FileIO(path, "rb"), buffer_size=READ_BUFFER) as handle:

@@ -29,11 +29,16 @@ from typing import Any
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
-from airflow_provider_voucherify.operators._batching import batches
-from airflow_provider_voucherify.operators._continuation import Checkpoints, Position, SourceIdentity
-from airflow_provider_voucherify.operators._restart import restart, where
-from airflow_provider_voucherify.operators._source import OrderSource
-from airflow_provider_voucherify.operators._validation import serialized_orders
+from airflow_provider_voucherify.importing.batching import batches
+from airflow_provider_voucherify.importing.continuation import (
+    Checkpoints,
+    Position,
+    SourceIdentity,
+    restart,
+    where,
+)
+from airflow_provider_voucherify.importing.source import OrderSource
+from airflow_provider_voucherify.importing.validation import serialized_orders
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from tests.benchmarks._orders import write_orders
 from tests.benchmarks._report import note, record

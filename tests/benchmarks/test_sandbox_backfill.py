@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from airflow_provider_voucherify import pacing
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
+from airflow_provider_voucherify.waiting import pacing
 from scripts.demo import POOL, next_month, run_months
 from scripts.sample_warehouse import build_sqlite
 from tests.benchmarks._report import record

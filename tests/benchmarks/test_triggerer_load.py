@@ -32,9 +32,9 @@ from typing import Any
 import psutil
 import pytest
 
-from airflow_provider_voucherify import waiting
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
+from airflow_provider_voucherify.waiting import runners as waiting
 from tests.benchmarks._report import note, record
 
 pytestmark = pytest.mark.bench

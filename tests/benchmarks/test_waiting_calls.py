@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_voucherify import waiting
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
+from airflow_provider_voucherify.waiting import planner
 from tests.benchmarks._orders import write_orders
 from tests.benchmarks._report import record
 from tests.benchmarks._runners import provider
@@ -87,7 +87,7 @@ def test_waiting_on_25_imports_over_10_emulated_minutes(
         others <= 5,
     )
 
-    monkeypatch.setattr(waiting, "MAX_POLL_GAP", POLL_INTERVAL / SCALE)  # a poll every poll_interval
+    monkeypatch.setattr(planner, "MAX_POLL_GAP", POLL_INTERVAL / SCALE)  # a poll every poll_interval
     fixed_lists, fixed_gets, fixed_emulated = wait_and_count(scaled_emulator, orders)
     record(
         "api calls",

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_voucherify import pacing
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.exceptions import (
     VoucherifyAuthError,
@@ -23,7 +22,8 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyTransportError,
     VoucherifyUnsafeRetryError,
 )
-from airflow_provider_voucherify.failures import AirflowFailException
+from airflow_provider_voucherify.operators._task import AirflowFailException
+from airflow_provider_voucherify.waiting import pacing
 from tests.airflow_helpers import point_connection
 from tests.faults.matrix import (
     ALL_SOURCE_IDS,
@@ -37,8 +37,8 @@ from tests.faults.matrix import (
     run_task,
     source_id,
 )
+from tests.importing.test_ledger import DictStore
 from tests.operators.conftest import order_dict, write_jsonl
-from tests.operators.test_resume import DictStore
 
 IMPORT = "POST /v1/orders/import"
 

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
-from airflow_provider_voucherify.failures import AirflowFailException
+from airflow_provider_voucherify.operators._task import AirflowFailException
 from tests.airflow_helpers import point_connection
 from tests.faults.matrix import (
     ALL_SOURCE_IDS,
@@ -21,8 +21,8 @@ from tests.faults.matrix import (
     import_operator,
     source_id,
 )
+from tests.importing.test_ledger import DictStore
 from tests.operators.deferral import drive
-from tests.operators.test_resume import DictStore
 
 IMPORT = "POST /v1/orders/import"
 

@@ -16,7 +16,7 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
-from airflow_provider_voucherify.verdict import Outcome, Verdict
+from airflow_provider_voucherify.waiting.verdict import Outcome, Verdict
 from tests.airflow_helpers import point_connection
 from tests.faults.matrix import ALL_SOURCE_IDS, BATCHES, ORDERS, Case, import_operator, run_task
 

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.exceptions import InvalidOrderError, MetadataSchemaError
-from airflow_provider_voucherify.failures import AirflowFailException
+from airflow_provider_voucherify.operators._task import AirflowFailException
 from tests.airflow_helpers import point_connection
 from tests.faults.matrix import Case, import_operator, run_task
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_voucherify import pacing
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
 from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
+from airflow_provider_voucherify.waiting import pacing
 from tests.airflow_helpers import point_connection
 from tests.faults.matrix import ALL_SOURCE_IDS, BATCHES, ORDERS, Case, import_operator, run_task
 

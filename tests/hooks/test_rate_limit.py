@@ -9,8 +9,8 @@ import time
 import pytest
 
 from airflow_provider_voucherify import VoucherifyRateLimitError
-from airflow_provider_voucherify.hooks._ratelimit import RateLimit
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
+from airflow_provider_voucherify.rate_limits import RateLimit
 from tests.hooks.conftest import TOKEN
 from tests.hooks.scripted_server import Reply, ScriptedServer
 

@@ -12,8 +12,8 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyRateLimitError,
     VoucherifyUnsafeRetryError,
 )
-from airflow_provider_voucherify.hooks._ratelimit import RateLimit, read_rate_limit
 from airflow_provider_voucherify.hooks._retry import backoff_delay, decide, server_wait
+from airflow_provider_voucherify.rate_limits import RateLimit, read_rate_limit
 
 
 def _decide(outcome: httpx.Response | httpx.TransportError, *, attempt: int = 0, safe: bool = True):  # type: ignore[no-untyped-def]

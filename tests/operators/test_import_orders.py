@@ -15,9 +15,9 @@ from packaging.version import Version
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.exceptions import InvalidOrderError, VoucherifyError
-from airflow_provider_voucherify.failures import AirflowFailException
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_IMPORT_BYTES
+from airflow_provider_voucherify.operators._task import AirflowFailException
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from tests.airflow_helpers import run_test_dag
 from tests.operators.conftest import PERSONAL, assert_no_personal_data, order_dict, write_jsonl
@@ -282,7 +282,7 @@ def test_wait_for_completion_fails_when_the_import_fails(server: EmulatorServer)
 
 
 def test_a_retry_sends_again_the_batch_whose_import_failed(server: EmulatorServer) -> None:
-    from tests.operators.test_resume import DictStore
+    from tests.importing.test_ledger import DictStore
 
     store = DictStore()
     operator = ImportOrdersOperator(

@@ -11,13 +11,13 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.exceptions import InvalidOrderError, MetadataSchemaError
-from airflow_provider_voucherify.failures import AirflowFailException
-from airflow_provider_voucherify.metadata_schema import MetadataSchema
-from airflow_provider_voucherify.operators._preflight import (
+from airflow_provider_voucherify.importing.preflight import (
     bulk_limit,
     created_at_problem,
     dry_run_report,
 )
+from airflow_provider_voucherify.metadata_schema import MetadataSchema
+from airflow_provider_voucherify.operators._task import AirflowFailException
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from tests.operators.conftest import assert_no_personal_data, order_dict, write_jsonl
 from tests.operators.test_import_orders import run, run_dag, xcoms

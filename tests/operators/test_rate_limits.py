@@ -10,8 +10,8 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
-from airflow_provider_voucherify.failures import AirflowFailException
-from airflow_provider_voucherify.operators._plan_view import PlanView, batches_left
+from airflow_provider_voucherify.importing.plan_view import PlanView, batches_left
+from airflow_provider_voucherify.operators._task import AirflowFailException
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from tests.operators.conftest import order_dict, write_jsonl
 from tests.operators.deferral import drive

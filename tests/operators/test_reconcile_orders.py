@@ -12,7 +12,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
-from airflow_provider_voucherify.operators._source import OrderSource
+from airflow_provider_voucherify.importing.source import OrderSource
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from airflow_provider_voucherify.operators.reconcile_orders import (
     AirflowException,

@@ -20,7 +20,7 @@ import pytest
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
-from airflow_provider_voucherify.operators._source import OrderSource
+from airflow_provider_voucherify.importing.source import OrderSource
 from airflow_provider_voucherify.operators.reconcile_orders import (
     AirflowFailException,
     ReconcileOrdersOperator,

@@ -12,7 +12,6 @@ from airflow_provider_voucherify.reconcile.report import (
     ActionTotals,
     count_problem,
     detectable_rate,
-    flatten_ids,
     render_table,
     sample_size_for,
 )
@@ -26,14 +25,6 @@ def action(
     return AsyncAction.model_validate(
         {"id": action_id, "type": "ORDERS.IMPORT", "status": status, "result": result or None}
     )
-
-
-def test_ids_come_from_one_id_lists_or_nested_lists_without_repeats() -> None:
-    assert flatten_ids("aa_1") == ["aa_1"]
-    assert flatten_ids([["aa_1", "aa_2"], [], ["aa_2", "aa_3"], None]) == ["aa_1", "aa_2", "aa_3"]
-    assert flatten_ids([]) == []
-    with pytest.raises(TypeError):
-        flatten_ids([1])
 
 
 def test_counts_add_done_and_failed_over_the_actions() -> None:

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from airflow_provider_voucherify.operators._pipeline import ImportRules
+from airflow_provider_voucherify.importing.pipeline import ImportRules
 from airflow_provider_voucherify.reconcile.sample import OrderSample, draw_sample
 from tests.operators.conftest import order_dict
 
@@ -114,7 +114,7 @@ def test_profiles_are_forgotten_with_the_orders_that_needed_them() -> None:
 
 
 def _parsed(orders: list[dict[str, Any]]) -> list[tuple[Any, bytes]]:
-    from airflow_provider_voucherify.operators._validation import checked_order
+    from airflow_provider_voucherify.importing.validation import checked_order
 
     return [
         checked_order(json.dumps(o).encode(), n, True, "original_created_at") for n, o in enumerate(orders)

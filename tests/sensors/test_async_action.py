@@ -21,8 +21,8 @@ from airflow_provider_voucherify.sensors.async_action import (
     WaitingCannotCure,
 )
 from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
-from airflow_provider_voucherify.verdict import Outcome, Summary, Verdict
-from tests.waiting import (  # noqa: F401
+from airflow_provider_voucherify.waiting.verdict import Outcome, Summary, Verdict
+from tests.waiting.emulators import (  # noqa: F401
     bad_order,
     order,
     queue_imports,

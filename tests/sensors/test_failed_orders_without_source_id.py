@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from tests.sensors.test_async_action import failure_message, run_dag
-from tests.waiting import bad_order, order, slow_emulator, slow_emulator_server  # noqa: F401
+from tests.waiting.emulators import bad_order, order, slow_emulator, slow_emulator_server  # noqa: F401
 
 
 def rejected_import() -> list[str]:

@@ -17,7 +17,7 @@ from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.sensors.async_action import WaitingCannotCure
 from tests.sensors.test_async_action import failure_message, run_dag
-from tests.waiting import (  # noqa: F401
+from tests.waiting.emulators import (  # noqa: F401
     bad_order,
     order,
     queue_imports,

@@ -13,11 +13,11 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 from packaging.version import Version
 
-from airflow_provider_voucherify import pacing
-from airflow_provider_voucherify.emulator.testing import EmulatorServer
+from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.triggers.async_action import CLASSPATH, AsyncActionTrigger
-from airflow_provider_voucherify.verdict import Outcome, Verdict
-from tests.waiting import (  # noqa: F401
+from airflow_provider_voucherify.waiting import MAX_IDLE_INTERVALS, pacing
+from airflow_provider_voucherify.waiting.verdict import Outcome, Verdict
+from tests.waiting.emulators import (  # noqa: F401
     bad_order,
     order,
     point_connection,
@@ -258,3 +258,95 @@ def test_a_cancellation_racing_a_finished_poll_is_not_swallowed(use_within: bool
 
     # `within` lets the cancellation through; wait_for (3.10/3.11) swallows it: the reason for `within`.
     assert asyncio.run(scenario()) is use_within
+
+
+class FakeClock:
+    """The trigger's ``clock`` and ``sleep`` seams: sleeping moves this clock at once, and is recorded."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def on_fake_clock(trigger: AsyncActionTrigger, clock: FakeClock) -> AsyncActionTrigger:
+    trigger.clock, trigger.sleep = clock.time, clock.sleep
+    return trigger
+
+
+def test_the_deadline_is_kept_on_the_trigger_clock_without_waiting_for_it(
+    slow_emulator: EmulatorServer,  # noqa: F811
+) -> None:
+    slow_emulator.set_faults(hold_imports=True)  # queued for good: only the deadline ends the wait
+    ids = queue_imports(2)
+    clock = FakeClock()
+    trigger = on_fake_clock(make_trigger(ids, poll_interval=30), clock)
+    trigger.end_time = clock.now + 6 * 3600
+
+    started = time.monotonic()
+    verdict = only_verdict(run_to_end(trigger))
+
+    assert verdict.status is Outcome.TIMEOUT, verdict.message
+    assert "Gave up waiting after 21600 s" in verdict.message
+    assert clock.now == pytest.approx(trigger.end_time)
+    assert time.monotonic() - started < 30, "six hours of waiting ran on the fake clock"
+    # Nothing moved: the gaps doubled from poll_interval up to MAX_IDLE_INTERVALS of them.
+    assert [round(s) for s in clock.sleeps[:6]] == [30, 60, 120, 240, 480, 480]
+    assert max(clock.sleeps) == pytest.approx(30 * MAX_IDLE_INTERVALS)
+    assert requests(slow_emulator, "GET /v1/async-actions") < 6 * 3600 / 30 / 4
+
+
+def test_transient_errors_back_off_doubling_on_the_trigger_clock(
+    slow_emulator: EmulatorServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = queue_imports(2)
+    point_connection(monkeypatch, slow_emulator, max_retries=0)
+    slow_emulator.set_faults(error_rate=1.0, error_statuses=[503])
+    clock = FakeClock()
+    trigger = on_fake_clock(make_trigger(ids, poll_interval=30), clock)
+    trigger.end_time = clock.now + 3600
+
+    verdict = only_verdict(run_to_end(trigger))
+
+    assert verdict.status is Outcome.TIMEOUT, verdict.message
+    # 30 s, then doubling while nothing gets through, up to MAX_ERROR_BACKOFF (300 s); the last
+    # sleep ends at the deadline.
+    assert [round(s) for s in clock.sleeps[:5]] == [30, 60, 120, 240, 300]
+    assert all(round(s) <= 300 for s in clock.sleeps)
+
+
+def test_a_rate_limit_is_waited_out_until_its_window_reopens_on_the_trigger_clock(
+    slow_emulator: EmulatorServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = queue_imports(3, orders_each=1)
+    wait_for_actions(slow_emulator, ids)
+    # A 429 raises at once (the hook does not sleep on it): the trigger's planner waits.
+    point_connection(monkeypatch, slow_emulator, max_retries=0, max_rate_limit_wait=0)
+    slow_emulator.set_faults(rate_limit_per_minute=1, retry_after_seconds=45)
+    monkeypatch.setattr(pacing, "ASSUMED_WINDOW", 60.0)  # the fault's window is a minute
+    clock = FakeClock()
+
+    async def sleep_then_reopen(seconds: float) -> None:
+        await clock.sleep(seconds)
+        if seconds >= 40:  # the planner slept until the window reopens: let the API answer again
+            slow_emulator.clear_faults()
+
+    trigger = make_trigger(ids, poll_interval=30, api_budget_share=1.0)
+    trigger.clock, trigger.sleep = clock.time, sleep_then_reopen
+    trigger.end_time = clock.now + 3600
+
+    verdict = only_verdict(run_to_end(trigger))
+
+    assert verdict.status is Outcome.SUCCESS, verdict.message
+    # It slept past the window's reopening (45 s), on its own clock, then read every result.
+    assert clock.sleeps and clock.sleeps[0] >= 45, clock.sleeps
+    assert sum(counts.get("429", 0) for counts in slow_emulator.stats()["requests"].values()) > 0

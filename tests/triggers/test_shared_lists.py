@@ -13,15 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_voucherify import pacing
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.exceptions import VoucherifyApiError, VoucherifyRateLimitError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
-from airflow_provider_voucherify.polling import ListPage
-from airflow_provider_voucherify.shared_lists import ListCoalescer, coalescers
 from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
-from airflow_provider_voucherify.verdict import Outcome, Verdict
-from tests.waiting import (  # noqa: F401
+from airflow_provider_voucherify.waiting import pacing
+from airflow_provider_voucherify.waiting.shared_reads import ListCoalescer, coalescers
+from airflow_provider_voucherify.waiting.tracker import ListPage
+from airflow_provider_voucherify.waiting.verdict import Outcome, Verdict
+from tests.waiting.emulators import (  # noqa: F401
     ORDERS_PER_SECOND,
     order,
     point_connection,
@@ -320,7 +320,7 @@ def test_an_answer_the_shared_read_cannot_parse_does_not_fail_its_waiters(
     reads: Reads,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from airflow_provider_voucherify import shared_lists
+    from airflow_provider_voucherify.waiting import shared_reads as shared_lists
 
     class Unreadable(VoucherifyHook):
         """The shared read's hook: every list answer holds an entry the models refuse."""

@@ -1,0 +1,164 @@
+"""The send loop of an import: skip what an earlier try sent, post the rest, record, report.
+
+A 429 the client does not sleep through (longer than its ``max_rate_limit_wait``) reaches the
+loop as :class:`~airflow_provider_voucherify.exceptions.VoucherifyRateLimitError`. The quota of a
+billing cycle is re-raised (waiting days is pointless); any other limit records where the refused
+batch starts in ``state`` and then either calls ``defer`` (the operator's deferral, which raises
+``TaskDeferred``) or sleeps until the window reopens and posts the same batch again.
+
+Batch ``k`` is posted only after batch ``k - 1`` was accepted and recorded in the ledger, with
+where it ended in the source (so a retry can read on from there); a batch a rate limit refused
+is continued at its own start. Posting and reading the next batch are not overlapped: measured on
+the plan-limits benchmark (2 cores shared with the API), a second thread posting while this one
+read on held the worker as long, or longer, since both compete for the same cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, Protocol
+
+from airflow_provider_voucherify.error_policy import reopens_at
+from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
+from airflow_provider_voucherify.importing.batching import Batch
+from airflow_provider_voucherify.importing.body_limit import BodyLimit, send_within_limit
+from airflow_provider_voucherify.importing.continuation import Checkpoints, Continuation, where
+from airflow_provider_voucherify.importing.ledger import BatchLedger
+from airflow_provider_voucherify.importing.plan_view import PlanView, batches_left
+from airflow_provider_voucherify.importing.progress import Progress
+from airflow_provider_voucherify.importing.validation import Counts
+from airflow_provider_voucherify.rate_limits import RateLimit, sleep_until, when
+
+Defer = Callable[[float, Continuation], NoReturn]
+
+
+class ImportClient(Protocol):
+    """The calls the send loop makes (``VoucherifyHook`` has them)."""
+
+    @property
+    def rate_limit(self) -> RateLimit | None: ...
+
+    def import_serialized(self, body: bytes, *, count: int, resend_safe: bool) -> str: ...
+
+
+@dataclass
+class SendLoop:
+    """Sends an import's batches through ``hook``, one request at a time, in order.
+
+    :param state: what earlier tries of this run did (updated as batches are accepted, and
+        handed to ``defer`` when a rate limit refuses one)
+    :param counts: the running counts of the validation step feeding the batches
+    :param defer: defers the task until a window reopens; ``None`` waits in the worker
+    """
+
+    hook: ImportClient
+    ledger: BatchLedger
+    state: Continuation
+    checkpoints: Checkpoints
+    counts: Counts
+    plan: PlanView
+    batch_size: int
+    body_limit: BodyLimit
+    defer: Defer | None
+    log: logging.Logger | Any
+    action_ids: list[str] = field(init=False)
+    sent: int = field(init=False)
+    skipped: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.action_ids = list(self.state.action_ids)
+        self.sent, self.skipped = self.state.sent, self.state.skipped
+        self._sent_before = self.sent
+        self._progress = Progress(total=self.checkpoints.source.total)
+
+    def run(self, made: Iterable[Batch]) -> None:
+        """Send every batch of ``made`` (as cut by ``ImportRules.batches``) not skipped as recorded.
+
+        :raises: what reading, posting or the rate limit raise (``TaskDeferred`` from ``defer``)
+        """
+        # Sequential: while a batch is posted nothing reads on, so the checkpoints and counts
+        # still describe it (where it starts and ends, records read, share of the file read).
+        for batch in self.checkpoints.batches(made, self.counts):
+            if not self._skipped(batch):
+                self._accepted(batch, self._post(batch))
+
+    def _skipped(self, batch: Batch) -> bool:
+        decision = self.ledger.decide(batch)
+        if decision.async_action_id is not None:
+            self.skipped += batch.count
+            self.log.info("batch %d: %s, skipped", batch.number, decision.reason)
+            self.action_ids.append(decision.async_action_id)
+            return True
+        if self.ledger.resume and batch.number in self.ledger.recalled:
+            self.log.info("batch %d: sending it again: %s", batch.number, decision.reason)
+        # What a deferral while posting this batch hands on: the batches before it.
+        self.state.action_ids, self.state.sent, self.state.skipped = (
+            self.action_ids,
+            self.sent,
+            self.skipped,
+        )
+        return False
+
+    def _post(self, batch: Batch) -> list[str]:
+        """Post ``batch`` (``POST /v1/orders/import``) and return the async action id of each request:
+        one, or several when a 413 made it split the batch under the body limit.
+
+        :raises VoucherifyRateLimitError: for ``api_calls_cycle``
+        """
+        start, source = self.checkpoints.current, self.checkpoints.source
+        while True:
+            try:
+                action_ids = send_within_limit(self._send, batch, self.body_limit, self.log)
+            except VoucherifyRateLimitError as exc:
+                retry_at = reopens_at(exc)  # re-raises the billing cycle's quota
+                seen = self.hook.rate_limit
+                self.plan.refused(
+                    retry_at, seen.limit if seen and seen.limit_type == exc.limit_type else None
+                )
+                left = batches_left(
+                    source.total, start.read, self.batch_size, batch.number - 1, source.fraction_read()
+                )
+                self.log.info(
+                    "%s limit: batch %d refused; it continues at %s (in %.0f s), %s batches remain%s",
+                    exc.limit_type or "rate",
+                    batch.number,
+                    when(retry_at),
+                    max(retry_at - time.time(), 0.0),
+                    "an unknown number of" if left is None else f"about {left}",
+                    "; deferring: the worker and the pool slot are free meanwhile" if self.defer else "",
+                )
+                self.state.position, self.state.identity = start, self.checkpoints.identity
+                self.state.plan, self.state.waits = self.plan.to_dict(), self.state.waits + 1
+                if self.defer is not None:
+                    self.defer(retry_at, self.state)
+                sleep_until(retry_at)
+                self.log.info("Window reopened: sending batch %d again", batch.number)
+                continue
+            self.plan.accepted(time.time())
+            return action_ids
+
+    def _send(self, body: bytes, count: int, resend_safe: bool) -> str:
+        return self.hook.import_serialized(body, count=count, resend_safe=resend_safe)
+
+    def _accepted(self, batch: Batch, sent_as: list[str]) -> None:
+        """``batch`` was accepted as ``sent_as``: record it, count it and log the progress line."""
+        ends, fraction = self.checkpoints.following, self.checkpoints.source.fraction_read()
+        self.ledger.record(batch, sent_as[0], where=where(batch.count, ends, self.checkpoints.identity))
+        if len(sent_as) > 1:
+            # Split after a 413, it went out as several imports and an entry holds one action
+            # id: recorded, so that a retry still recognises the batches after it, but marked to
+            # be sent again (an update, by source_id).
+            self.ledger.forget_failed(sent_as[:1])
+        self.sent += batch.count
+        line = self._progress.describe(
+            batch.number, self.sent + self.skipped, self.sent - self._sent_before, fraction
+        )
+        left = batches_left(
+            self.checkpoints.source.total, self.counts.read, self.batch_size, batch.number, fraction
+        )
+        view = self.plan.describe(left, time.time())
+        self.log.info("%s, async action %s%s", line, ", ".join(sent_as), f"; {view}" if view else "")
+        self.action_ids.extend(sent_as)

@@ -1,0 +1,291 @@
+"""From records to serialized orders: validation, the invalid-record policy, and the rejects file.
+
+:func:`serialized_orders` is the hot path of an import: each JSON line goes straight to pydantic's
+JSON parser (through :func:`~airflow_provider_voucherify.models.parse_order`), each valid order is
+serialized once, and nothing is logged per order. Invalid records follow ``on_invalid``:
+
+- ``"fail"``: the first one raises its :class:`InvalidOrderError` (line, source_id, field paths);
+- ``"skip"``: each one is counted and written to the rejects file, and the one that takes the
+  count past ``max_invalid`` raises at once, so no batch after it is sent.
+
+Two orders with the same ``source_id`` are never sent in one request (what the API does with that
+is undocumented). Policy: an order whose ``source_id`` is already in the batch being filled is an
+invalid record naming the earlier line (:class:`SourceIdsInBatch`, one set per batch, so memory
+stays bounded). Repeated farther apart, in a later batch, the later order is sent after the
+earlier one and updates it, as the import upserts by ``source_id``.
+
+Neither the errors nor the rejects file quote a record's content: it may hold personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from types import TracebackType
+from typing import IO, Any, Literal, Protocol, TypeVar
+
+from airflow_provider_voucherify.exceptions import InvalidOrderError
+from airflow_provider_voucherify.importing.source import (
+    Location,
+    Record,
+    is_location,
+    is_stored,
+    storage_path,
+)
+from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, Order, parse_order
+
+OnInvalid = Literal["fail", "skip"]
+ON_INVALID_CHOICES: tuple[OnInvalid, ...] = ("fail", "skip")
+# Extra per-order rules (the project's metadata schemas): (path, reason) pairs, empty when none broken.
+OrderCheck = Callable[[Order], list[tuple[str, str]]]
+# Told of each order the import sends: (the validated order, its JSON, its line).
+OnValid = Callable[[Order, bytes, int], None]
+# A request body is "[" + orders joined by "," + "]": one order alone must leave room for the brackets.
+MAX_ORDER_BYTES = MAX_IMPORT_BYTES - 2
+# A continuing try's kept rejects entries stay in memory up to this size, then in a temporary file.
+KEPT_IN_MEMORY = 8 * 1024 * 1024
+
+
+class SourceIdsInBatch:
+    """The ``source_id`` (and line) of each order in the batch being filled.
+
+    The validation pass asks :meth:`earlier_line` before accepting an order; the batching pass
+    calls :meth:`batch_cut` when it closes a batch (``batches(on_cut=...)``), which forgets all but
+    the order that opens the next one (validated before the batching saw it). A batch full by
+    count is known to close before the next order, so that order is checked against an empty
+    batch; one closed by its size limit is not, so a repeat arriving just then is refused too.
+
+    :param batch_size: orders per batch, as given to ``batches()``
+    """
+
+    def __init__(self, batch_size: int = 2000) -> None:
+        self.batch_size = batch_size
+        self._lines: dict[str, int] = {}
+        self._count = 0
+        self._last: tuple[str, int] | None = None
+
+    def earlier_line(self, source_id: str) -> int | None:
+        if self._count >= self.batch_size:
+            self._lines, self._count = {}, 0
+        return self._lines.get(source_id)
+
+    def add(self, source_id: str | None, line: int) -> None:
+        if self._count >= self.batch_size:
+            self._lines, self._count = {}, 0
+        self._count += 1
+        self._last = (source_id, line) if source_id is not None else None
+        if source_id is not None:
+            self._lines[source_id] = line
+
+    def batch_cut(self) -> None:
+        self._lines = dict([self._last]) if self._last is not None else {}
+        self._count = 1
+
+
+@dataclass
+class Counts:
+    """Records read, valid and invalid so far."""
+
+    read: int = 0
+    valid: int = 0
+    invalid: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+_File = TypeVar("_File", bound="JsonLinesFile")
+
+
+class JsonLinesFile:
+    """A JSON Lines file written entry by entry: a local path or an object-store path.
+
+    Written anew by each try (opened with ``"wb"``, never appended to: object stores such as S3
+    and GCS cannot append); a subclass may first copy entries of the previous file it keeps (see
+    :class:`RejectsFile`). Local parent directories are created.
+    """
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+        self._path = storage_path(location)
+        self._handle: IO[bytes] | None = None
+
+    def _kept(self) -> IO[bytes] | None:
+        """The previous file's entries this one starts with (``None``: none)."""
+        return None
+
+    def __enter__(self: _File) -> _File:
+        if not is_stored(self._path):
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        kept = self._kept()  # read before "wb" empties the file
+        self._handle = self._path.open("wb")
+        if kept is not None:
+            with kept:
+                shutil.copyfileobj(kept, self._handle)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def write_entry(self, entry: Mapping[str, Any]) -> None:
+        if self._handle is None:
+            raise RuntimeError(f"{type(self).__name__} must be entered (with ...) before writing")
+        self._handle.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+
+
+class Rejects(Protocol):
+    """Where invalid records go: a :class:`RejectsFile`, or a reader's own tally of them."""
+
+    @property
+    def location(self) -> Location: ...
+
+    def write(self, error: InvalidOrderError) -> None: ...
+
+
+class RejectsFile(JsonLinesFile):
+    """JSON Lines of invalid records: ``{"line", "source_id", "errors": [{"path", "reason"}]}``.
+
+    Never the record itself. A local path or an object-store path; rewritten on each try.
+
+    :param from_line: a try that continues reading at this line (after a rate-limit deferral, or
+        a retry that skips the batches an earlier try sent) keeps the previous file's entries for
+        the lines before it, which it will not read again, and drops the rest, which it writes
+        again as it reads them: each invalid record is listed once, whatever the store
+    """
+
+    def __init__(self, location: Location, from_line: int | None = None) -> None:
+        super().__init__(location)
+        self.from_line = from_line
+
+    def _kept(self) -> IO[bytes] | None:
+        if self.from_line is None or not self._path.exists():
+            return None
+        kept: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=KEPT_IN_MEMORY)  # noqa: SIM115
+        with self._path.open("rb") as previous:
+            # readline, not iteration: Airflow 3.1 wraps object-store files in a class that
+            # cannot be iterated.
+            for entry in iter(previous.readline, b""):
+                if _line_of(entry) < self.from_line:
+                    kept.write(entry)
+        kept.seek(0)
+        return kept
+
+    def write(self, error: InvalidOrderError) -> None:
+        self.write_entry(
+            {
+                "line": error.line,
+                "source_id": error.source_id,
+                "errors": [{"path": path, "reason": reason} for path, reason in error.errors],
+            }
+        )
+
+
+def _line_of(entry: bytes) -> int:
+    """The line a rejects entry names; 0 (kept) when it names none."""
+    try:
+        line = json.loads(entry).get("line")
+    except (ValueError, AttributeError):
+        return 0
+    return line if isinstance(line, int) else 0
+
+
+def checked_order(
+    record: Record, line: int, require_source_id: bool, created_at_metadata_key: str | None
+) -> tuple[Order, bytes]:
+    """One record as the import sends it: the validated ``Order`` (``created_at`` moved) and its JSON.
+
+    :raises InvalidOrderError: for a record the import would reject (invalid, or too large to send)
+    """
+    order = parse_order(record, line=line, require_source_id=require_source_id)
+    order = order.move_created_at(created_at_metadata_key)
+    body = order.to_json()
+    if len(body) > MAX_ORDER_BYTES:
+        raise InvalidOrderError(
+            [("", f"the order is {len(body)} bytes as JSON, more than one import takes ({MAX_ORDER_BYTES})")],
+            line=line,
+            source_id=order.source_id,
+        )
+    return order, body
+
+
+def _check_repeat(in_batch: SourceIdsInBatch, source_id: str | None, line: int) -> None:
+    """Refuse an order repeating a ``source_id`` of the batch being filled; else note it there."""
+    earlier = in_batch.earlier_line(source_id) if source_id is not None else None
+    if earlier is not None:
+        reason = (
+            f"the same source_id as line {earlier}, in the same batch: two orders with one source_id "
+            "are never sent together. Keep one line per order (the latest state of it)"
+        )
+        raise InvalidOrderError([(".source_id", reason)], line=line, source_id=source_id)
+    in_batch.add(source_id, line)
+
+
+def serialized_orders(
+    records: Iterable[tuple[int, Record]],
+    *,
+    counts: Counts,
+    on_invalid: OnInvalid = "fail",
+    max_invalid: int = 0,
+    rejects: Rejects | None = None,
+    require_source_id: bool = True,
+    created_at_metadata_key: str | None = "original_created_at",
+    in_batch: SourceIdsInBatch | None = None,
+    check: OrderCheck | None = None,
+    on_valid: OnValid | None = None,
+) -> Iterator[tuple[bytes, bool]]:
+    """Yield ``(order JSON, has source_id)`` for each valid record, applying ``on_invalid`` to the rest.
+
+    :param counts: updated as records go by, so the caller can report them even after an error
+    :param in_batch: when given, an order repeating a ``source_id`` of the batch being filled is
+        invalid (pass its ``batch_cut`` to :func:`~._batching.batches` as ``on_cut``)
+    :param check: more rules a valid order (its ``created_at`` already in metadata) must meet
+    :param on_valid: told of each valid order before it is yielded (a reader that needs the order)
+    :raises InvalidOrderError: on the first invalid record (``"fail"``), or on the one that takes
+        the number of skipped records past ``max_invalid`` (``"skip"``)
+    """
+    for line, record in records:
+        counts.read += 1
+        try:
+            order, body = checked_order(record, line, require_source_id, created_at_metadata_key)
+            if check is not None and (errors := check(order)):
+                raise InvalidOrderError(errors, line=line, source_id=order.source_id)
+            if in_batch is not None:
+                _check_repeat(in_batch, order.source_id, line)
+        except InvalidOrderError as error:
+            counts.invalid += 1
+            if on_invalid == "fail":
+                raise
+            if rejects is not None:
+                rejects.write(error)
+            if counts.invalid > max_invalid:
+                raise _too_many(error, counts.invalid, max_invalid, rejects) from error
+            continue
+        counts.valid += 1
+        if on_valid is not None:
+            on_valid(order, body, line)
+        yield body, order.source_id is not None
+
+
+def _too_many(
+    error: InvalidOrderError, invalid: int, max_invalid: int, rejects: Rejects | None
+) -> InvalidOrderError:
+    where = f" (each listed in {rejects.location})" if rejects is not None else ""
+    reason = f"stopping: {invalid} invalid records, more than max_invalid={max_invalid}{where}"
+    errors: list[tuple[str, Any]] = [("", reason), *error.errors]
+    return InvalidOrderError(errors, line=error.line, source_id=error.source_id)
+
+
+def rejects_location(value: Location | None) -> Location | None:
+    """``rejects_path`` as given, with an empty template rendering treated as unset."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if is_location(value):
+        return value
+    raise TypeError(f"rejects_path must be a path or URI, got a {type(value).__name__}")

@@ -1,0 +1,106 @@
+"""The two runners of the waiting planner, against a time-scaled emulator over real HTTP.
+
+The planner's decisions are specified in ``tests/waiting/test_planner.py``; these tests prove that each
+runner carries them out: the hook's ``rate_limit`` reaches the budget, and a 429 the hook raises
+(``VoucherifyRateLimitError``) is slept through until its window reopens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
+from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
+from airflow_provider_voucherify.waiting import await_until_finished, pacing, wait_until_finished
+from airflow_provider_voucherify.waiting.verdict import Outcome, Verdict
+from tests.waiting.emulators import point_connection, queue_imports, requests
+
+SCALE = 600  # emulated seconds per real second: an emulated hour lasts 6 s
+HOUR = 3600 / SCALE
+ORDERS_PER_HOUR = 100  # emulated: an import of 50 orders takes half an emulated hour
+LOG = logging.getLogger("test.waiting.runners")
+
+
+@pytest.fixture(scope="module")
+def scaled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    with EmulatorServer(
+        tmp_path_factory.mktemp("scaled-emulator"),
+        time_scale=SCALE,
+        orders_per_second=ORDERS_PER_HOUR / 3600,
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def scaled(scaled_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
+    scaled_server.reset()
+    # A 429 raises at once: the runner, not the hook, waits for the window.
+    point_connection(monkeypatch, scaled_server, max_rate_limit_wait=0)
+    return scaled_server
+
+
+def wait(runner: str, ids: list[str], **kwargs: Any) -> Verdict:
+    """Wait on ``ids`` with the sync or the async runner and a fresh hook."""
+    hook = VoucherifyHook()
+    options: dict[str, Any] = {"poll_interval": 30 / SCALE, "timeout": 60, "log": LOG, **kwargs}
+    try:
+        if runner == "sync":
+            return wait_until_finished(hook, ids, **options)
+
+        async def run() -> Verdict:
+            try:
+                return await await_until_finished(hook, ids, **options)
+            finally:
+                await hook.aclose()
+
+        return asyncio.run(run())
+    finally:
+        hook.close()
+
+
+def limited(server: EmulatorServer) -> int:
+    return sum(int(counts.get("429", 0)) for counts in server.stats()["requests"].values())
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_the_runner_paces_its_polls_by_the_budget_the_headers_report(
+    runner: str, scaled: EmulatorServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = queue_imports(2, orders_each=50)  # an emulated hour of work
+    scaled.set_faults(rate_limit_per_hour=10)  # 20% of it: 2 calls per emulated hour
+    monkeypatch.setattr(pacing, "ASSUMED_WINDOW", HOUR)
+
+    with caplog.at_level(logging.INFO, logger=LOG.name):
+        verdict = wait(runner, ids)
+
+    assert verdict.status is Outcome.SUCCESS, verdict.message
+    assert "keeping to 20% of 10 calls per 6 s" in caplog.text
+    assert limited(scaled) == 0
+    calls = requests(scaled, "GET /v1/async-actions") + requests(scaled, "GET /v1/async-actions/{id}")
+    assert calls <= 2 * 2 + 2, "2 calls an emulated hour over about 1.5 hours, plus the 2 result reads"
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_the_runner_sleeps_through_a_429_until_its_window_reopens(
+    runner: str, scaled: EmulatorServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = queue_imports(5, orders_each=1)
+    wait_for_actions(scaled, ids)
+    # Two calls per one-second window: reading 5 results in one cycle meets 429s.
+    scaled.set_faults(rate_limit_per_minute=2, retry_after_seconds=1)
+    monkeypatch.setattr(pacing, "ASSUMED_WINDOW", 1.0)
+
+    with caplog.at_level(logging.INFO, logger=LOG.name):
+        verdict = wait(runner, ids, api_budget_share=1.0)
+
+    assert verdict.status is Outcome.SUCCESS, verdict.message
+    assert verdict.summary is not None
+    assert verdict.summary.done_count == 5
+    assert limited(scaled) > 0, "the rate limit should have been met"
+    assert "rate limited" in caplog.text
+    assert "window reopens" in caplog.text
