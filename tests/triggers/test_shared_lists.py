@@ -320,8 +320,6 @@ def test_an_answer_the_shared_read_cannot_parse_does_not_fail_its_waiters(
     reads: Reads,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from airflow_provider_voucherify.waiting import shared_reads as shared_lists
-
     class Unreadable(VoucherifyHook):
         """The shared read's hook: every list answer holds an entry the models refuse."""
 
@@ -329,7 +327,13 @@ def test_an_answer_the_shared_read_cannot_parse_does_not_fail_its_waiters(
             await super().alist_async_actions(*args, **kwargs)
             raise ValueError("status: Input should be 'ENQUEUED', 'IN_PROGRESS', 'DONE' or 'FAILED'")
 
-    monkeypatch.setattr(shared_lists, "VoucherifyHook", Unreadable)
+    def shared_client(conn_id: str, settings: Any) -> VoucherifyHook:
+        hook = Unreadable(conn_id)
+        hook._settings = settings
+        return hook
+
+    # The trigger opens the shared reads' own client with VoucherifyHook.of_settings.
+    monkeypatch.setattr(VoucherifyHook, "of_settings", staticmethod(shared_client))
     ids = queue_imports(4)
 
     outcomes = run_triggers([trigger(ids[:2]), trigger(ids[2:])])
