@@ -13,9 +13,10 @@ from urllib.parse import quote
 
 import httpx
 from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
 
 from airflow_provider_voucherify import CONNECTION_FORM
-from airflow_provider_voucherify.exceptions import VoucherifyApiError, VoucherifyError
+from airflow_provider_voucherify.exceptions import ConnectionConfigError, VoucherifyApiError, VoucherifyError
 from airflow_provider_voucherify.hooks._async_send import PreparedRequests, asend
 from airflow_provider_voucherify.hooks._clients import ASYNC_LIMITS, client_options
 from airflow_provider_voucherify.hooks._config import ClientSettings
@@ -97,16 +98,23 @@ class VoucherifyHook(BaseHook):
     # -- configuration ----------------------------------------------------------------------
 
     def _settings_from(self, conn: Any) -> ClientSettings:
-        settings = ClientSettings.from_connection(
-            host=conn.host,
-            port=conn.port,
-            login=conn.login,
-            password=conn.password,
-            extra=conn.extra_dejson,
-            timeout=self._timeout,
-            max_retries=self._max_retries,
-            max_rate_limit_wait=self._max_rate_limit_wait,
-        )
+        try:
+            settings = ClientSettings.from_connection(
+                host=conn.host,
+                port=conn.port,
+                login=conn.login,
+                password=conn.password,
+                extra=conn.extra_dejson,
+                timeout=self._timeout,
+                max_retries=self._max_retries,
+                max_rate_limit_wait=self._max_rate_limit_wait,
+            )
+        except ConnectionConfigError as exc:
+            exc.args = (f"Connection {self.voucherify_conn_id!r}: {exc}",)
+            raise
+        if settings.app_token != conn.password:
+            # Airflow masks the password as stored; the stripped token is another string.
+            mask_secret(settings.app_token)
         for warning in settings.warnings(self.voucherify_conn_id):
             self.log.warning("%s", warning)
         return settings
