@@ -98,6 +98,12 @@ _GATEWAY_PAGE = (
     b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 )
 _FAULT_TEXT = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+# What a browser-facing host answers any path with (the html_page fault): a web app's shell page.
+_HTML_PAGE = (
+    b'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Voucherify Dashboard'
+    b'</title></head><body><div id="root"></div><script src="/static/app.js"></script>'
+    b"</body></html>"
+)
 
 
 class ApiGate:
@@ -134,6 +140,11 @@ class ApiGate:
         faulted = self.faults.applies_to(path, template)
         if faulted and self.faults.config.latency_seconds > 0:
             await asyncio.sleep(self.faults.config.latency_seconds)
+        if faulted and self.faults.config.html_page:
+            await _drain(receive)
+            self.counter.add(route, 200)
+            await _answer(send, 200, _HTML_PAGE, [], b"text/html; charset=utf-8")
+            return
         fault_status = self.faults.draw_error_status() if faulted else None
         if fault_status is not None:
             # An injected failure answers at once: the request is not processed at all.

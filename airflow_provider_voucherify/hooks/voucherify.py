@@ -20,7 +20,7 @@ from airflow_provider_voucherify.exceptions import ConnectionConfigError, Vouche
 from airflow_provider_voucherify.hooks._async_send import PreparedRequests, asend
 from airflow_provider_voucherify.hooks._clients import ASYNC_LIMITS, client_options
 from airflow_provider_voucherify.hooks._config import ClientSettings
-from airflow_provider_voucherify.hooks._retry import RetryDecision, decide
+from airflow_provider_voucherify.hooks._retry import RetryDecision, decide, not_api_answer
 from airflow_provider_voucherify.models import (
     MAX_IMPORT_BYTES,
     MAX_ORDERS_PER_IMPORT,
@@ -174,6 +174,15 @@ class VoucherifyHook(BaseHook):
         url = httpx.URL(f"{settings.base_url}{path}", params=params)
         return error.locate(url=str(url), conn_id=self.voucherify_conn_id)
 
+    def _api_answer(
+        self, endpoint: str, response: httpx.Response, path: str, params: Mapping[str, Any] | None
+    ) -> httpx.Response:
+        """``response``, once it is known to be the API's JSON (never retried otherwise)."""
+        wrong = not_api_answer(endpoint, response)
+        if wrong is not None:
+            raise self._located(wrong, path, params)
+        return response
+
     def _observe(self, outcome: httpx.Response | httpx.TransportError) -> None:
         if isinstance(outcome, httpx.Response):
             seen = read_rate_limit(outcome.headers, time.time())
@@ -233,7 +242,7 @@ class VoucherifyHook(BaseHook):
                 outcome = exc
             self._observe(outcome)
             if isinstance(outcome, httpx.Response) and outcome.is_success:
-                return outcome
+                return self._api_answer(endpoint, outcome, path, params)
             decision = self._decide(endpoint, outcome, attempt, resend_safe)
             if decision.error is not None:
                 raise self._located(decision.error, path, params)
@@ -259,7 +268,7 @@ class VoucherifyHook(BaseHook):
                 outcome = exc
             self._observe(outcome)
             if isinstance(outcome, httpx.Response) and outcome.is_success:
-                return outcome
+                return self._api_answer(endpoint, outcome, path, params)
             decision = self._decide(endpoint, outcome, attempt, resend_safe=True)
             if decision.error is not None:
                 raise self._located(decision.error, path, params)
