@@ -85,26 +85,46 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
+def _bracketed(host: str) -> str:
+    """``host`` with an IPv6 address written bare (``::1``, as Airflow's connection URIs give it)
+    put in brackets, as URLs write it (``[::1]``); any other host unchanged."""
+    if "://" in host or host.startswith("[") or host.count(":") < 2:
+        return host
+    try:
+        return f"[{ipaddress.IPv6Address(host)}]"
+    except ValueError:
+        raise ConnectionConfigError(
+            f"Voucherify host {host!r} is not a base URL, host name or cluster alias (write an IPv6 "
+            "address in brackets when it has a port: [::1]:8000 or http://[::1]:8000)"
+        ) from None
+
+
 def resolve_base_url(host: str | None, port: int | None = None) -> str:
     """The base URL for a connection's host field.
 
     Accepts a cluster alias (``api``, ``us1.api``, ``as1.api``), a bare host name (https is
-    assumed) or a full URL, with or without the API's ``/v1`` path (``https://api.voucherify.io/v1``
-    is ``https://api.voucherify.io``). Plain ``http://`` is refused unless the host is loopback,
+    assumed), an IPv4 or IPv6 address (``::1``, ``[::1]``, ``[::1]:8000``) or a full URL, with or
+    without the API's ``/v1`` path (``https://api.voucherify.io/v1`` is
+    ``https://api.voucherify.io``). Plain ``http://`` is refused unless the host is loopback,
     where the local emulator runs: an App Token must never cross a network in clear text.
     """
     host = (host or "api").strip()
     if host.rstrip("/") in CLUSTERS:
         return CLUSTERS[host.rstrip("/")]
+    host = _bracketed(host)
     parts = urlsplit(host if "://" in host else f"https://{host}")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        given_port = parts.port
+    except ValueError:
+        given_port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or given_port == -1:
         raise ConnectionConfigError(f"Voucherify host {host!r} is not a base URL, host name or cluster alias")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConnectionConfigError(
             f"Refusing plain http:// for {parts.hostname}: the App Token would travel unencrypted. "
             "Use https:// (plain http is allowed for loopback hosts only, e.g. the local emulator)."
         )
-    netloc = parts.netloc if (parts.port or not port) else f"{parts.netloc}:{port}"
+    netloc = parts.netloc if (given_port or not port) else f"{parts.netloc}:{port}"
     path = parts.path.rstrip("/")
     if path.endswith(API_PATH_PREFIX):
         path = path[: -len(API_PATH_PREFIX)]
