@@ -11,6 +11,7 @@ import json
 import re
 from collections import Counter
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,6 +40,21 @@ _TEMPLATES = (
     (re.compile(r"^/v1/metadata-schemas$"), "/v1/metadata-schemas"),
     (re.compile(r"^/v1/metadata-schemas/[^/]+$"), "/v1/metadata-schemas/{resource}"),
 )
+
+
+def one_segment_each(raw_path: bytes) -> str:
+    """The request's path with each segment decoded, but a ``/`` or ``%`` inside one kept encoded
+    (``/v1/orders/a%2Fb`` stays one segment, ``a/b``), as the API routes an encoded id; route
+    handlers read a segment back with :func:`segment`."""
+    return "/".join(
+        unquote(part).replace("%", "%25").replace("/", "%2F")
+        for part in raw_path.decode("latin-1").split("/")
+    )
+
+
+def segment(value: str) -> str:
+    """A path parameter as the client meant it (``a%2Fb`` is ``a/b``): see :func:`one_segment_each`."""
+    return unquote(value)
 
 
 def route_template(path: str) -> str:
@@ -128,6 +144,8 @@ class ApiGate:
         if scope["type"] != "http" or path.startswith("/_emulator/"):
             await self.app(scope, receive, send)
             return
+        if scope.get("raw_path"):
+            path = scope["path"] = one_segment_each(scope["raw_path"])
         with self.front_door.serving():  # the import workers wait between chunks meanwhile
             await self._serve(scope, receive, send, path)
 

@@ -9,7 +9,6 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from airflow.sdk import BaseHook
@@ -30,9 +29,11 @@ from airflow_provider_voucherify.models import (
     parse_order,
 )
 from airflow_provider_voucherify.orders import import_body, refuse_repeated_source_ids
+from airflow_provider_voucherify.paths import action_path, list_params, path_segment
 from airflow_provider_voucherify.rate_limits import RateLimit, read_rate_limit
 
 IMPORT_ENDPOINT = "POST /v1/orders/import"
+ACTION_ENDPOINT = "GET /v1/async-actions/{id}"
 
 
 class VoucherifyHook(BaseHook):
@@ -178,8 +179,7 @@ class VoucherifyHook(BaseHook):
         self, endpoint: str, response: httpx.Response, path: str, params: Mapping[str, Any] | None
     ) -> httpx.Response:
         """``response``, once it is known to be the API's JSON (never retried otherwise)."""
-        wrong = not_api_answer(endpoint, response)
-        if wrong is not None:
+        if (wrong := not_api_answer(endpoint, response)) is not None:
             raise self._located(wrong, path, params)
         return response
 
@@ -211,14 +211,8 @@ class VoucherifyHook(BaseHook):
                 if isinstance(outcome, httpx.Response)
                 else f"failed ({type(outcome).__name__})"
             )
-            self.log.warning(
-                "%s %s; retry %d of %d in %.1f s",
-                endpoint,
-                what,
-                attempt + 1,
-                settings.max_retries,
-                decision.wait,
-            )
+            retry = (attempt + 1, settings.max_retries, decision.wait)
+            self.log.warning("%s %s; retry %d of %d in %.1f s", endpoint, what, *retry)
         return decision
 
     def _request(
@@ -316,26 +310,13 @@ class VoucherifyHook(BaseHook):
 
     def get_async_action(self, async_action_id: str) -> AsyncAction:
         """``GET /v1/async-actions/{id}``: status, progress and, once finished, the result."""
-        response = self._request(
-            "GET", f"/v1/async-actions/{quote(async_action_id, safe='')}", "GET /v1/async-actions/{id}"
-        )
+        response = self._request("GET", action_path(async_action_id), ACTION_ENDPOINT)
         return AsyncAction.model_validate_json(response.content)
 
     async def aget_async_action(self, async_action_id: str) -> AsyncAction:
         """Async twin of :meth:`get_async_action`."""
-        response = await self._arequest(
-            "GET", f"/v1/async-actions/{quote(async_action_id, safe='')}", "GET /v1/async-actions/{id}"
-        )
+        response = await self._arequest("GET", action_path(async_action_id), ACTION_ENDPOINT)
         return AsyncAction.model_validate_json(response.content)
-
-    @staticmethod
-    def _list_params(limit: int, end_date: datetime | str | None) -> dict[str, Any]:
-        if not 1 <= limit <= 100:
-            raise ValueError(f"limit must be between 1 and 100, got {limit}")
-        params: dict[str, Any] = {"limit": limit}
-        if end_date is not None:
-            params["end_date"] = end_date.isoformat() if isinstance(end_date, datetime) else end_date
-        return params
 
     def list_async_actions(
         self,
@@ -351,7 +332,7 @@ class VoucherifyHook(BaseHook):
             the page's size and its last entry's ``created_at``
         """
         response = self._request(
-            "GET", "/v1/async-actions", "GET /v1/async-actions", params=self._list_params(limit, end_date)
+            "GET", "/v1/async-actions", "GET /v1/async-actions", params=list_params(limit, end_date)
         )
         return parse_action_list(response.content, ids)
 
@@ -364,29 +345,29 @@ class VoucherifyHook(BaseHook):
     ) -> list[AsyncAction]:
         """Async twin of :meth:`list_async_actions`."""
         response = await self._arequest(
-            "GET", "/v1/async-actions", "GET /v1/async-actions", params=self._list_params(limit, end_date)
+            "GET", "/v1/async-actions", "GET /v1/async-actions", params=list_params(limit, end_date)
         )
         return parse_action_list(response.content, ids)
 
-    def _get_json(self, path: str, key: str, endpoint: str) -> dict[str, Any]:
-        response = self._request("GET", path.format(quote(key, safe="")), endpoint)
-        found: dict[str, Any] = response.json()
+    def _get_json(self, endpoint: str, key: str) -> dict[str, Any]:
+        template = endpoint.removeprefix("GET ")  # "/v1/orders/{id}": the id is the last segment
+        path = template[: template.index("{")] + path_segment(key, f"id of {endpoint}")
+        found: dict[str, Any] = self._request("GET", path, endpoint).json()
         return found
 
     def get_order(self, order_id_or_source_id: str) -> dict[str, Any]:
         """``GET /v1/orders/{id}``: an order by Voucherify id or by your ``source_id``."""
-        return self._get_json("/v1/orders/{}", order_id_or_source_id, "GET /v1/orders/{id}")
+        return self._get_json("GET /v1/orders/{id}", order_id_or_source_id)
 
     def get_customer(self, customer_id_or_source_id: str) -> dict[str, Any]:
         """``GET /v1/customers/{id}``: a customer by Voucherify id or by your ``source_id``."""
-        return self._get_json("/v1/customers/{}", customer_id_or_source_id, "GET /v1/customers/{id}")
+        return self._get_json("GET /v1/customers/{id}", customer_id_or_source_id)
 
     def get_metadata_schema(self, resource: str) -> dict[str, Any] | None:
         """``GET /v1/metadata-schemas/{resource}``: the project's metadata schema of ``order``,
         ``order_item``, ``customer``, ``product``...; ``None`` when none is defined (404)."""
         try:
-            endpoint = "GET /v1/metadata-schemas/{resource}"
-            return self._get_json("/v1/metadata-schemas/{}", resource, endpoint)
+            return self._get_json("GET /v1/metadata-schemas/{resource}", resource)
         except VoucherifyApiError as exc:
             if exc.status_code == 404:
                 return None
