@@ -16,6 +16,7 @@ error                                            resend  wait  window  task retr
 400 / 404 / 422 (payload, unknown id, bad path)  no      no    --      no
 an invalid record, a file that is not JSON Lines --      --    --      no
 a malformed connection, a refusing schema        --      --    --      no
+a 200 that is not the API's JSON (a web page)    no      no    --      no
 an import that ended ``FAILED``, a timed-out     --      --    --      yes (the retry sends
 wait, a connection that does not exist                                 the batch again)
 ===============================================  ======  ====  ======  ==========
@@ -43,6 +44,7 @@ from airflow_provider_voucherify.exceptions import (
     MetadataSchemaError,
     VoucherifyApiError,
     VoucherifyAuthError,
+    VoucherifyNotApiError,
     VoucherifyRateLimitError,
     VoucherifyTransportError,
     VoucherifyUnsafeRetryError,
@@ -94,7 +96,16 @@ def reopens_at(exc: VoucherifyRateLimitError, now: float | None = None) -> float
 
 def retry_cannot_cure(exc: BaseException) -> bool:
     """Whether running the task again would meet ``exc`` again (see the module's table)."""
-    if isinstance(exc, (VoucherifyAuthError, InvalidOrderError, ConnectionConfigError, MetadataSchemaError)):
+    if isinstance(
+        exc,
+        (
+            VoucherifyAuthError,
+            InvalidOrderError,
+            ConnectionConfigError,
+            MetadataSchemaError,
+            VoucherifyNotApiError,
+        ),
+    ):
         return True
     if isinstance(exc, VoucherifyUnsafeRetryError):
         return True  # a retry would do exactly what the hook refused: send the batch again

@@ -8,6 +8,8 @@ The tree is small on purpose::
     │   └── VoucherifyRateLimitError     429 the hook will not sleep through (too long, or the
     │                                    billing cycle's quota is spent); carries retry_at
     ├── VoucherifyTransportError         no answer at all after every retry (connection, timeout)
+    ├── VoucherifyNotApiError            the host answered, but not with the API's JSON (an HTML
+    │                                    page: the dashboard's address, a proxy); never retried
     ├── VoucherifyUnsafeRetryError       an import POST may have landed and cannot be retried safely
     ├── InvalidOrderError                an input record failed validation (no personal data inside)
     │   └── InvalidOrdersFileError       the input is not JSON Lines at all: a JSON array, a line
@@ -158,6 +160,24 @@ class VoucherifyRateLimitError(VoucherifyApiError):
 
 class VoucherifyTransportError(VoucherifyError):
     """No answer from the API after every retry (connection refused, timeout, connection reset)."""
+
+
+class VoucherifyNotApiError(VoucherifyError):
+    """The host answered a success status with something that is not the API's JSON (an HTML page
+    from the dashboard's address or a captive proxy, say): the connection points at the wrong host.
+
+    Not retried, by the hook or by a task retry: the same host gives the same page.
+
+    :param endpoint: method and path, e.g. ``GET /v1/async-actions``
+    :param status_code: the HTTP status of the answer
+    :param content_type: the answer's ``Content-Type``, when it had one
+    """
+
+    def __init__(self, message: str, *, endpoint: str, status_code: int, content_type: str | None) -> None:
+        self.endpoint = endpoint
+        self.status_code = status_code
+        self.content_type = content_type
+        super().__init__(message)
 
 
 class VoucherifyUnsafeRetryError(VoucherifyError):

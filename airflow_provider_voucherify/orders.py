@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
@@ -29,6 +29,7 @@ from airflow_provider_voucherify.formats import (
     Quantity,
     api_datetime,
 )
+from airflow_provider_voucherify.paths import addressable
 
 # What one POST /v1/orders/import accepts: orders per request, bytes of the JSON body, items per
 # order; and how deep metadata may nest before it is refused here.
@@ -41,6 +42,8 @@ DEFAULT_CREATED_AT_METADATA_KEY = "original_created_at"
 # Money, Quantity and Count (see formats.py) are the one definition of an amount, shared with the
 # emulator: integral numbers of any type are integers, fractions and booleans are refused.
 Id = Annotated[str, Field(min_length=1, max_length=255)]
+# A source_id read back by path (GET /v1/orders/{source_id}, /v1/customers/...): "." and ".." never are.
+PathId = Annotated[Id, AfterValidator(addressable)]
 Metadata = dict[str, Any]
 
 
@@ -106,7 +109,7 @@ class Customer(_Input):
     """A customer or a referrer, identified by ``id`` (Voucherify's) or ``source_id`` (yours)."""
 
     id: Id | None = None
-    source_id: Id | None = None
+    source_id: PathId | None = None
     name: str | None = Field(default=None, repr=False)
     description: str | None = None
     email: str | None = Field(default=None, repr=False)
@@ -172,7 +175,7 @@ class Order(_Input):
     """
 
     id: Id | None = None
-    source_id: Id | None = None
+    source_id: PathId | None = None
     status: OrderStatus | None = None
     amount: Money | None = None
     initial_amount: Money | None = None

@@ -65,3 +65,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             for leak in _leaks:
                 reporter.write_line(f"  {leak}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def printed_forms(value: str, *, pieces_from: int = 0) -> list[str]:
+    """The ways ``value`` can show up in text: as it is, escaped as ``repr`` or a traceback writes
+    it (a line break as ``\\n``), and, with ``pieces_from``, each run of at least that many
+    characters between the characters a header cannot carry (what a message quoting part of a
+    malformed token would print)."""
+    forms = {value, repr(value)[1:-1], value.encode("unicode_escape").decode("ascii")}
+    if pieces_from:
+        piece = ""
+        for char in value + "\0":
+            if "!" <= char <= "~":
+                piece += char
+                continue
+            if len(piece) >= pieces_from:
+                forms.add(piece)
+            piece = ""
+    return sorted(form for form in forms if form)

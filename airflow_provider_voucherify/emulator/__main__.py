@@ -75,6 +75,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fault-latency", type=float, default=0.0, help="seconds added to each answer")
     parser.add_argument("--fault-drop-rate", type=float, default=0.0)
     parser.add_argument("--fault-seed", type=int)
+    parser.add_argument(
+        "--fault-html-page",
+        action="store_true",
+        help="answer every API call 200 with an HTML page, as the dashboard or a captive proxy would",
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return parser.parse_args(argv)
 
@@ -106,6 +111,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         latency_seconds=args.fault_latency,
         drop_rate=args.fault_drop_rate,
         seed=args.fault_seed,
+        html_page=args.fault_html_page,
     )
     return EmulatorConfig(
         db_path=args.db,

@@ -31,6 +31,7 @@ from airflow_provider_voucherify.emulator.middleware import (
     RequestCounter,
     describe_counts,
     error_body,
+    segment,
 )
 from airflow_provider_voucherify.emulator.plans import plan_limits
 from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
@@ -264,6 +265,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
 
     @app.get("/v1/async-actions/{action_id}")
     async def get_async_action(request: Request, action_id: str) -> Response:
+        action_id = segment(action_id)
         action = store.get_action(request.scope[PROJECT_KEY], action_id)
         if action is None:
             return _not_found(request, "async_action", action_id)
@@ -297,21 +299,25 @@ def create_app(config: EmulatorConfig) -> FastAPI:
 
     @app.get("/v1/orders/{key}")
     async def get_order(request: Request, key: str) -> Response:
+        key = segment(key)
         order = store.get_order(request.scope[PROJECT_KEY], key)
         return _not_found(request, "order", key) if order is None else _json(order)
 
     @app.get("/v1/customers/{key}")
     async def get_customer(request: Request, key: str) -> Response:
+        key = segment(key)
         customer = store.get_customer(request.scope[PROJECT_KEY], key)
         return _not_found(request, "customer", key) if customer is None else _json(customer)
 
     @app.get("/v1/products/{key}")
     async def get_product(request: Request, key: str) -> Response:
+        key = segment(key)
         product = store.get_product(request.scope[PROJECT_KEY], key)
         return _not_found(request, "product", key) if product is None else _json(product)
 
     @app.get("/v1/skus/{key}")
     async def get_sku(request: Request, key: str) -> Response:
+        key = segment(key)
         sku = store.get_sku(request.scope[PROJECT_KEY], key)
         return _not_found(request, "sku", key) if sku is None else _json(sku)
 

@@ -35,6 +35,9 @@ class FaultConfig(BaseModel):
     # No queued import starts while true (one already started runs on): a test that must see a
     # wait in progress holds the queue until it has seen it, instead of racing the import's speed.
     hold_imports: bool = False
+    # Answer every API call (of `paths`, when given) 200 with an HTML page, before authenticating,
+    # as a host that is not the API does: the dashboard's address, a captive proxy's login page.
+    html_page: bool = False
     # As the API's own example shows: failed orders reported with "source_id": null.
     failed_without_source_id: int = Field(0, ge=0)
     # Rate limits: a plan preset replacing the server's limits, and numbers replacing its own.

@@ -11,6 +11,7 @@ import json
 import re
 from collections import Counter
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,6 +40,21 @@ _TEMPLATES = (
     (re.compile(r"^/v1/metadata-schemas$"), "/v1/metadata-schemas"),
     (re.compile(r"^/v1/metadata-schemas/[^/]+$"), "/v1/metadata-schemas/{resource}"),
 )
+
+
+def one_segment_each(raw_path: bytes) -> str:
+    """The request's path with each segment decoded, but a ``/`` or ``%`` inside one kept encoded
+    (``/v1/orders/a%2Fb`` stays one segment, ``a/b``), as the API routes an encoded id; route
+    handlers read a segment back with :func:`segment`."""
+    return "/".join(
+        unquote(part).replace("%", "%25").replace("/", "%2F")
+        for part in raw_path.decode("latin-1").split("/")
+    )
+
+
+def segment(value: str) -> str:
+    """A path parameter as the client meant it (``a%2Fb`` is ``a/b``): see :func:`one_segment_each`."""
+    return unquote(value)
 
 
 def route_template(path: str) -> str:
@@ -98,6 +114,12 @@ _GATEWAY_PAGE = (
     b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 )
 _FAULT_TEXT = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+# What a browser-facing host answers any path with (the html_page fault): a web app's shell page.
+_HTML_PAGE = (
+    b'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Voucherify Dashboard'
+    b'</title></head><body><div id="root"></div><script src="/static/app.js"></script>'
+    b"</body></html>"
+)
 
 
 class ApiGate:
@@ -122,6 +144,8 @@ class ApiGate:
         if scope["type"] != "http" or path.startswith("/_emulator/"):
             await self.app(scope, receive, send)
             return
+        if scope.get("raw_path"):
+            path = scope["path"] = one_segment_each(scope["raw_path"])
         with self.front_door.serving():  # the import workers wait between chunks meanwhile
             await self._serve(scope, receive, send, path)
 
@@ -134,6 +158,11 @@ class ApiGate:
         faulted = self.faults.applies_to(path, template)
         if faulted and self.faults.config.latency_seconds > 0:
             await asyncio.sleep(self.faults.config.latency_seconds)
+        if faulted and self.faults.config.html_page:
+            await _drain(receive)
+            self.counter.add(route, 200)
+            await _answer(send, 200, _HTML_PAGE, [], b"text/html; charset=utf-8")
+            return
         fault_status = self.faults.draw_error_status() if faulted else None
         if fault_status is not None:
             # An injected failure answers at once: the request is not processed at all.

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from airflow_provider_voucherify.emulator.middleware import segment
 from airflow_provider_voucherify.emulator.schemas import SchemaBook, parse_schemas
 
 JsonAnswer = Callable[..., Response]
@@ -33,6 +34,7 @@ def schema_routes(app: FastAPI, book: SchemaBook, answer: JsonAnswer, not_found:
 
     @app.get("/v1/metadata-schemas/{resource}")
     async def get_metadata_schema(request: Request, resource: str) -> Response:
+        resource = segment(resource)
         schema = book.get(resource)
         return not_found(request, "metadata_schema", resource) if schema is None else answer(schema)
 

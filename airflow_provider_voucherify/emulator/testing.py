@@ -38,7 +38,8 @@ TERMINAL_STATUSES = frozenset({"DONE", "FAILED"})
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
@@ -78,7 +79,8 @@ class EmulatorServer:
     # ---- what tests read
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address, as URLs write it
+        return f"http://{host}:{self.port}"
 
     @property
     def headers(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from airflow_provider_voucherify.exceptions import (
     VoucherifyApiError,
     VoucherifyAuthError,
     VoucherifyError,
+    VoucherifyNotApiError,
     VoucherifyRateLimitError,
     VoucherifyTransportError,
     VoucherifyUnsafeRetryError,
@@ -29,6 +31,9 @@ from airflow_provider_voucherify.hooks._extras import DEFAULT_MAX_RATE_LIMIT_WAI
 from airflow_provider_voucherify.rate_limits import retry_at, server_wait
 
 MAX_BACKOFF = 60.0
+# What the first bytes of every answer of the API are: a JSON object or array.
+_JSON_STARTS = (b"{", b"[")
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
@@ -81,6 +86,37 @@ def api_error(
         )
     cls = VoucherifyAuthError if response.status_code in (401, 403) else VoucherifyApiError
     return cls(endpoint, response.status_code, **fields)
+
+
+def not_api_answer(endpoint: str, response: httpx.Response) -> VoucherifyNotApiError | None:
+    """The error for a success answer that is not the API's JSON (an HTML page: the dashboard's
+    address, a captive proxy), or ``None`` for a JSON one. Every successful answer passes here,
+    before any parsing, so a wrong host is one clear error instead of a parser's."""
+    content_type = response.headers.get("content-type")
+    json_type = content_type is not None and "json" in content_type.lower()
+    if json_type and response.content[:64].lstrip()[:1] in _JSON_STARTS:  # no copy of the body
+        return None
+    page = response.content[:4096]
+    described = content_type.split(";")[0].strip() if content_type else "no Content-Type"
+    if b"<html" in page.lower() or b"<!doctype html" in page.lower():
+        title = _TITLE.search(page)
+        named = (
+            f" titled {' '.join(title.group(1).decode('utf-8', 'replace').split())[:80]!r}" if title else ""
+        )
+        likely = (
+            f"an HTML page{named}: the host is a web page, not the API (the Voucherify dashboard's "
+            "address, or a proxy's or captive portal's login page)"
+        )
+    else:
+        likely = f"{len(response.content)} bytes of {described}: the host is probably not the API"
+    return VoucherifyNotApiError(
+        f"{endpoint} answered {response.status_code} with {likely}, not the API's JSON. Set the "
+        "connection's host to the API's base URL: api (https://api.voucherify.io), us1.api or "
+        "as1.api, the cluster of the project (not the dashboard's app.voucherify.io)",
+        endpoint=endpoint,
+        status_code=response.status_code,
+        content_type=content_type,
+    )
 
 
 def backoff_delay(attempt: int, base: float, rng: random.Random) -> float:

@@ -9,17 +9,17 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
 
 from airflow_provider_voucherify import CONNECTION_FORM
-from airflow_provider_voucherify.exceptions import VoucherifyApiError, VoucherifyError
+from airflow_provider_voucherify.exceptions import ConnectionConfigError, VoucherifyApiError, VoucherifyError
 from airflow_provider_voucherify.hooks._async_send import PreparedRequests, asend
 from airflow_provider_voucherify.hooks._clients import ASYNC_LIMITS, client_options
 from airflow_provider_voucherify.hooks._config import ClientSettings
-from airflow_provider_voucherify.hooks._retry import RetryDecision, decide
+from airflow_provider_voucherify.hooks._retry import RetryDecision, decide, not_api_answer
 from airflow_provider_voucherify.models import (
     MAX_IMPORT_BYTES,
     MAX_ORDERS_PER_IMPORT,
@@ -29,9 +29,11 @@ from airflow_provider_voucherify.models import (
     parse_order,
 )
 from airflow_provider_voucherify.orders import import_body, refuse_repeated_source_ids
+from airflow_provider_voucherify.paths import action_path, list_params, path_segment
 from airflow_provider_voucherify.rate_limits import RateLimit, read_rate_limit
 
 IMPORT_ENDPOINT = "POST /v1/orders/import"
+ACTION_ENDPOINT = "GET /v1/async-actions/{id}"
 
 
 class VoucherifyHook(BaseHook):
@@ -97,16 +99,23 @@ class VoucherifyHook(BaseHook):
     # -- configuration ----------------------------------------------------------------------
 
     def _settings_from(self, conn: Any) -> ClientSettings:
-        settings = ClientSettings.from_connection(
-            host=conn.host,
-            port=conn.port,
-            login=conn.login,
-            password=conn.password,
-            extra=conn.extra_dejson,
-            timeout=self._timeout,
-            max_retries=self._max_retries,
-            max_rate_limit_wait=self._max_rate_limit_wait,
-        )
+        try:
+            settings = ClientSettings.from_connection(
+                host=conn.host,
+                port=conn.port,
+                login=conn.login,
+                password=conn.password,
+                extra=conn.extra_dejson,
+                timeout=self._timeout,
+                max_retries=self._max_retries,
+                max_rate_limit_wait=self._max_rate_limit_wait,
+            )
+        except ConnectionConfigError as exc:
+            exc.args = (f"Connection {self.voucherify_conn_id!r}: {exc}",)
+            raise
+        if settings.app_token != conn.password:
+            # Airflow masks the password as stored; the stripped token is another string.
+            mask_secret(settings.app_token)
         for warning in settings.warnings(self.voucherify_conn_id):
             self.log.warning("%s", warning)
         return settings
@@ -166,6 +175,14 @@ class VoucherifyHook(BaseHook):
         url = httpx.URL(f"{settings.base_url}{path}", params=params)
         return error.locate(url=str(url), conn_id=self.voucherify_conn_id)
 
+    def _api_answer(
+        self, endpoint: str, response: httpx.Response, path: str, params: Mapping[str, Any] | None
+    ) -> httpx.Response:
+        """``response``, once it is known to be the API's JSON (never retried otherwise)."""
+        if (wrong := not_api_answer(endpoint, response)) is not None:
+            raise self._located(wrong, path, params)
+        return response
+
     def _observe(self, outcome: httpx.Response | httpx.TransportError) -> None:
         if isinstance(outcome, httpx.Response):
             seen = read_rate_limit(outcome.headers, time.time())
@@ -194,14 +211,8 @@ class VoucherifyHook(BaseHook):
                 if isinstance(outcome, httpx.Response)
                 else f"failed ({type(outcome).__name__})"
             )
-            self.log.warning(
-                "%s %s; retry %d of %d in %.1f s",
-                endpoint,
-                what,
-                attempt + 1,
-                settings.max_retries,
-                decision.wait,
-            )
+            retry = (attempt + 1, settings.max_retries, decision.wait)
+            self.log.warning("%s %s; retry %d of %d in %.1f s", endpoint, what, *retry)
         return decision
 
     def _request(
@@ -225,7 +236,7 @@ class VoucherifyHook(BaseHook):
                 outcome = exc
             self._observe(outcome)
             if isinstance(outcome, httpx.Response) and outcome.is_success:
-                return outcome
+                return self._api_answer(endpoint, outcome, path, params)
             decision = self._decide(endpoint, outcome, attempt, resend_safe)
             if decision.error is not None:
                 raise self._located(decision.error, path, params)
@@ -251,7 +262,7 @@ class VoucherifyHook(BaseHook):
                 outcome = exc
             self._observe(outcome)
             if isinstance(outcome, httpx.Response) and outcome.is_success:
-                return outcome
+                return self._api_answer(endpoint, outcome, path, params)
             decision = self._decide(endpoint, outcome, attempt, resend_safe=True)
             if decision.error is not None:
                 raise self._located(decision.error, path, params)
@@ -299,26 +310,13 @@ class VoucherifyHook(BaseHook):
 
     def get_async_action(self, async_action_id: str) -> AsyncAction:
         """``GET /v1/async-actions/{id}``: status, progress and, once finished, the result."""
-        response = self._request(
-            "GET", f"/v1/async-actions/{quote(async_action_id, safe='')}", "GET /v1/async-actions/{id}"
-        )
+        response = self._request("GET", action_path(async_action_id), ACTION_ENDPOINT)
         return AsyncAction.model_validate_json(response.content)
 
     async def aget_async_action(self, async_action_id: str) -> AsyncAction:
         """Async twin of :meth:`get_async_action`."""
-        response = await self._arequest(
-            "GET", f"/v1/async-actions/{quote(async_action_id, safe='')}", "GET /v1/async-actions/{id}"
-        )
+        response = await self._arequest("GET", action_path(async_action_id), ACTION_ENDPOINT)
         return AsyncAction.model_validate_json(response.content)
-
-    @staticmethod
-    def _list_params(limit: int, end_date: datetime | str | None) -> dict[str, Any]:
-        if not 1 <= limit <= 100:
-            raise ValueError(f"limit must be between 1 and 100, got {limit}")
-        params: dict[str, Any] = {"limit": limit}
-        if end_date is not None:
-            params["end_date"] = end_date.isoformat() if isinstance(end_date, datetime) else end_date
-        return params
 
     def list_async_actions(
         self,
@@ -334,7 +332,7 @@ class VoucherifyHook(BaseHook):
             the page's size and its last entry's ``created_at``
         """
         response = self._request(
-            "GET", "/v1/async-actions", "GET /v1/async-actions", params=self._list_params(limit, end_date)
+            "GET", "/v1/async-actions", "GET /v1/async-actions", params=list_params(limit, end_date)
         )
         return parse_action_list(response.content, ids)
 
@@ -347,29 +345,29 @@ class VoucherifyHook(BaseHook):
     ) -> list[AsyncAction]:
         """Async twin of :meth:`list_async_actions`."""
         response = await self._arequest(
-            "GET", "/v1/async-actions", "GET /v1/async-actions", params=self._list_params(limit, end_date)
+            "GET", "/v1/async-actions", "GET /v1/async-actions", params=list_params(limit, end_date)
         )
         return parse_action_list(response.content, ids)
 
-    def _get_json(self, path: str, key: str, endpoint: str) -> dict[str, Any]:
-        response = self._request("GET", path.format(quote(key, safe="")), endpoint)
-        found: dict[str, Any] = response.json()
+    def _get_json(self, endpoint: str, key: str) -> dict[str, Any]:
+        template = endpoint.removeprefix("GET ")  # "/v1/orders/{id}": the id is the last segment
+        path = template[: template.index("{")] + path_segment(key, f"id of {endpoint}")
+        found: dict[str, Any] = self._request("GET", path, endpoint).json()
         return found
 
     def get_order(self, order_id_or_source_id: str) -> dict[str, Any]:
         """``GET /v1/orders/{id}``: an order by Voucherify id or by your ``source_id``."""
-        return self._get_json("/v1/orders/{}", order_id_or_source_id, "GET /v1/orders/{id}")
+        return self._get_json("GET /v1/orders/{id}", order_id_or_source_id)
 
     def get_customer(self, customer_id_or_source_id: str) -> dict[str, Any]:
         """``GET /v1/customers/{id}``: a customer by Voucherify id or by your ``source_id``."""
-        return self._get_json("/v1/customers/{}", customer_id_or_source_id, "GET /v1/customers/{id}")
+        return self._get_json("GET /v1/customers/{id}", customer_id_or_source_id)
 
     def get_metadata_schema(self, resource: str) -> dict[str, Any] | None:
         """``GET /v1/metadata-schemas/{resource}``: the project's metadata schema of ``order``,
         ``order_item``, ``customer``, ``product``...; ``None`` when none is defined (404)."""
         try:
-            endpoint = "GET /v1/metadata-schemas/{resource}"
-            return self._get_json("/v1/metadata-schemas/{}", resource, endpoint)
+            return self._get_json("GET /v1/metadata-schemas/{resource}", resource)
         except VoucherifyApiError as exc:
             if exc.status_code == 404:
                 return None

@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_voucherify.exceptions import VoucherifyError
+from airflow_provider_voucherify.exceptions import ConnectionConfigError, VoucherifyError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.waiting.pacing import DEFAULT_API_BUDGET_SHARE, check_share
 from airflow_provider_voucherify.waiting.runners import await_until_finished
@@ -109,7 +109,8 @@ class AsyncActionTrigger(BaseTrigger):
                 sleep=self.sleep,
                 lists=lists,
             )
-        except VoucherifyError as exc:
+        except (VoucherifyError, ConnectionConfigError) as exc:
+            # A misconfigured connection too: its message names the field, never a secret.
             return Verdict(status=Outcome.ERROR, message=str(exc))
         except Exception as exc:
             # One event, always: an unexpected error becomes an `error` event the task can report.

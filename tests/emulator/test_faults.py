@@ -120,3 +120,17 @@ def test_refusals_of_a_large_body_reach_the_client(emulator: EmulatorServer) -> 
     emulator.clear_faults()
     with httpx.Client(base_url=emulator.url) as anonymous:
         assert anonymous.post("/v1/orders/import", json=big).status_code == 401
+
+
+def test_html_page_answers_200_with_a_web_page_before_authenticating(emulator: EmulatorServer) -> None:
+    emulator.set_faults(html_page=True, paths=["/v1/async-actions"])
+    with httpx.Client(base_url=emulator.url) as anonymous:
+        page = anonymous.get("/v1/async-actions")
+    with emulator.client() as client:
+        other = client.get("/v1/async-actions/aa_1")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert b"<title>Voucherify Dashboard</title>" in page.content
+    assert other.status_code == 404  # a path the fault does not name is the API's
+    assert emulator.stats()["requests"]["GET /v1/async-actions"] == {"200": 1}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
-from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
+from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor, WaitingCannotCure
 from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
 from airflow_provider_voucherify.waiting import pacing
 from tests.airflow_helpers import point_connection
@@ -79,4 +79,29 @@ def test_a_429_storm_on_the_sensor_calls_is_waited_out(
     assert summary["actions"] == ids
     case.outcome = "success"
     case.note = f"{storm} x 429 on GET async-actions, waited out in {elapsed:.1f} s"
+    case.record(emulator, ALL_SOURCE_IDS, batches=BATCHES)
+
+
+@pytest.mark.parametrize("where", ["around", "inside"])
+def test_a_token_with_a_newline_under_a_deferrable_soft_fail_sensor_is_never_a_skip(
+    where: str, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, orders_path: Path
+) -> None:
+    case = Case(f"token with a newline {where}, deferrable sensor with soft_fail")
+    point_connection(monkeypatch, emulator)
+    ids = run_task(import_operator(orders_path))
+    token = emulator.app_token
+    point_connection(
+        monkeypatch, emulator, password=f"{token}\n" if where == "around" else f"{token[:4]}\n{token[4:]}"
+    )
+    sensor = AsyncActionSensor(
+        task_id="wait", async_action_ids=ids, poke_interval=0.05, timeout=120, deferrable=True, soft_fail=True
+    )
+
+    if where == "around":
+        assert wait(sensor)["done_count"] == ORDERS
+        case.outcome, case.note = "success", "the newline stripped with a warning"
+    else:
+        with pytest.raises(WaitingCannotCure, match="App Token"):
+            wait(sensor)
+        case.outcome, case.note = "failed at once", "not skipped, nothing sent with the token"
     case.record(emulator, ALL_SOURCE_IDS, batches=BATCHES)

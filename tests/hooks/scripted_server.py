@@ -91,7 +91,8 @@ class ScriptedServer(LocalServer):
                 if reply.content is not None:
                     payload = reply.content
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
+                if not any(key.lower() == "content-type" for key in reply.headers):
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
