@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import IO, Any, Literal, Protocol, TypeVar
 
-from airflow_provider_voucherify.exceptions import InvalidOrderError
+from airflow_provider_voucherify.exceptions import InvalidOrderError, InvalidOrdersFileError
 from airflow_provider_voucherify.importing.source import (
     Location,
     Record,
@@ -202,8 +202,14 @@ def checked_order(
     """One record as the import sends it: the validated ``Order`` (``created_at`` moved) and its JSON.
 
     :raises InvalidOrderError: for a record the import would reject (invalid, or too large to send)
+    :raises InvalidOrdersFileError: for a line that is not UTF-8 text
     """
-    order = parse_order(record, line=line, require_source_id=require_source_id)
+    try:
+        order = parse_order(record, line=line, require_source_id=require_source_id)
+    except InvalidOrderError:
+        if isinstance(record, bytes):  # only once a line fails: UTF-8 costs nothing to valid lines
+            refuse_other_encodings(record, line)
+        raise
     order = order.move_created_at(created_at_metadata_key)
     body = order.to_json()
     if len(body) > MAX_ORDER_BYTES:
@@ -213,6 +219,26 @@ def checked_order(
             source_id=order.source_id,
         )
     return order, body
+
+
+def refuse_other_encodings(line_bytes: bytes, line: int) -> None:
+    """Refuse a line that is not UTF-8 text: the file is in another encoding, so every line with a
+    character outside ASCII is garbled, whatever ``on_invalid`` says.
+
+    :raises InvalidOrdersFileError: naming the line, the byte's position and value (a byte is
+        not personal data; the text around it is never quoted)
+    """
+    try:
+        line_bytes.decode("utf-8")
+    except UnicodeDecodeError as error:
+        byte = line_bytes[error.start]
+        guess = " (Latin-1 or Windows-1252, most likely)" if 0x80 <= byte <= 0xFF else ""
+        raise InvalidOrdersFileError(
+            f"the line is not UTF-8 text: byte 0x{byte:02X} at column {error.start + 1} {error.reason}. "
+            f"The file is in another encoding{guess}; UTF-8 is expected: export it as UTF-8, or "
+            "convert it with iconv -f WINDOWS-1252 -t UTF-8 orders.jsonl > orders.utf8.jsonl",
+            line=line,
+        ) from None
 
 
 def _check_repeat(in_batch: SourceIdsInBatch, source_id: str | None, line: int) -> None:
@@ -258,6 +284,8 @@ def serialized_orders(
                 raise InvalidOrderError(errors, line=line, source_id=order.source_id)
             if in_batch is not None:
                 _check_repeat(in_batch, order.source_id, line)
+        except InvalidOrdersFileError:
+            raise  # the file, not the record: on_invalid does not apply
         except InvalidOrderError as error:
             counts.invalid += 1
             if on_invalid == "fail":

@@ -89,7 +89,8 @@ class ImportOrdersOperator(BaseOperator):
     Without ``wait_for_completion`` the asset event means "submitted", not "imported".
 
     :param orders: a list of dicts or ``Order``\\ s, or a path or URI (``str`` or ``ObjectStoragePath``:
-        ``file://``, ``s3://``, ...) to JSON Lines, plain or gzip. Templated.
+        ``file://``, ``s3://``, ...) to JSON Lines, plain or compressed with gzip, bzip2 or xz
+        (told by the first bytes). Templated.
     :param voucherify_conn_id: the Voucherify connection id. Templated (e.g.
         ``"{{ params.voucherify_conn_id }}"``); a deferred wait uses the rendered id.
     :param batch_size: orders per request, 1 to 2000; a batch also stays under 10 MiB of JSON
