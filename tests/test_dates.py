@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -44,7 +43,7 @@ class _DateTimeOfPython310(datetime):
 
 
 @pytest.fixture(params=["this python", "python 3.10's fromisoformat"])
-def python(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def python(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs a test as is, and again with every module of the package seeing 3.10's fromisoformat."""
     if request.param != "this python":
         for name, module in list(sys.modules.items()):
@@ -53,7 +52,7 @@ def python(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
                 and getattr(module, "datetime", None) is datetime
             ):
                 monkeypatch.setattr(module, "datetime", _DateTimeOfPython310)
-    yield request.param
+    return str(request.param)
 
 
 @pytest.mark.parametrize("text", WAREHOUSE_DEFAULTS.values(), ids=WAREHOUSE_DEFAULTS.keys())

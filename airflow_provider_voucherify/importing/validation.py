@@ -45,6 +45,8 @@ OrderCheck = Callable[[Order], list[tuple[str, str]]]
 OnValid = Callable[[Order, bytes, int], None]
 # A request body is "[" + orders joined by "," + "]": one order alone must leave room for the brackets.
 MAX_ORDER_BYTES = MAX_IMPORT_BYTES - 2
+# Invalid records the log shows, with their reasons.
+SHOWN_INVALID = 5
 # A continuing try's kept rejects entries stay in memory up to this size, then in a temporary file.
 KEPT_IN_MEMORY = 8 * 1024 * 1024
 
@@ -144,7 +146,7 @@ class Rejects(Protocol):
     """Where invalid records go: a :class:`RejectsFile`, or a reader's own tally of them."""
 
     @property
-    def location(self) -> Location: ...
+    def location(self) -> Location | None: ...
 
     def write(self, error: InvalidOrderError) -> None: ...
 
@@ -184,6 +186,59 @@ class RejectsFile(JsonLinesFile):
                 "source_id": error.source_id,
                 "errors": [{"path": path, "reason": reason} for path, reason in error.errors],
             }
+        )
+
+
+class RefusedTally:
+    """A :class:`Rejects` that keeps the first few invalid records for the log, notes the line where
+    a real run would stop, and hands each one on to the rejects file, if any.
+
+    :param rejects: the rejects file (``None``: none)
+    :param stop_after: a real run stops at the invalid record after this many (``max_invalid``;
+        with ``on_invalid="fail"``, 0)
+    :param shown: how many invalid records the log shows
+    """
+
+    def __init__(self, rejects: Rejects | None, *, stop_after: int = 0, shown: int = SHOWN_INVALID) -> None:
+        self.rejects, self.stop_after, self.shown = rejects, stop_after, shown
+        self.first: list[InvalidOrderError] = []
+        self.count = 0
+        self.stop_line: int | None = None
+
+    @property
+    def location(self) -> Location | None:
+        return self.rejects.location if self.rejects is not None else None
+
+    def write(self, error: InvalidOrderError) -> None:
+        self.count += 1
+        if len(self.first) < self.shown:
+            self.first.append(error)
+        if self.count == self.stop_after + 1:
+            self.stop_line = error.line
+        if self.rejects is not None:
+            self.rejects.write(error)
+
+    def describe(self) -> str | None:
+        """The log line: how many were refused, where they are listed, and the first few, each with
+        its line, ``source_id`` and reasons (never the record's content); ``None`` if none was."""
+        if not self.count:
+            return None
+        where = f", each listed in {self.location}" if self.location is not None else ""
+        first = "; ".join(f"[{error}]" for error in self.first)
+        more = f" (the first {len(self.first)})" if self.count > len(self.first) else ""
+        return f"{self.count} invalid records{where}. Refused{more}: {first}"
+
+
+def refuse_nothing_valid(counts: Counts, where: Location | None = None) -> None:
+    """Fail a run that read orders and found none valid: it would end with nothing sent, which looks
+    like success (an empty file is no error: nothing was read).
+
+    :raises InvalidOrderError: when records were read and every one was invalid
+    """
+    if counts.read and not counts.valid:
+        listed = f" (each listed in {where})" if where is not None else ""
+        raise InvalidOrderError(
+            [("", f"all {counts.invalid} records read were invalid{listed}: nothing was sent")]
         )
 
 
@@ -304,7 +359,11 @@ def serialized_orders(
 def _too_many(
     error: InvalidOrderError, invalid: int, max_invalid: int, rejects: Rejects | None
 ) -> InvalidOrderError:
-    where = f" (each listed in {rejects.location})" if rejects is not None else ""
+    where = (
+        f" (each listed in {rejects.location})"
+        if rejects is not None and rejects.location is not None
+        else ""
+    )
     reason = f"stopping: {invalid} invalid records, more than max_invalid={max_invalid}{where}"
     errors: list[tuple[str, Any]] = [("", reason), *error.errors]
     return InvalidOrderError(errors, line=error.line, source_id=error.source_id)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, NoReturn
@@ -12,6 +14,7 @@ from typing import Any, NoReturn
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
+from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.body_limit import BodyLimit
 from airflow_provider_voucherify.importing.continuation import (
@@ -26,7 +29,14 @@ from airflow_provider_voucherify.importing.plan_view import PlanView
 from airflow_provider_voucherify.importing.preflight import Preflight, bulk_limit, dry_run_report
 from airflow_provider_voucherify.importing.sending import SendLoop
 from airflow_provider_voucherify.importing.source import OrdersArg, OrdersInMemory, OrderSource
-from airflow_provider_voucherify.importing.validation import Counts, OnInvalid, RejectsFile, rejects_location
+from airflow_provider_voucherify.importing.validation import (
+    Counts,
+    OnInvalid,
+    RefusedTally,
+    RejectsFile,
+    refuse_nothing_valid,
+    rejects_location,
+)
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._completion import (
     conclude,
@@ -229,6 +239,7 @@ class ImportOrdersOperator(BaseOperator):
         continuing, finished = state.position.batch > 0, False
         counts = state.position.counts()
         loop: SendLoop | None = None
+        refused: RefusedTally | None = None
         preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
         try:
             resume = as_flag(self.resume, "resume")
@@ -263,13 +274,14 @@ class ImportOrdersOperator(BaseOperator):
                     )
                 checkpoints = Checkpoints(source, state.position, state.identity, known=identity)
                 location = rejects_location(resolved(self.rejects_path))
-                rejects = (
+                rejects_file = (
                     stack.enter_context(
                         RejectsFile(location, from_line=state.position.line if continuing else None)
                     )
                     if location is not None
                     else None
                 )
+                refused = RefusedTally(rejects_file, stop_after=self.max_invalid)
                 body_limit = BodyLimit()
                 loop = SendLoop(
                     hook=hook,
@@ -287,7 +299,7 @@ class ImportOrdersOperator(BaseOperator):
                     self.rules.batches(
                         checkpoints.records(),
                         counts=counts,
-                        rejects=rejects,
+                        rejects=refused,
                         check=preflight.check,
                         body_limit=body_limit,
                     )
@@ -304,9 +316,12 @@ class ImportOrdersOperator(BaseOperator):
                 "batches": len(action_ids),
             }
             self.log.info("Import summary%s: %s", "" if finished else " so far", summary)
+            if refused is not None and (told := refused.describe()):
+                self.log.warning("%s", told)
         context["ti"].xcom_push(key="import_summary", value=summary)
+        refuse_nothing_valid(counts, refused.location if refused is not None else None)
         if not action_ids:
-            self.log.warning("No valid orders to import: nothing was sent")
+            self.log.warning("The orders hold no record: nothing was sent")
         return action_ids
 
     def _defer_until(self, retry_at: float, state: Continuation) -> NoReturn:
@@ -317,12 +332,17 @@ class ImportOrdersOperator(BaseOperator):
         hook = self.hook
         preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
         counts, sizes = Counts(), []
+        # Every record is read and every problem reported, past max_invalid too: that is what a
+        # dry run is for. It then fails where a real run would stop.
+        rules = replace(self.rules, on_invalid="skip", max_invalid=sys.maxsize)
+        stop_after = self.max_invalid if self.on_invalid == "skip" else 0
         try:
             with ExitStack() as stack:
                 source = stack.enter_context(OrderSource(resolved(self.orders)))
                 location = rejects_location(resolved(self.rejects_path))
                 rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
-                cut = self.rules.batches(source, counts=counts, rejects=rejects, check=preflight.check)
+                refused = RefusedTally(rejects, stop_after=stop_after)
+                cut = rules.batches(source, counts=counts, rejects=refused, check=preflight.check)
                 sizes = [batch.count for batch in cut]
                 preflight.finish()
             per_hour, origin = bulk_limit(self.bulk_calls_per_hour, hook.rate_limit)
@@ -330,7 +350,22 @@ class ImportOrdersOperator(BaseOperator):
             hook.close()
         report = dry_run_report(counts.as_dict(), sizes, bulk_calls_per_hour=per_hour, source=origin)
         self.log.info("Dry run, nothing sent. A real run would send: %s", report)
+        if told := refused.describe():
+            self.log.warning("%s", told)
         context["ti"].xcom_push(key="import_summary", value=report)
+        if refused.stop_line is not None:
+            limit = f"max_invalid={self.max_invalid}" if self.on_invalid == "skip" else 'on_invalid="fail"'
+            raise InvalidOrderError(
+                [
+                    (
+                        "",
+                        f"a real run would stop here ({limit}), having sent the batches before it; "
+                        f"{counts.invalid} invalid records in all, each reported above",
+                    )
+                ],
+                line=refused.stop_line,
+            )
+        refuse_nothing_valid(counts, refused.location)
         return []
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ from airflow_provider_voucherify.operators._task import AirflowFailException
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from tests.importing.test_ledger import DictStore
 from tests.operators.conftest import order_dict
-from tests.operators.test_import_orders import run, stored
+from tests.operators.test_import_orders import FakeTI, run, stored
 
 SKIP = {"on_invalid": "skip", "max_invalid": 100}
 
@@ -105,3 +105,68 @@ def test_a_truncated_gz_names_the_file_and_what_was_sent_and_a_retry_resumes(
     ids, summary = run(operator(path, batch_size=50), task_state_store=store)
     assert (summary["skipped_on_retry"], summary["sent"]) == (sent * 50, 400 - sent * 50)
     assert stored(server, ids)["orders_stored"] == 400
+
+
+# -- nothing valid, and what the log says of refused records --------------------------------------
+
+
+def refunds(path: Path, count: int = 8) -> Path:
+    """Orders the import refuses (a negative amount), around none it takes."""
+    path.write_bytes(
+        b"".join(json.dumps(order_dict(n, amount=-n)).encode() + b"\n" for n in range(1, count + 1))
+    )
+    return path
+
+
+def test_a_run_that_read_orders_and_found_none_valid_fails_with_on_invalid_skip(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    with pytest.raises(
+        AirflowFailException,
+        match=r"all 8 records read were invalid \(each listed in .*rejects.jsonl\): nothing was sent",
+    ):
+        run(operator(refunds(tmp_path / "o.jsonl"), rejects_path=str(tmp_path / "rejects.jsonl"), **SKIP))
+    assert server.stats()["total_requests"] == 0
+
+
+def test_an_empty_file_is_a_warning_not_an_error(
+    server: EmulatorServer, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "o.jsonl"
+    path.write_bytes(b"\n")
+    ids, summary = run(operator(path))
+    assert (ids, summary["read"]) == ([], 0)
+    assert "The orders hold no record: nothing was sent" in "".join(capfd.readouterr())
+
+
+def test_the_log_names_the_rejects_file_and_the_first_refused_lines_with_their_reasons(
+    server: EmulatorServer, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "o.jsonl"
+    path.write_bytes(jsonl(1, 2) + refunds(tmp_path / "bad.jsonl").read_bytes())
+    rejects = tmp_path / "rejects.jsonl"
+    run(operator(path, rejects_path=str(rejects), **SKIP))
+    told = [line for line in "".join(capfd.readouterr()).splitlines() if "invalid records, each" in line]
+    assert len(told) == 1
+    assert f"8 invalid records, each listed in {rejects}. Refused (the first 5): " in told[0]
+    for line in range(3, 8):
+        assert f"[Invalid order (line {line}, source_id='ord-{line - 2:07d}'): .amount: " in told[0]
+    assert "line 8," not in told[0]
+
+
+def test_a_dry_run_reads_the_whole_file_and_reports_every_problem_past_max_invalid(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "o.jsonl"
+    path.write_bytes(jsonl(1, 2) + refunds(tmp_path / "bad.jsonl").read_bytes() + jsonl(11, 12))
+    rejects = tmp_path / "rejects.jsonl"
+    ti = FakeTI()
+    dry = operator(path, dry_run=True, rejects_path=str(rejects), on_invalid="skip", max_invalid=2)
+    with pytest.raises(AirflowFailException) as caught:
+        dry.execute({"ti": ti})  # type: ignore[arg-type]
+    report = ti.xcom["import_summary"]
+    assert (report["read"], report["valid"], report["invalid"]) == (12, 4, 8)
+    assert len(rejects.read_text().splitlines()) == 8
+    assert "Invalid order (line 5): a real run would stop here (max_invalid=2)" in str(caught.value)
+    assert "8 invalid records in all" in str(caught.value)
+    assert server.stats()["imports_accepted"] == 0
