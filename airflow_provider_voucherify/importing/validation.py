@@ -24,10 +24,12 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import IO, Any, Literal, Protocol, TypeVar
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError, InvalidOrdersFileError
+from airflow_provider_voucherify.formats import api_datetime, parse_datetime
 from airflow_provider_voucherify.importing.source import (
     Location,
     Record,
@@ -251,8 +253,40 @@ def _line_of(entry: bytes) -> int:
     return line if isinstance(line, int) else 0
 
 
+def historical_cutoff(value: datetime | str | timedelta | None, started: datetime) -> datetime | None:
+    """The ``historical_before`` moment: a date-time (or its text), a time before ``started``, or
+    ``None`` (also a template rendered empty or ``"None"``) for no check.
+
+    :raises ValueError: for a text that is not a date-time (see :func:`~..formats.parse_datetime`)
+    """
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return None
+    if isinstance(value, timedelta):
+        return started - value
+    try:
+        return parse_datetime(value)
+    except ValueError as error:
+        raise ValueError(f"historical_before {error}") from None
+
+
+def too_recent(order: Order, historical_before: datetime) -> list[tuple[str, str]]:
+    """``(path, reason)`` when ``order`` was created at or after ``historical_before``."""
+    if order.created_at is None or order.created_at < historical_before:
+        return []
+    reason = (
+        f"created at or after historical_before ({api_datetime(historical_before)}): the import is for "
+        "historical orders only (it creates no events and starts no order-based distributions), so "
+        "sync an order this recent through the orders API (POST /v1/orders) instead"
+    )
+    return [(".created_at", reason)]
+
+
 def checked_order(
-    record: Record, line: int, require_source_id: bool, created_at_metadata_key: str | None
+    record: Record,
+    line: int,
+    require_source_id: bool,
+    created_at_metadata_key: str | None,
+    historical_before: datetime | None = None,
 ) -> tuple[Order, bytes]:
     """One record as the import sends it: the validated ``Order`` (``created_at`` moved) and its JSON.
 
@@ -265,6 +299,8 @@ def checked_order(
         if isinstance(record, bytes):  # only once a line fails: UTF-8 costs nothing to valid lines
             refuse_other_encodings(record, line)
         raise
+    if historical_before is not None and (errors := too_recent(order, historical_before)):
+        raise InvalidOrderError(errors, line=line, source_id=order.source_id)
     order = order.move_created_at(created_at_metadata_key)
     body = order.to_json()
     if len(body) > MAX_ORDER_BYTES:
@@ -320,6 +356,7 @@ def serialized_orders(
     in_batch: SourceIdsInBatch | None = None,
     check: OrderCheck | None = None,
     on_valid: OnValid | None = None,
+    historical_before: datetime | None = None,
 ) -> Iterator[tuple[bytes, bool]]:
     """Yield ``(order JSON, has source_id)`` for each valid record, applying ``on_invalid`` to the rest.
 
@@ -328,13 +365,16 @@ def serialized_orders(
         invalid (pass its ``batch_cut`` to :func:`~._batching.batches` as ``on_cut``)
     :param check: more rules a valid order (its ``created_at`` already in metadata) must meet
     :param on_valid: told of each valid order before it is yielded (a reader that needs the order)
+    :param historical_before: an order created at or after this moment is invalid (``None``: no check)
     :raises InvalidOrderError: on the first invalid record (``"fail"``), or on the one that takes
         the number of skipped records past ``max_invalid`` (``"skip"``)
     """
     for line, record in records:
         counts.read += 1
         try:
-            order, body = checked_order(record, line, require_source_id, created_at_metadata_key)
+            order, body = checked_order(
+                record, line, require_source_id, created_at_metadata_key, historical_before
+            )
             if check is not None and (errors := check(order)):
                 raise InvalidOrderError(errors, line=line, source_id=order.source_id)
             if in_batch is not None:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, NoReturn
 
@@ -15,6 +15,7 @@ from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
+from airflow_provider_voucherify.formats import api_datetime
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.body_limit import BodyLimit
 from airflow_provider_voucherify.importing.continuation import (
@@ -45,7 +46,11 @@ from airflow_provider_voucherify.operators._completion import (
     wait_in_worker,
     wait_trigger,
 )
-from airflow_provider_voucherify.operators._options import check_options
+from airflow_provider_voucherify.operators._options import (
+    DEFAULT_HISTORICAL_WINDOW,
+    check_options,
+    task_cutoff,
+)
 from airflow_provider_voucherify.operators._storage import resolved
 from airflow_provider_voucherify.operators._task import defer_until, fail_fast
 from airflow_provider_voucherify.waiting.pacing import DEFAULT_API_BUDGET_SHARE, check_share
@@ -133,9 +138,22 @@ class ImportOrdersOperator(BaseOperator):
         ``is_dry_run``, since ``BaseOperator`` has a ``dry_run`` method
     :param bulk_calls_per_hour: the plan's bulk-call limit, for the dry run's duration estimate
         (otherwise taken from the API's rate-limit headers when they name it)
+    :param historical_before: the import is for historical orders only (it creates no events and
+        starts no order-based distributions): an order whose ``created_at`` is at or after this
+        moment is an invalid record whose reason says to sync it through the orders API instead.
+        A ``datetime``, a date-time text, a ``timedelta`` (that long before the task starts) or
+        ``None`` (no check). Default: 24 hours before the task starts. Templated; the moment used
+        is pushed as XCom ``historical_before`` (ISO 8601, or ``None``)
     """
 
-    template_fields: Sequence[str] = ("orders", "rejects_path", "resume", "voucherify_conn_id", "is_dry_run")
+    template_fields: Sequence[str] = (
+        "orders",
+        "rejects_path",
+        "resume",
+        "voucherify_conn_id",
+        "is_dry_run",
+        "historical_before",
+    )
     template_fields_renderers = {"orders": "json"}
     ui_color = "#ff8c61"
 
@@ -160,6 +178,7 @@ class ImportOrdersOperator(BaseOperator):
         preflight: bool = True,
         dry_run: bool | str = False,
         bulk_calls_per_hour: int | None = None,
+        historical_before: datetime | str | timedelta | None = DEFAULT_HISTORICAL_WINDOW,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -194,6 +213,8 @@ class ImportOrdersOperator(BaseOperator):
         if bulk_calls_per_hour is not None and bulk_calls_per_hour < 1:
             raise ValueError(f"bulk_calls_per_hour must be at least 1, got {bulk_calls_per_hour}")
         self.bulk_calls_per_hour = bulk_calls_per_hour
+        self.historical_before = historical_before
+        self._cutoff: datetime | None = None
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -216,6 +237,9 @@ class ImportOrdersOperator(BaseOperator):
 
     def _run(self, context: Context, state: Continuation) -> list[str]:
         with fail_fast("Import"):
+            self._cutoff = task_cutoff(self.historical_before, context)
+            cutoff = api_datetime(self._cutoff) if self._cutoff is not None else None
+            context["ti"].xcom_push(key="historical_before", value=cutoff)
             if as_flag(self.is_dry_run, "dry_run"):
                 return self._dry_run(context)
             action_ids = self._send(context, state)
@@ -232,6 +256,7 @@ class ImportOrdersOperator(BaseOperator):
             max_invalid=self.max_invalid,
             require_source_id=self.require_source_id,
             created_at_metadata_key=self.created_at_metadata_key,
+            historical_before=self._cutoff,
         )
 
     def _send(self, context: Context, state: Continuation) -> list[str]:
