@@ -13,7 +13,9 @@ The tree is small on purpose::
     ├── VoucherifyUnsafeRetryError       an import POST may have landed and cannot be retried safely
     ├── InvalidOrderError                an input record failed validation (no personal data inside)
     │   └── InvalidOrdersFileError       the input is not JSON Lines at all: a JSON array, a line
-    │                                    longer than any import; fails whatever on_invalid says
+    │                                    longer than any import, a format not read, text that
+    │                                    is not UTF-8, a cut-short stream; fails whatever
+    │                                    on_invalid says
     └── MetadataSchemaError              the project's metadata schema would refuse every order
     ConnectionConfigError (a ValueError) the connection cannot be used as it is (bad host or keys)
 
@@ -221,18 +223,40 @@ class InvalidOrderError(VoucherifyError, ValueError):
 class InvalidOrdersFileError(InvalidOrderError):
     """The orders file cannot be read as JSON Lines, so no record of it can be trusted.
 
-    Raised for a file that is a JSON array (pretty-printed or on one line) and for a line longer
-    than one import takes; ``on_invalid="skip"`` does not apply, since nothing after it is known
-    to be a record.
+    Raised for a file that is a JSON array (pretty-printed or on one line), a line longer than one
+    import takes, a format that is not read (zip, zstd, ...), text that is not UTF-8, and a
+    compressed stream that is cut short or corrupt; ``on_invalid="skip"`` does not apply, since
+    nothing after it is known to be a record.
 
     :param reason: what is wrong and how to fix it
     :param line: the 1-based line where reading stopped
+    :param file: the file's name (path or URI); the reader adds it when it is not given
     """
 
-    def __init__(self, reason: str, *, line: int | None = None) -> None:
+    def __init__(self, reason: str, *, line: int | None = None, file: str | None = None) -> None:
         super().__init__([("", reason)], line=line)
-        where = f" (line {line})" if line is not None else ""
-        self.args = (f"Orders file cannot be read{where}: {reason}",)
+        self.reason, self.file = reason, file
+        self.sent_before: str | None = None
+        self._describe()
+
+    def _describe(self) -> None:
+        name = f" {self.file!r}" if self.file is not None else ""
+        where = f" (line {self.line})" if self.line is not None else ""
+        after = f". {self.sent_before}" if self.sent_before else ""
+        self.args = (f"Orders file{name} cannot be read{where}: {self.reason}{after}",)
+
+    def in_file(self, file: str) -> Self:
+        """Name ``file`` in the message, unless a file is already named."""
+        if self.file is None:
+            self.file = file
+            self._describe()
+        return self
+
+    def after_sending(self, what: str) -> Self:
+        """Say in the message what was sent before reading stopped (``what``: a sentence)."""
+        self.sent_before = what
+        self._describe()
+        return self
 
 
 class MetadataSchemaError(VoucherifyError):

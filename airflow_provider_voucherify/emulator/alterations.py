@@ -20,22 +20,21 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 from airflow_provider_voucherify.emulator.faults import OrderAlteration
 from airflow_provider_voucherify.emulator.store import Store, transaction
+from airflow_provider_voucherify.formats import parse_datetime
 
 
 def _later(text: Any) -> str | None:
     if not isinstance(text, str):
         return None
     try:
-        moment = datetime.fromisoformat(text)
+        moment = parse_datetime(text)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
     return (moment + timedelta(days=1)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 

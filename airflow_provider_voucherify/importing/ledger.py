@@ -37,6 +37,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from airflow_provider_voucherify.exceptions import VoucherifyApiError
+from airflow_provider_voucherify.formats import parse_datetime
 from airflow_provider_voucherify.importing.batching import Batch
 from airflow_provider_voucherify.models import ActionList, ActionStatus, AsyncAction
 from airflow_provider_voucherify.waiting.runners import ActionReader, run_calls
@@ -149,7 +150,7 @@ def _window_end(entries: Collection[Entry]) -> datetime | None:
     moments = []
     for entry in entries:
         try:
-            moments.append(datetime.fromisoformat(str(entry["accepted_at"])))
+            moments.append(parse_datetime(str(entry["accepted_at"])))
         except (KeyError, ValueError):
             return None  # an entry without a time: start from the newest action
     return max(moments) + CLOCK_MARGIN if moments else None

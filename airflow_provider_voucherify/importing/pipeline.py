@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from airflow_provider_voucherify.importing.batching import Batch, MaxBytes, batches
 from airflow_provider_voucherify.importing.source import Record
@@ -35,6 +36,8 @@ class ImportRules:
     :param max_invalid: invalid records tolerated with ``"skip"``
     :param require_source_id: an order without ``source_id`` is invalid
     :param created_at_metadata_key: where ``created_at`` moves in metadata (``None``: dropped)
+    :param historical_before: an order whose ``created_at`` is at or after this moment is invalid:
+        it belongs to on-going sync through the orders API (``None``: no check)
     """
 
     batch_size: int = MAX_ORDERS_PER_IMPORT
@@ -42,6 +45,7 @@ class ImportRules:
     max_invalid: int = 0
     require_source_id: bool = True
     created_at_metadata_key: str | None = "original_created_at"
+    historical_before: datetime | None = None
 
     def batches(
         self,
@@ -74,5 +78,6 @@ class ImportRules:
             in_batch=in_batch,
             check=check,
             on_valid=on_valid,
+            historical_before=self.historical_before,
         )
         return batches(valid, batch_size=self.batch_size, body_limit=body_limit, on_cut=in_batch.batch_cut)

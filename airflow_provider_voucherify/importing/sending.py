@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
 from airflow_provider_voucherify.error_policy import reopens_at
-from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
+from airflow_provider_voucherify.exceptions import InvalidOrdersFileError, VoucherifyRateLimitError
 from airflow_provider_voucherify.importing.batching import Batch
 from airflow_provider_voucherify.importing.body_limit import BodyLimit, send_within_limit
 from airflow_provider_voucherify.importing.continuation import Checkpoints, Continuation, where
@@ -81,9 +81,25 @@ class SendLoop:
         """
         # Sequential: while a batch is posted nothing reads on, so the checkpoints and counts
         # still describe it (where it starts and ends, records read, share of the file read).
-        for batch in self.checkpoints.batches(made, self.counts):
-            if not self._skipped(batch):
-                self._accepted(batch, self._post(batch))
+        try:
+            for batch in self.checkpoints.batches(made, self.counts):
+                if not self._skipped(batch):
+                    self._accepted(batch, self._post(batch))
+        except InvalidOrdersFileError as error:
+            error.after_sending(self.sent_so_far())
+            raise
+
+    def sent_so_far(self) -> str:
+        """What the import had sent when reading stopped, as a sentence for an error message."""
+        batches = len(self.action_ids)
+        if not batches:
+            return "Nothing was sent"
+        earlier = f" ({self.skipped} of them by earlier tries)" if self.skipped else ""
+        if self.ledger.store is None:
+            retry = "a retry sends them again (an update, by source_id), then the rest"
+        else:
+            retry = "a retry, once the file is whole, skips them and sends the rest"
+        return f"{self.sent + self.skipped} orders in {batches} batches before it were sent{earlier}; {retry}"
 
     def _skipped(self, batch: Batch) -> bool:
         decision = self.ledger.decide(batch)

@@ -24,10 +24,12 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import IO, Any, Literal, Protocol, TypeVar
 
-from airflow_provider_voucherify.exceptions import InvalidOrderError
+from airflow_provider_voucherify.exceptions import InvalidOrderError, InvalidOrdersFileError
+from airflow_provider_voucherify.formats import api_datetime, parse_datetime
 from airflow_provider_voucherify.importing.source import (
     Location,
     Record,
@@ -45,6 +47,8 @@ OrderCheck = Callable[[Order], list[tuple[str, str]]]
 OnValid = Callable[[Order, bytes, int], None]
 # A request body is "[" + orders joined by "," + "]": one order alone must leave room for the brackets.
 MAX_ORDER_BYTES = MAX_IMPORT_BYTES - 2
+# Invalid records the log shows, with their reasons.
+SHOWN_INVALID = 5
 # A continuing try's kept rejects entries stay in memory up to this size, then in a temporary file.
 KEPT_IN_MEMORY = 8 * 1024 * 1024
 
@@ -144,7 +148,7 @@ class Rejects(Protocol):
     """Where invalid records go: a :class:`RejectsFile`, or a reader's own tally of them."""
 
     @property
-    def location(self) -> Location: ...
+    def location(self) -> Location | None: ...
 
     def write(self, error: InvalidOrderError) -> None: ...
 
@@ -187,6 +191,59 @@ class RejectsFile(JsonLinesFile):
         )
 
 
+class RefusedTally:
+    """A :class:`Rejects` that keeps the first few invalid records for the log, notes the line where
+    a real run would stop, and hands each one on to the rejects file, if any.
+
+    :param rejects: the rejects file (``None``: none)
+    :param stop_after: a real run stops at the invalid record after this many (``max_invalid``;
+        with ``on_invalid="fail"``, 0)
+    :param shown: how many invalid records the log shows
+    """
+
+    def __init__(self, rejects: Rejects | None, *, stop_after: int = 0, shown: int = SHOWN_INVALID) -> None:
+        self.rejects, self.stop_after, self.shown = rejects, stop_after, shown
+        self.first: list[InvalidOrderError] = []
+        self.count = 0
+        self.stop_line: int | None = None
+
+    @property
+    def location(self) -> Location | None:
+        return self.rejects.location if self.rejects is not None else None
+
+    def write(self, error: InvalidOrderError) -> None:
+        self.count += 1
+        if len(self.first) < self.shown:
+            self.first.append(error)
+        if self.count == self.stop_after + 1:
+            self.stop_line = error.line
+        if self.rejects is not None:
+            self.rejects.write(error)
+
+    def describe(self) -> str | None:
+        """The log line: how many were refused, where they are listed, and the first few, each with
+        its line, ``source_id`` and reasons (never the record's content); ``None`` if none was."""
+        if not self.count:
+            return None
+        where = f", each listed in {self.location}" if self.location is not None else ""
+        first = "; ".join(f"[{error}]" for error in self.first)
+        more = f" (the first {len(self.first)})" if self.count > len(self.first) else ""
+        return f"{self.count} invalid records{where}. Refused{more}: {first}"
+
+
+def refuse_nothing_valid(counts: Counts, where: Location | None = None) -> None:
+    """Fail a run that read orders and found none valid: it would end with nothing sent, which looks
+    like success (an empty file is no error: nothing was read).
+
+    :raises InvalidOrderError: when records were read and every one was invalid
+    """
+    if counts.read and not counts.valid:
+        listed = f" (each listed in {where})" if where is not None else ""
+        raise InvalidOrderError(
+            [("", f"all {counts.invalid} records read were invalid{listed}: nothing was sent")]
+        )
+
+
 def _line_of(entry: bytes) -> int:
     """The line a rejects entry names; 0 (kept) when it names none."""
     try:
@@ -196,14 +253,54 @@ def _line_of(entry: bytes) -> int:
     return line if isinstance(line, int) else 0
 
 
+def historical_cutoff(value: datetime | str | timedelta | None, started: datetime) -> datetime | None:
+    """The ``historical_before`` moment: a date-time (or its text), a time before ``started``, or
+    ``None`` (also a template rendered empty or ``"None"``) for no check.
+
+    :raises ValueError: for a text that is not a date-time (see :func:`~..formats.parse_datetime`)
+    """
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return None
+    if isinstance(value, timedelta):
+        return started - value
+    try:
+        return parse_datetime(value)
+    except ValueError as error:
+        raise ValueError(f"historical_before {error}") from None
+
+
+def too_recent(order: Order, historical_before: datetime) -> list[tuple[str, str]]:
+    """``(path, reason)`` when ``order`` was created at or after ``historical_before``."""
+    if order.created_at is None or order.created_at < historical_before:
+        return []
+    reason = (
+        f"created at or after historical_before ({api_datetime(historical_before)}): the import is for "
+        "historical orders only (it creates no events and starts no order-based distributions), so "
+        "sync an order this recent through the orders API (POST /v1/orders) instead"
+    )
+    return [(".created_at", reason)]
+
+
 def checked_order(
-    record: Record, line: int, require_source_id: bool, created_at_metadata_key: str | None
+    record: Record,
+    line: int,
+    require_source_id: bool,
+    created_at_metadata_key: str | None,
+    historical_before: datetime | None = None,
 ) -> tuple[Order, bytes]:
     """One record as the import sends it: the validated ``Order`` (``created_at`` moved) and its JSON.
 
     :raises InvalidOrderError: for a record the import would reject (invalid, or too large to send)
+    :raises InvalidOrdersFileError: for a line that is not UTF-8 text
     """
-    order = parse_order(record, line=line, require_source_id=require_source_id)
+    try:
+        order = parse_order(record, line=line, require_source_id=require_source_id)
+    except InvalidOrderError:
+        if isinstance(record, bytes):  # only once a line fails: UTF-8 costs nothing to valid lines
+            refuse_other_encodings(record, line)
+        raise
+    if historical_before is not None and (errors := too_recent(order, historical_before)):
+        raise InvalidOrderError(errors, line=line, source_id=order.source_id)
     order = order.move_created_at(created_at_metadata_key)
     body = order.to_json()
     if len(body) > MAX_ORDER_BYTES:
@@ -213,6 +310,26 @@ def checked_order(
             source_id=order.source_id,
         )
     return order, body
+
+
+def refuse_other_encodings(line_bytes: bytes, line: int) -> None:
+    """Refuse a line that is not UTF-8 text: the file is in another encoding, so every line with a
+    character outside ASCII is garbled, whatever ``on_invalid`` says.
+
+    :raises InvalidOrdersFileError: naming the line, the byte's position and value (a byte is
+        not personal data; the text around it is never quoted)
+    """
+    try:
+        line_bytes.decode("utf-8")
+    except UnicodeDecodeError as error:
+        byte = line_bytes[error.start]
+        guess = " (Latin-1 or Windows-1252, most likely)" if 0x80 <= byte <= 0xFF else ""
+        raise InvalidOrdersFileError(
+            f"the line is not UTF-8 text: byte 0x{byte:02X} at column {error.start + 1} {error.reason}. "
+            f"The file is in another encoding{guess}; UTF-8 is expected: export it as UTF-8, or "
+            "convert it with iconv -f WINDOWS-1252 -t UTF-8 orders.jsonl > orders.utf8.jsonl",
+            line=line,
+        ) from None
 
 
 def _check_repeat(in_batch: SourceIdsInBatch, source_id: str | None, line: int) -> None:
@@ -239,6 +356,7 @@ def serialized_orders(
     in_batch: SourceIdsInBatch | None = None,
     check: OrderCheck | None = None,
     on_valid: OnValid | None = None,
+    historical_before: datetime | None = None,
 ) -> Iterator[tuple[bytes, bool]]:
     """Yield ``(order JSON, has source_id)`` for each valid record, applying ``on_invalid`` to the rest.
 
@@ -247,17 +365,22 @@ def serialized_orders(
         invalid (pass its ``batch_cut`` to :func:`~._batching.batches` as ``on_cut``)
     :param check: more rules a valid order (its ``created_at`` already in metadata) must meet
     :param on_valid: told of each valid order before it is yielded (a reader that needs the order)
+    :param historical_before: an order created at or after this moment is invalid (``None``: no check)
     :raises InvalidOrderError: on the first invalid record (``"fail"``), or on the one that takes
         the number of skipped records past ``max_invalid`` (``"skip"``)
     """
     for line, record in records:
         counts.read += 1
         try:
-            order, body = checked_order(record, line, require_source_id, created_at_metadata_key)
+            order, body = checked_order(
+                record, line, require_source_id, created_at_metadata_key, historical_before
+            )
             if check is not None and (errors := check(order)):
                 raise InvalidOrderError(errors, line=line, source_id=order.source_id)
             if in_batch is not None:
                 _check_repeat(in_batch, order.source_id, line)
+        except InvalidOrdersFileError:
+            raise  # the file, not the record: on_invalid does not apply
         except InvalidOrderError as error:
             counts.invalid += 1
             if on_invalid == "fail":
@@ -276,7 +399,11 @@ def serialized_orders(
 def _too_many(
     error: InvalidOrderError, invalid: int, max_invalid: int, rejects: Rejects | None
 ) -> InvalidOrderError:
-    where = f" (each listed in {rejects.location})" if rejects is not None else ""
+    where = (
+        f" (each listed in {rejects.location})"
+        if rejects is not None and rejects.location is not None
+        else ""
+    )
     reason = f"stopping: {invalid} invalid records, more than max_invalid={max_invalid}{where}"
     errors: list[tuple[str, Any]] = [("", reason), *error.errors]
     return InvalidOrderError(errors, line=error.line, source_id=error.source_id)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from airflow_provider_voucherify.importing.validation import ON_INVALID_CHOICES
+from airflow_provider_voucherify.importing.validation import ON_INVALID_CHOICES, historical_cutoff
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 
 
@@ -39,3 +40,16 @@ def check_options(
     if seconds <= 0:
         raise ValueError(f"timeout must be positive, got {timeout}")
     return seconds
+
+
+# Orders created less than this long before the task starts belong to on-going sync.
+DEFAULT_HISTORICAL_WINDOW = timedelta(hours=24)
+
+
+def task_cutoff(value: datetime | str | timedelta | None, context: Any) -> datetime | None:
+    """``historical_before`` as a moment: a ``timedelta`` counts back from the task's start."""
+    ti = context.get("ti") if hasattr(context, "get") else None
+    started = getattr(ti, "start_date", None)
+    if not isinstance(started, datetime):
+        started = datetime.now(timezone.utc)
+    return historical_cutoff(value, started)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, NoReturn
 
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
+from airflow_provider_voucherify.exceptions import InvalidOrderError
+from airflow_provider_voucherify.formats import api_datetime
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.body_limit import BodyLimit
 from airflow_provider_voucherify.importing.continuation import (
@@ -26,7 +30,14 @@ from airflow_provider_voucherify.importing.plan_view import PlanView
 from airflow_provider_voucherify.importing.preflight import Preflight, bulk_limit, dry_run_report
 from airflow_provider_voucherify.importing.sending import SendLoop
 from airflow_provider_voucherify.importing.source import OrdersArg, OrdersInMemory, OrderSource
-from airflow_provider_voucherify.importing.validation import Counts, OnInvalid, RejectsFile, rejects_location
+from airflow_provider_voucherify.importing.validation import (
+    Counts,
+    OnInvalid,
+    RefusedTally,
+    RejectsFile,
+    refuse_nothing_valid,
+    rejects_location,
+)
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._completion import (
     conclude,
@@ -35,7 +46,11 @@ from airflow_provider_voucherify.operators._completion import (
     wait_in_worker,
     wait_trigger,
 )
-from airflow_provider_voucherify.operators._options import check_options
+from airflow_provider_voucherify.operators._options import (
+    DEFAULT_HISTORICAL_WINDOW,
+    check_options,
+    task_cutoff,
+)
 from airflow_provider_voucherify.operators._storage import resolved
 from airflow_provider_voucherify.operators._task import defer_until, fail_fast
 from airflow_provider_voucherify.waiting.pacing import DEFAULT_API_BUDGET_SHARE, check_share
@@ -89,7 +104,8 @@ class ImportOrdersOperator(BaseOperator):
     Without ``wait_for_completion`` the asset event means "submitted", not "imported".
 
     :param orders: a list of dicts or ``Order``\\ s, or a path or URI (``str`` or ``ObjectStoragePath``:
-        ``file://``, ``s3://``, ...) to JSON Lines, plain or gzip. Templated.
+        ``file://``, ``s3://``, ...) to JSON Lines, plain or compressed with gzip, bzip2 or xz
+        (told by the first bytes). Templated.
     :param voucherify_conn_id: the Voucherify connection id. Templated (e.g.
         ``"{{ params.voucherify_conn_id }}"``); a deferred wait uses the rendered id.
     :param batch_size: orders per request, 1 to 2000; a batch also stays under 10 MiB of JSON
@@ -122,9 +138,22 @@ class ImportOrdersOperator(BaseOperator):
         ``is_dry_run``, since ``BaseOperator`` has a ``dry_run`` method
     :param bulk_calls_per_hour: the plan's bulk-call limit, for the dry run's duration estimate
         (otherwise taken from the API's rate-limit headers when they name it)
+    :param historical_before: the import is for historical orders only (it creates no events and
+        starts no order-based distributions): an order whose ``created_at`` is at or after this
+        moment is an invalid record whose reason says to sync it through the orders API instead.
+        A ``datetime``, a date-time text, a ``timedelta`` (that long before the task starts) or
+        ``None`` (no check). Default: 24 hours before the task starts. Templated; the moment used
+        is pushed as XCom ``historical_before`` (ISO 8601, or ``None``)
     """
 
-    template_fields: Sequence[str] = ("orders", "rejects_path", "resume", "voucherify_conn_id", "is_dry_run")
+    template_fields: Sequence[str] = (
+        "orders",
+        "rejects_path",
+        "resume",
+        "voucherify_conn_id",
+        "is_dry_run",
+        "historical_before",
+    )
     template_fields_renderers = {"orders": "json"}
     ui_color = "#ff8c61"
 
@@ -149,6 +178,7 @@ class ImportOrdersOperator(BaseOperator):
         preflight: bool = True,
         dry_run: bool | str = False,
         bulk_calls_per_hour: int | None = None,
+        historical_before: datetime | str | timedelta | None = DEFAULT_HISTORICAL_WINDOW,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -183,6 +213,8 @@ class ImportOrdersOperator(BaseOperator):
         if bulk_calls_per_hour is not None and bulk_calls_per_hour < 1:
             raise ValueError(f"bulk_calls_per_hour must be at least 1, got {bulk_calls_per_hour}")
         self.bulk_calls_per_hour = bulk_calls_per_hour
+        self.historical_before = historical_before
+        self._cutoff: datetime | None = None
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -205,6 +237,9 @@ class ImportOrdersOperator(BaseOperator):
 
     def _run(self, context: Context, state: Continuation) -> list[str]:
         with fail_fast("Import"):
+            self._cutoff = task_cutoff(self.historical_before, context)
+            cutoff = api_datetime(self._cutoff) if self._cutoff is not None else None
+            context["ti"].xcom_push(key="historical_before", value=cutoff)
             if as_flag(self.is_dry_run, "dry_run"):
                 return self._dry_run(context)
             action_ids = self._send(context, state)
@@ -221,6 +256,7 @@ class ImportOrdersOperator(BaseOperator):
             max_invalid=self.max_invalid,
             require_source_id=self.require_source_id,
             created_at_metadata_key=self.created_at_metadata_key,
+            historical_before=self._cutoff,
         )
 
     def _send(self, context: Context, state: Continuation) -> list[str]:
@@ -228,6 +264,7 @@ class ImportOrdersOperator(BaseOperator):
         continuing, finished = state.position.batch > 0, False
         counts = state.position.counts()
         loop: SendLoop | None = None
+        refused: RefusedTally | None = None
         preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
         try:
             resume = as_flag(self.resume, "resume")
@@ -262,13 +299,14 @@ class ImportOrdersOperator(BaseOperator):
                     )
                 checkpoints = Checkpoints(source, state.position, state.identity, known=identity)
                 location = rejects_location(resolved(self.rejects_path))
-                rejects = (
+                rejects_file = (
                     stack.enter_context(
                         RejectsFile(location, from_line=state.position.line if continuing else None)
                     )
                     if location is not None
                     else None
                 )
+                refused = RefusedTally(rejects_file, stop_after=self.max_invalid)
                 body_limit = BodyLimit()
                 loop = SendLoop(
                     hook=hook,
@@ -286,7 +324,7 @@ class ImportOrdersOperator(BaseOperator):
                     self.rules.batches(
                         checkpoints.records(),
                         counts=counts,
-                        rejects=rejects,
+                        rejects=refused,
                         check=preflight.check,
                         body_limit=body_limit,
                     )
@@ -303,9 +341,12 @@ class ImportOrdersOperator(BaseOperator):
                 "batches": len(action_ids),
             }
             self.log.info("Import summary%s: %s", "" if finished else " so far", summary)
+            if refused is not None and (told := refused.describe()):
+                self.log.warning("%s", told)
         context["ti"].xcom_push(key="import_summary", value=summary)
+        refuse_nothing_valid(counts, refused.location if refused is not None else None)
         if not action_ids:
-            self.log.warning("No valid orders to import: nothing was sent")
+            self.log.warning("The orders hold no record: nothing was sent")
         return action_ids
 
     def _defer_until(self, retry_at: float, state: Continuation) -> NoReturn:
@@ -316,12 +357,17 @@ class ImportOrdersOperator(BaseOperator):
         hook = self.hook
         preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
         counts, sizes = Counts(), []
+        # Every record is read and every problem reported, past max_invalid too: that is what a
+        # dry run is for. It then fails where a real run would stop.
+        rules = replace(self.rules, on_invalid="skip", max_invalid=sys.maxsize)
+        stop_after = self.max_invalid if self.on_invalid == "skip" else 0
         try:
             with ExitStack() as stack:
                 source = stack.enter_context(OrderSource(resolved(self.orders)))
                 location = rejects_location(resolved(self.rejects_path))
                 rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
-                cut = self.rules.batches(source, counts=counts, rejects=rejects, check=preflight.check)
+                refused = RefusedTally(rejects, stop_after=stop_after)
+                cut = rules.batches(source, counts=counts, rejects=refused, check=preflight.check)
                 sizes = [batch.count for batch in cut]
                 preflight.finish()
             per_hour, origin = bulk_limit(self.bulk_calls_per_hour, hook.rate_limit)
@@ -329,7 +375,22 @@ class ImportOrdersOperator(BaseOperator):
             hook.close()
         report = dry_run_report(counts.as_dict(), sizes, bulk_calls_per_hour=per_hour, source=origin)
         self.log.info("Dry run, nothing sent. A real run would send: %s", report)
+        if told := refused.describe():
+            self.log.warning("%s", told)
         context["ti"].xcom_push(key="import_summary", value=report)
+        if refused.stop_line is not None:
+            limit = f"max_invalid={self.max_invalid}" if self.on_invalid == "skip" else 'on_invalid="fail"'
+            raise InvalidOrderError(
+                [
+                    (
+                        "",
+                        f"a real run would stop here ({limit}), having sent the batches before it; "
+                        f"{counts.invalid} invalid records in all, each reported above",
+                    )
+                ],
+                line=refused.stop_line,
+            )
+        refuse_nothing_valid(counts, refused.location)
         return []
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
@@ -27,6 +28,7 @@ from airflow_provider_voucherify.importing.pipeline import ImportRules
 from airflow_provider_voucherify.importing.preflight import Preflight
 from airflow_provider_voucherify.importing.source import OrdersArg, OrdersInMemory, OrderSource
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT, AsyncAction
+from airflow_provider_voucherify.operators._options import DEFAULT_HISTORICAL_WINDOW, task_cutoff
 from airflow_provider_voucherify.operators._storage import resolved
 from airflow_provider_voucherify.operators._task import defer_until, fail_fast
 from airflow_provider_voucherify.rate_limits import sleep_until, when
@@ -116,6 +118,9 @@ class ReconcileOrdersOperator(BaseOperator):
     :param preflight: the import's setting of the same name: check orders against the project's
         metadata schemas as the import did (one ``GET /v1/metadata-schemas/order`` call, more only
         for the resources the orders' metadata uses)
+    :param historical_before: the import's setting of the same name (an order created at or after
+        it was refused); :meth:`of_import` passes the very moment the import used (its XCom
+        ``historical_before``). Templated
     :raises AirflowFailException: when counts differ or mismatches exceed ``max_mismatches``
     :raises AirflowException: when an action has not finished yet (a retry can succeed)
     """
@@ -127,6 +132,7 @@ class ReconcileOrdersOperator(BaseOperator):
         "failed_orders_path",
         "seed",
         "voucherify_conn_id",
+        "historical_before",
     )
     template_fields_renderers = {"orders": "json", "async_action_ids": "json"}
     ui_color = "#7fc8a9"
@@ -149,6 +155,7 @@ class ReconcileOrdersOperator(BaseOperator):
         batch_size: int = MAX_ORDERS_PER_IMPORT,
         preflight: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        historical_before: datetime | str | timedelta | None = DEFAULT_HISTORICAL_WINDOW,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -173,6 +180,8 @@ class ReconcileOrdersOperator(BaseOperator):
         self.batch_size = batch_size
         self.preflight = preflight
         self.deferrable = deferrable
+        self.historical_before = historical_before
+        self._cutoff: datetime | None = None
 
     @classmethod
     def of_import(cls, import_orders: ImportOrdersOperator, **kwargs: Any) -> ReconcileOrdersOperator:
@@ -181,8 +190,8 @@ class ReconcileOrdersOperator(BaseOperator):
         Takes the import's ``orders``, its output (the async action ids, an XCom reference, which
         also sets the dependency), its connection and the settings that decide which records it
         sent and where it cut batches (``batch_size``, ``require_source_id``,
-        ``created_at_metadata_key``, ``preflight``), so the two can never disagree, and its
-        ``deferrable``.
+        ``created_at_metadata_key``, ``preflight``, and the ``historical_before`` moment it used),
+        so the two can never disagree, and its ``deferrable``.
 
         :param import_orders: the import task in the same DAG
         :param kwargs: this operator's own arguments (``task_id`` at least); any of the above given
@@ -198,6 +207,10 @@ class ReconcileOrdersOperator(BaseOperator):
             "created_at_metadata_key": import_orders.created_at_metadata_key,
             "preflight": import_orders.preflight,
             "deferrable": import_orders.deferrable,
+            # The moment the import used (a default counts back from its own start, not this one's).
+            "historical_before": (
+                f"{{{{ ti.xcom_pull(task_ids={import_orders.task_id!r}, key='historical_before') }}}}"
+            ),
         }
         return cls(**{**taken, **kwargs})
 
@@ -207,12 +220,14 @@ class ReconcileOrdersOperator(BaseOperator):
             self.orders = OrdersInMemory(self.orders)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self._cutoff = task_cutoff(self.historical_before, context)
         return self._run(ReconcileState.start(self.seed))
 
     def resume_reconciliation(
         self, context: Context, event: Any = None, state: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Continue after a rate-limit deferral, with the orders compared so far."""
+        self._cutoff = task_cutoff(self.historical_before, context)
         resumed = ReconcileState.from_dict(state or {})
         self.log.info(
             "Continuing after a rate-limit wait: %d of %s sampled orders compared so far",
@@ -267,6 +282,7 @@ class ReconcileOrdersOperator(BaseOperator):
             batch_size=self.batch_size,
             require_source_id=self.require_source_id,
             created_at_metadata_key=self.created_at_metadata_key,
+            historical_before=self._cutoff,
         )
         if state.drawn is None:
             totals, refused = read_actions(

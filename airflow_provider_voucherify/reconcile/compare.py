@@ -26,8 +26,10 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+
+from airflow_provider_voucherify.formats import parse_datetime
 
 MISSING = "(missing)"
 NOT_SHOWN = "(not shown)"
@@ -42,8 +44,8 @@ ITEM_FIELDS = (
 CATALOG_IDENTITY = ("id", "source_id")
 PARTIES = ("customer", "referrer")
 
-# ISO 8601 date or date-time; only such strings on both sides are compared as instants.
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|z|[+-]\d{2}(:?\d{2})?)?)?")
+# Only texts that start as a date on both sides are compared as instants (a cheap test first).
+_DATE_FIRST = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 CustomerLookup = Callable[[str], "Mapping[str, Any] | None"]
 
@@ -65,14 +67,14 @@ def shown(value: Any) -> str:
 
 
 def instant(text: str) -> datetime | None:
-    """An ISO 8601 string as an aware datetime (UTC when it names no offset); ``None`` if not one."""
-    if not _ISO.fullmatch(text):
+    """A date or date-time text as an aware datetime (UTC when it names no zone), read by the
+    package's one date parser; ``None`` if it is not one."""
+    if not _DATE_FIRST.match(text):
         return None
     try:
-        moment = datetime.fromisoformat(text.replace("z", "Z"))
+        return parse_datetime(text)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def same_value(sent: Any, stored: Any) -> bool:

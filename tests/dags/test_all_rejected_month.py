@@ -1,5 +1,6 @@
 """``dag.test()`` of the backfill DAG on a month whose every order the import rejects: the import
-sends nothing, the sensor succeeds with an empty summary, and verify passes, reporting them."""
+sends nothing and fails the run (with ``on_invalid="skip"`` too), the rejects file listing them all.
+A month whose export holds no order is no error (tests/operators/test_reruns.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from scripts.sample_warehouse import Warehouse, build_sqlite
 from tests.dags.conftest import RunBackfill, rejected_lines, staged
 
 
-def test_a_month_whose_orders_were_all_rejected_is_verified_and_reported(
+def test_a_month_whose_orders_were_all_rejected_fails_and_lists_them(
     run_backfill: RunBackfill, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     path = tmp_path / "warehouse.db"
@@ -28,8 +29,8 @@ def test_a_month_whose_orders_were_all_rejected_is_verified_and_reported(
 
     (result,) = run_backfill(json.dumps({"conn_type": "sqlite", "host": str(path)}), warehouse)
 
-    assert result["state"] == "success", result
-    assert result["verified"] == {"extracted": 6, "rejected": 6, "imported": 0, "sampled": 0, "matched": 0}
+    assert result["state"] == "failed", result
+    assert result["verified"] is None
     rejects = rejected_lines(staged(tmp_path, date(2024, 1, 1), "rejects.jsonl"))
     assert sorted(entry["source_id"] for entry in rejects) == every
     assert emulator.stats()["imports_accepted"] == 0

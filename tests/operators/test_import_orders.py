@@ -75,13 +75,14 @@ def test_batch_size_must_be_an_int() -> None:
         ImportOrdersOperator(task_id="import", orders=[], batch_size="100")  # type: ignore[arg-type]
 
 
-def test_orders_rejects_path_resume_the_connection_and_dry_run_are_templated() -> None:
+def test_orders_rejects_path_resume_the_connection_dry_run_and_historical_before_are_templated() -> None:
     assert set(ImportOrdersOperator.template_fields) == {
         "orders",
         "rejects_path",
         "resume",
         "voucherify_conn_id",
         "is_dry_run",
+        "historical_before",
     }
 
 
