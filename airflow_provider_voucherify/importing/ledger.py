@@ -250,6 +250,19 @@ class BatchLedger:
         self._states = run_calls(client, state_check(entries)) if entries else {}
         return self._states
 
+    def prepare(self, client: ActionReader, *, continuing_at: int | None, log: logging.Logger | Any) -> None:
+        """Before the first batch of a try: read what earlier tries sent (:meth:`check`), and say so.
+
+        :param continuing_at: the batch a try continuing after a rate-limit wait starts at (it
+            checked the earlier tries before it deferred: nothing is read again); ``None`` otherwise
+        """
+        if not self.resume:
+            log.info("resume=False: every batch is sent again")
+        elif continuing_at is not None:
+            log.info("Continuing after a rate-limit wait at batch %d", continuing_at)
+        elif states := self.check(client):
+            log.info("Earlier tries sent %d batches; their imports now: %s", len(states), tally(states))
+
     def decide(self, batch: Batch) -> SkipDecision:
         """Skip ``batch`` or send it (see :func:`decide`); call :meth:`check` first."""
         return decide(self.recalled.get(batch.number), batch, self.project, self._states)

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from airflow_provider_voucherify.importing.batching import Batch, MaxBytes, batches
+from airflow_provider_voucherify.importing.rejects import Rejects
 from airflow_provider_voucherify.importing.source import Record
 from airflow_provider_voucherify.importing.validation import (
     Counts,
     OnInvalid,
     OnValid,
     OrderCheck,
-    Rejects,
     SourceIdsInBatch,
     serialized_orders,
 )

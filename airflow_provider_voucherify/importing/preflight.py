@@ -1,18 +1,15 @@
-"""What ImportOrdersOperator checks before spending a bulk call, and what a dry run reports.
+"""What ImportOrdersOperator checks before spending a bulk call: the project's metadata schemas.
 
 :class:`Preflight` reads the project's metadata schemas (``GET /v1/metadata-schemas/{resource}``,
 an ordinary API call, at most once per resource and try: ``order`` at the start, ``order_item``,
 ``customer`` and ``product`` the first time an order carries metadata for them) and checks each
 order against them in the validation pass, so an order Voucherify would refuse is an invalid record.
 It also counts orders without a ``status`` (they become ``CREATED`` and count for no customer).
-
-:func:`dry_run_report` is the pure arithmetic of a dry run: batches, bulk calls and hours.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -148,49 +145,3 @@ class Preflight:
                 " order its real status (PAID, FULFILLED, CANCELED) if that matters.",
                 self.without_status,
             )
-
-
-def bulk_limit(given: int | None, rate_limit: Any) -> tuple[int | None, str | None]:
-    """The plan's bulk calls per hour and where that came from: the parameter, else the latest
-    ``X-Rate-Limit-*`` headers the hook saw (``hook.rate_limit``) when they were about bulk calls."""
-    if given is not None:
-        return given, "bulk_calls_per_hour"
-    if rate_limit is None:
-        return None, None
-    if isinstance(rate_limit, Mapping):
-        limit, limit_type = rate_limit.get("limit"), rate_limit.get("limit_type")
-    else:
-        limit, limit_type = getattr(rate_limit, "limit", None), getattr(rate_limit, "limit_type", None)
-    if limit_type == "bulk_api_calls" and isinstance(limit, int) and limit > 0:
-        return limit, "X-Rate-Limit-Limit"
-    return None, None
-
-
-def dry_run_report(
-    counts: Mapping[str, int],
-    batch_sizes: list[int],
-    *,
-    bulk_calls_per_hour: int | None,
-    source: str | None,
-) -> dict[str, Any]:
-    """What a real run would do, for XCom ``import_summary``: plain JSON, no personal data.
-
-    :param counts: ``read``, ``valid``, ``invalid``
-    :param batch_sizes: the number of orders of each batch a real run would send
-    :param bulk_calls_per_hour: the plan's bulk limit, if known; ``source`` says where it came from
-    """
-    bulk_calls = len(batch_sizes)
-    report: dict[str, Any] = {
-        **counts,
-        "dry_run": True,
-        "sent": 0,
-        "skipped_on_retry": 0,
-        "batches": bulk_calls,
-        "bulk_calls": bulk_calls,
-        "largest_batch": max(batch_sizes, default=0),
-        "bulk_calls_per_hour": bulk_calls_per_hour,
-        "bulk_limit_source": source if bulk_calls_per_hour else None,
-        # Windows are calendar hours: n calls at k per hour span ceil(n / k) of them.
-        "hours_at_bulk_limit": math.ceil(bulk_calls / bulk_calls_per_hour) if bulk_calls_per_hour else None,
-    }
-    return report

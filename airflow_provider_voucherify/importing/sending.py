@@ -178,3 +178,15 @@ class SendLoop:
         view = self.plan.describe(left, time.time())
         self.log.info("%s, async action %s%s", line, ", ".join(sent_as), f"; {view}" if view else "")
         self.action_ids.extend(sent_as)
+
+
+def import_summary(counts: Counts, loop: SendLoop | None, state: Continuation) -> dict[str, int]:
+    """XCom ``import_summary``: records ``read``, ``valid`` and ``invalid``; orders ``sent`` by this
+    try and ``skipped_on_retry`` (in batches earlier tries had sent); ``batches``. ``loop`` is
+    ``None`` when the try failed before sending: ``state`` then says what earlier tries did."""
+    return {
+        **counts.as_dict(),
+        "sent": loop.sent if loop is not None else state.sent,
+        "skipped_on_retry": loop.skipped if loop is not None else state.skipped,
+        "batches": len(loop.action_ids if loop is not None else state.action_ids),
+    }

@@ -53,3 +53,15 @@ def task_cutoff(value: datetime | str | timedelta | None, context: Any) -> datet
     if not isinstance(started, datetime):
         started = datetime.now(timezone.utc)
     return historical_cutoff(value, started)
+
+
+def as_flag(value: bool | str, name: str) -> bool:
+    """A templated boolean: ``True``/``False``, or its rendered text (``"false"``, ``"0"``, ...)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", "none", ""):
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, NoReturn
@@ -14,7 +12,6 @@ from typing import Any, NoReturn
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.formats import api_datetime
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.body_limit import BodyLimit
@@ -24,20 +21,15 @@ from airflow_provider_voucherify.importing.continuation import (
     SourceIdentity,
     restart,
 )
-from airflow_provider_voucherify.importing.ledger import BatchLedger, tally
+from airflow_provider_voucherify.importing.dry_run import dry_run
+from airflow_provider_voucherify.importing.ledger import BatchLedger
 from airflow_provider_voucherify.importing.pipeline import ImportRules
 from airflow_provider_voucherify.importing.plan_view import PlanView
-from airflow_provider_voucherify.importing.preflight import Preflight, bulk_limit, dry_run_report
-from airflow_provider_voucherify.importing.sending import SendLoop
+from airflow_provider_voucherify.importing.preflight import Preflight
+from airflow_provider_voucherify.importing.rejects import RefusedTally, RejectsFile, rejects_location
+from airflow_provider_voucherify.importing.sending import SendLoop, import_summary
 from airflow_provider_voucherify.importing.source import OrdersArg, OrdersInMemory, OrderSource
-from airflow_provider_voucherify.importing.validation import (
-    Counts,
-    OnInvalid,
-    RefusedTally,
-    RejectsFile,
-    refuse_nothing_valid,
-    rejects_location,
-)
+from airflow_provider_voucherify.importing.validation import OnInvalid, refuse_nothing_valid
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._completion import (
     conclude,
@@ -48,6 +40,7 @@ from airflow_provider_voucherify.operators._completion import (
 )
 from airflow_provider_voucherify.operators._options import (
     DEFAULT_HISTORICAL_WINDOW,
+    as_flag,
     check_options,
     task_cutoff,
 )
@@ -275,15 +268,7 @@ class ImportOrdersOperator(BaseOperator):
                 resume=resume,
                 resend_safe=self.require_source_id,
             )
-            if not resume:
-                self.log.info("resume=False: every batch is sent again")
-            elif continuing:
-                # This try already checked the earlier tries' batches before it deferred.
-                self.log.info("Continuing after a rate-limit wait at batch %d", state.position.batch + 1)
-            elif states := ledger.check(hook):
-                self.log.info(
-                    "Earlier tries sent %d batches; their imports now: %s", len(states), tally(states)
-                )
+            ledger.prepare(hook, continuing_at=state.position.batch + 1 if continuing else None, log=self.log)
             with ExitStack() as stack:
                 source = stack.enter_context(OrderSource(resolved(self.orders)))
                 identity = SourceIdentity.of(source)
@@ -334,12 +319,7 @@ class ImportOrdersOperator(BaseOperator):
         finally:
             hook.close()
             action_ids = loop.action_ids if loop is not None else list(state.action_ids)
-            summary = {
-                **counts.as_dict(),
-                "sent": loop.sent if loop is not None else state.sent,
-                "skipped_on_retry": loop.skipped if loop is not None else state.skipped,
-                "batches": len(action_ids),
-            }
+            summary = import_summary(counts, loop, state)
             self.log.info("Import summary%s: %s", "" if finished else " so far", summary)
             if refused is not None and (told := refused.describe()):
                 self.log.warning("%s", told)
@@ -356,41 +336,26 @@ class ImportOrdersOperator(BaseOperator):
         """Everything but the bulk calls: validate, write rejects, report what would be sent."""
         hook = self.hook
         preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
-        counts, sizes = Counts(), []
-        # Every record is read and every problem reported, past max_invalid too: that is what a
-        # dry run is for. It then fails where a real run would stop.
-        rules = replace(self.rules, on_invalid="skip", max_invalid=sys.maxsize)
-        stop_after = self.max_invalid if self.on_invalid == "skip" else 0
         try:
             with ExitStack() as stack:
                 source = stack.enter_context(OrderSource(resolved(self.orders)))
                 location = rejects_location(resolved(self.rejects_path))
                 rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
-                refused = RefusedTally(rejects, stop_after=stop_after)
-                cut = rules.batches(source, counts=counts, rejects=refused, check=preflight.check)
-                sizes = [batch.count for batch in cut]
+                found = dry_run(
+                    source,
+                    self.rules,
+                    rejects=rejects,
+                    check=preflight.check,
+                    bulk_limit=(self.bulk_calls_per_hour, lambda: hook.rate_limit),
+                )
                 preflight.finish()
-            per_hour, origin = bulk_limit(self.bulk_calls_per_hour, hook.rate_limit)
         finally:
             hook.close()
-        report = dry_run_report(counts.as_dict(), sizes, bulk_calls_per_hour=per_hour, source=origin)
-        self.log.info("Dry run, nothing sent. A real run would send: %s", report)
-        if told := refused.describe():
+        self.log.info("Dry run, nothing sent. A real run would send: %s", found.report)
+        if told := found.refused.describe():
             self.log.warning("%s", told)
-        context["ti"].xcom_push(key="import_summary", value=report)
-        if refused.stop_line is not None:
-            limit = f"max_invalid={self.max_invalid}" if self.on_invalid == "skip" else 'on_invalid="fail"'
-            raise InvalidOrderError(
-                [
-                    (
-                        "",
-                        f"a real run would stop here ({limit}), having sent the batches before it; "
-                        f"{counts.invalid} invalid records in all, each reported above",
-                    )
-                ],
-                line=refused.stop_line,
-            )
-        refuse_nothing_valid(counts, refused.location)
+        context["ti"].xcom_push(key="import_summary", value=found.report)
+        found.raise_for_stop()
         return []
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:
@@ -432,15 +397,3 @@ class ImportOrdersOperator(BaseOperator):
         """
         imported = self._imported_orders if self.wait_for_completion else None
         return lineage(self.orders, project_of(self.hook) if imported is not None else None, imported)
-
-
-def as_flag(value: bool | str, name: str) -> bool:
-    """A templated boolean: ``True``/``False``, or its rendered text (``"false"``, ``"0"``, ...)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off", "none", ""):
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}")

@@ -14,8 +14,8 @@ from collections.abc import MutableMapping
 from contextlib import ExitStack
 from typing import Any, Protocol
 
+from airflow_provider_voucherify.importing.rejects import JsonLinesFile, rejects_location
 from airflow_provider_voucherify.importing.source import Location
-from airflow_provider_voucherify.importing.validation import JsonLinesFile, rejects_location
 from airflow_provider_voucherify.models import AsyncAction
 from airflow_provider_voucherify.reconcile.report import ActionTotals
 

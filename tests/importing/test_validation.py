@@ -10,12 +10,11 @@ from pytest_mock import MockerFixture
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.importing.batching import batches
+from airflow_provider_voucherify.importing.rejects import RejectsFile, rejects_location
 from airflow_provider_voucherify.importing.validation import (
     MAX_ORDER_BYTES,
     Counts,
-    RejectsFile,
     SourceIdsInBatch,
-    rejects_location,
     serialized_orders,
 )
 from airflow_provider_voucherify.models import Order

@@ -11,11 +11,8 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.exceptions import InvalidOrderError, MetadataSchemaError
-from airflow_provider_voucherify.importing.preflight import (
-    bulk_limit,
-    created_at_problem,
-    dry_run_report,
-)
+from airflow_provider_voucherify.importing.dry_run import bulk_calls_per_hour, dry_run_report
+from airflow_provider_voucherify.importing.preflight import created_at_problem
 from airflow_provider_voucherify.metadata_schema import MetadataSchema
 from airflow_provider_voucherify.operators._task import AirflowFailException
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
@@ -69,10 +66,11 @@ def test_created_at_key_judged_against_the_order_schema() -> None:
 
 
 def test_bulk_limit_comes_from_the_parameter_or_bulk_headers() -> None:
-    assert bulk_limit(3, {"limit": 50, "limit_type": "bulk_api_calls"}) == (3, "bulk_calls_per_hour")
-    assert bulk_limit(None, {"limit": 50, "limit_type": "bulk_api_calls"}) == (50, "X-Rate-Limit-Limit")
-    assert bulk_limit(None, {"limit": 100, "limit_type": "api_calls"}) == (None, None)
-    assert bulk_limit(None, None) == (None, None)
+    assert bulk_calls_per_hour(3, {"limit": 50, "limit_type": "bulk_api_calls"}) == (3, "bulk_calls_per_hour")
+    bulk = {"limit": 50, "limit_type": "bulk_api_calls"}
+    assert bulk_calls_per_hour(None, bulk) == (50, "X-Rate-Limit-Limit")
+    assert bulk_calls_per_hour(None, {"limit": 100, "limit_type": "api_calls"}) == (None, None)
+    assert bulk_calls_per_hour(None, None) == (None, None)
 
 
 def test_dry_run_report_counts_windows_of_the_bulk_limit() -> None:
