@@ -20,6 +20,8 @@ from airflow_provider_voucherify.emulator.bodies import canonical_lines
 from airflow_provider_voucherify.emulator.clock import EmulatedClock
 from airflow_provider_voucherify.emulator.config import EmulatorConfig
 from airflow_provider_voucherify.emulator.customers import BULK_PATH, CUSTOMERS_BULK_UPDATE, check_customers
+from airflow_provider_voucherify.emulator.export_routes import describe_downloads, export_routes
+from airflow_provider_voucherify.emulator.exports import ExportBook, ExportSettings
 from airflow_provider_voucherify.emulator.fast_accept import BodyRefusedError, read_import
 from airflow_provider_voucherify.emulator.faults import FaultConfig, FaultInjector
 from airflow_provider_voucherify.emulator.frontdoor import FrontDoor
@@ -127,7 +129,28 @@ class Emulator:
         self.workers: dict[str, ImportWorker] = {}
         self.front_door = FrontDoor()  # requests in flight: the workers wait between chunks
         self.schemas = SchemaBook(config.metadata_schemas)
+        self.exports = ExportBook(self.store, self._export_settings(), parse_end_date)
         self.apply_limits()
+
+    def _export_settings(self) -> ExportSettings:
+        config = self.config
+        rate = (
+            config.orders_per_second
+            if config.export_rows_per_second is None
+            else config.export_rows_per_second
+        )
+        download = config.download_port
+        return ExportSettings(
+            rows_per_second=rate * config.time_scale,
+            overhead_seconds=self.clock.real_seconds(config.export_overhead_seconds),
+            header=config.export_header,
+            download_base=None if download is None else f"http://{config.download_host}:{download}",
+        )
+
+    def export_options(self) -> tuple[str, str]:
+        """The final status of exports created now, and the header form of their files."""
+        fault = self.faults.config
+        return fault.export_status or "DONE", fault.export_header or self.config.export_header
 
     def apply_limits(self) -> None:
         """The server's limits: its plan and flags, or the plan and numbers set through the controls."""
@@ -162,8 +185,10 @@ class Emulator:
             )
             self.workers[project.app_id] = worker
             worker.start()
+        self.exports.resume()
 
     def stop(self) -> None:
+        self.exports.stop()
         for worker in self.workers.values():
             worker.stop()
         self.store.save_request_counts(self.counter.snapshot())
@@ -174,6 +199,7 @@ class Emulator:
         self.counter.clear()
         self.faults.configure(FaultConfig())
         self.schemas.reset()
+        self.exports.reset()
         self.apply_limits()
         self.wake_workers()
 
@@ -316,6 +342,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         return _not_found(request, "sku", key) if sku is None else _json(sku)
 
     schema_routes(app, emulator.schemas, _json, _not_found)
+    export_routes(app, emulator.exports, emulator.export_options, _json, _error, _not_found)
     _control_routes(app, emulator)
     app.add_middleware(
         ApiGate,
@@ -366,9 +393,10 @@ def _control_routes(app: FastAPI, emulator: Emulator) -> None:
 
     @app.get("/_emulator/stats")
     async def stats() -> Response:
-        return _json(
-            describe_counts(emulator.counter, emulator.store.counts(), emulator.store.processing_cpu_seconds)
+        counts = describe_counts(
+            emulator.counter, emulator.store.counts(), emulator.store.processing_cpu_seconds
         )
+        return _json({**counts, "downloads": describe_downloads(emulator.exports)})
 
     @app.post("/_emulator/reset")
     async def reset() -> Response:
