@@ -19,6 +19,7 @@ from airflow_provider_voucherify.exceptions import VoucherifyApiError, Voucherif
 from airflow_provider_voucherify.hooks._async_send import PreparedRequests, asend
 from airflow_provider_voucherify.hooks._clients import ASYNC_LIMITS, client_options
 from airflow_provider_voucherify.hooks._config import ClientSettings
+from airflow_provider_voucherify.hooks._exports import ExportsMixin
 from airflow_provider_voucherify.hooks._retry import RetryDecision, decide
 from airflow_provider_voucherify.models import (
     MAX_IMPORT_BYTES,
@@ -34,7 +35,7 @@ from airflow_provider_voucherify.rate_limits import RateLimit, read_rate_limit
 IMPORT_ENDPOINT = "POST /v1/orders/import"
 
 
-class VoucherifyHook(BaseHook):
+class VoucherifyHook(ExportsMixin, BaseHook):
     """Talks to the Voucherify API with an App ID / App Token pair from an Airflow connection.
 
     One ``httpx.Client`` (and, for triggers, one ``httpx.AsyncClient``) is made per hook and
