@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_voucherify.emulator._extras import EXTRA_MODULES, install_hint
 
@@ -14,6 +16,7 @@ try:
     import uvicorn
 
     from airflow_provider_voucherify.emulator.app import create_app
+    from airflow_provider_voucherify.emulator.export_routes import download_app
 except ModuleNotFoundError as exc:
     if (exc.name or "").partition(".")[0] not in EXTRA_MODULES:
         raise
@@ -71,6 +74,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--metadata-schemas", type=Path, help="JSON: metadata schemas by resource, enforced on import"
     )
+    parser.add_argument(
+        "--export-rows-per-second",
+        type=float,
+        help="export speed (emulated time; default: --orders-per-second); 0 = no wait",
+    )
+    parser.add_argument(
+        "--export-overhead", type=float, default=0.0, help="emulated seconds an export stays SCHEDULED"
+    )
+    parser.add_argument(
+        "--export-header",
+        default="keys",
+        choices=("keys", "labels"),
+        help="header row of export files: keys (source_id) or labels (Source ID); undocumented for orders",
+    )
+    parser.add_argument(
+        "--download-port", type=int, help="serve export downloads on this second port (the download cluster)"
+    )
+    parser.add_argument(
+        "--download-host", default="localhost", help="host name the download URLs name (default localhost)"
+    )
     parser.add_argument("--fault-error-rate", type=float, default=0.0)
     parser.add_argument("--fault-latency", type=float, default=0.0, help="seconds added to each answer")
     parser.add_argument("--fault-drop-rate", type=float, default=0.0)
@@ -127,6 +150,13 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         time_scale=args.time_scale,
         import_overhead_seconds=max(0.0, args.import_overhead),
         max_body_bytes=max(1, args.max_body_bytes),
+        export_rows_per_second=(
+            None if args.export_rows_per_second is None else max(0.0, args.export_rows_per_second)
+        ),
+        export_overhead_seconds=max(0.0, args.export_overhead),
+        export_header=args.export_header,
+        download_port=args.download_port,
+        download_host=args.download_host,
         faults=faults,
         metadata_schemas=load_schemas(args.metadata_schemas) if args.metadata_schemas else {},
     )
@@ -144,17 +174,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     config.db_path.parent.mkdir(parents=True, exist_ok=True)
     app = create_app(config)
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        log_level="warning",
-        access_log=False,
+    options: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
         # Longer than httpx's 5 s pool expiry, so a client never reuses a connection we are closing.
-        timeout_keep_alive=75,
-        timeout_graceful_shutdown=5,
-    )
+        "timeout_keep_alive": 75,
+        "timeout_graceful_shutdown": 5,
+    }
+    if config.download_port is None:
+        uvicorn.run(app, host=config.host, port=config.port, **options)
+        return 0
+    tokens = {project.app_id: project.app_token for project in config.projects}
+    downloads = download_app(app.state.emulator.exports, tokens)
+    servers = [
+        uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, **options)),
+        uvicorn.Server(
+            uvicorn.Config(downloads, host=config.host, port=config.download_port, lifespan="off", **options)
+        ),
+    ]
+    asyncio.run(_serve_together(servers))
     return 0
+
+
+async def _serve_together(servers: list[uvicorn.Server]) -> None:
+    """Run both servers; when one stops (a signal reaches only the last one to install its
+    handlers), stop the other too."""
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from airflow_provider_voucherify.emulator.alterations import alter_stored_orders
 from airflow_provider_voucherify.emulator.bodies import canonical_lines
 from airflow_provider_voucherify.emulator.clock import EmulatedClock
 from airflow_provider_voucherify.emulator.config import EmulatorConfig
+from airflow_provider_voucherify.emulator.control_routes import control_routes
 from airflow_provider_voucherify.emulator.customers import BULK_PATH, CUSTOMERS_BULK_UPDATE, check_customers
+from airflow_provider_voucherify.emulator.export_routes import export_routes
+from airflow_provider_voucherify.emulator.exports import ExportBook, ExportSettings
 from airflow_provider_voucherify.emulator.fast_accept import BodyRefusedError, read_import
 from airflow_provider_voucherify.emulator.faults import FaultConfig, FaultInjector
 from airflow_provider_voucherify.emulator.frontdoor import FrontDoor
@@ -29,7 +30,6 @@ from airflow_provider_voucherify.emulator.middleware import (
     REQUEST_ID_KEY,
     ApiGate,
     RequestCounter,
-    describe_counts,
     error_body,
     segment,
 )
@@ -128,7 +128,28 @@ class Emulator:
         self.workers: dict[str, ImportWorker] = {}
         self.front_door = FrontDoor()  # requests in flight: the workers wait between chunks
         self.schemas = SchemaBook(config.metadata_schemas)
+        self.exports = ExportBook(self.store, self._export_settings(), parse_end_date)
         self.apply_limits()
+
+    def _export_settings(self) -> ExportSettings:
+        config = self.config
+        rate = (
+            config.orders_per_second
+            if config.export_rows_per_second is None
+            else config.export_rows_per_second
+        )
+        download = config.download_port
+        return ExportSettings(
+            rows_per_second=rate * config.time_scale,
+            overhead_seconds=self.clock.real_seconds(config.export_overhead_seconds),
+            header=config.export_header,
+            download_base=None if download is None else f"http://{config.download_host}:{download}",
+        )
+
+    def export_options(self) -> tuple[str, str]:
+        """The final status of exports created now, and the header form of their files."""
+        fault = self.faults.config
+        return fault.export_status or "DONE", fault.export_header or self.config.export_header
 
     def apply_limits(self) -> None:
         """The server's limits: its plan and flags, or the plan and numbers set through the controls."""
@@ -163,8 +184,10 @@ class Emulator:
             )
             self.workers[project.app_id] = worker
             worker.start()
+        self.exports.resume()
 
     def stop(self) -> None:
+        self.exports.stop()
         for worker in self.workers.values():
             worker.stop()
         self.store.save_request_counts(self.counter.snapshot())
@@ -175,6 +198,7 @@ class Emulator:
         self.counter.clear()
         self.faults.configure(FaultConfig())
         self.schemas.reset()
+        self.exports.reset()
         self.apply_limits()
         self.wake_workers()
 
@@ -322,7 +346,8 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         return _not_found(request, "sku", key) if sku is None else _json(sku)
 
     schema_routes(app, emulator.schemas, _json, _not_found)
-    _control_routes(app, emulator)
+    export_routes(app, emulator.exports, emulator.export_options, _json, _error, _not_found)
+    control_routes(app, emulator, _json)
     app.add_middleware(
         ApiGate,
         projects=config.projects,
@@ -332,51 +357,3 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         front_door=emulator.front_door,
     )
     return app
-
-
-def _control_routes(app: FastAPI, emulator: Emulator) -> None:
-    """Test controls: no auth, no limits, no faults, not counted."""
-
-    def faults_body() -> dict[str, Any]:
-        return {**emulator.faults.describe(), "effective_rate_limits": emulator.limiter.describe()}
-
-    @app.get("/_emulator/health")
-    async def health() -> Response:
-        return _json({"status": "ok", "projects": len(emulator.config.projects)})
-
-    @app.get("/_emulator/faults")
-    async def get_faults() -> Response:
-        return _json(faults_body())
-
-    @app.post("/_emulator/faults")
-    async def set_faults(request: Request) -> Response:
-        try:
-            config = FaultConfig.model_validate_json(await request.body() or b"{}")
-        except ValidationError as exc:
-            return _json({"error": "invalid fault config", "details": json.loads(exc.json())}, 422)
-        emulator.faults.configure(config)
-        emulator.apply_limits()
-        emulator.wake_workers()
-        if config.alter_orders is not None:
-            emulator.faults.altered_orders = alter_stored_orders(
-                emulator.store, config.alter_orders, config.seed
-            )
-        return _json(faults_body())
-
-    @app.get("/_emulator/clock")
-    async def clock() -> Response:
-        """The emulated clock: ``now`` (emulated epoch seconds), ``real_now`` and ``time_scale``."""
-        real_now = emulator.clock.real()
-        now = emulator.clock.origin + (real_now - emulator.clock.origin) * emulator.clock.scale
-        return _json({"now": now, "real_now": real_now, "time_scale": emulator.clock.scale})
-
-    @app.get("/_emulator/stats")
-    async def stats() -> Response:
-        return _json(
-            describe_counts(emulator.counter, emulator.store.counts(), emulator.store.processing_cpu_seconds)
-        )
-
-    @app.post("/_emulator/reset")
-    async def reset() -> Response:
-        emulator.reset()
-        return Response(status_code=204)

@@ -50,6 +50,13 @@ class EmulatorConfig:
     # lower it to prove that clients split batches and learn it from the 413.
     max_body_bytes: int = MAX_BODY_BYTES
     faults: FaultConfig = field(default_factory=FaultConfig)
+    # Exports: rows per emulated second (None: --orders-per-second; 0: no wait), emulated seconds
+    # SCHEDULED, the header row's form, and a second server for downloads (None: the API's port).
+    export_rows_per_second: float | None = None
+    export_overhead_seconds: float = 0.0
+    export_header: str = "keys"
+    download_port: int | None = None
+    download_host: str = "localhost"
     # Metadata schemas by resource (``order``, ``order_item``, ...), as ``schemas.SchemaBook`` takes them.
     metadata_schemas: dict[str, Any] = field(default_factory=dict)
 

@@ -47,6 +47,11 @@ class FaultConfig(BaseModel):
     bulk_calls_per_hour: int | None = Field(None, ge=0)
     calls_per_cycle: int | None = Field(None, ge=0)
     retry_after_seconds: int | None = Field(None, ge=1)
+    # Exports created while set end with this status instead of DONE: ERROR (the spec's failure)
+    # or any other text (a final status a client does not know).
+    export_status: str | None = Field(None, pattern=r"^[A-Z][A-Z_]*$")
+    # The header row of export files: keys (source_id) or labels (Source ID); None: --export-header.
+    export_header: Literal["keys", "labels"] | None = None
     seed: int | None = None
     paths: list[str] | None = None
     alter_orders: OrderAlteration | None = None

@@ -37,6 +37,8 @@ _TEMPLATES = (
     (re.compile(r"^/v1/customers/[^/]+$"), "/v1/customers/{id}"),
     (re.compile(r"^/v1/products/[^/]+$"), "/v1/products/{id}"),
     (re.compile(r"^/v1/skus/[^/]+$"), "/v1/skus/{id}"),
+    (re.compile(r"^/v1/exports$"), "/v1/exports"),
+    (re.compile(r"^/v1/exports/[^/]+$"), "/v1/exports/{id}"),
     (re.compile(r"^/v1/metadata-schemas$"), "/v1/metadata-schemas"),
     (re.compile(r"^/v1/metadata-schemas/[^/]+$"), "/v1/metadata-schemas/{resource}"),
 )

@@ -59,11 +59,17 @@ CREATE INDEX IF NOT EXISTS skus_by_product ON skus(product_id);
 CREATE TABLE IF NOT EXISTS received_source_ids (
     project TEXT NOT NULL, source_id TEXT NOT NULL, PRIMARY KEY (project, source_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS exports (
+    id TEXT PRIMARY KEY, project TEXT NOT NULL, created_ms INTEGER NOT NULL, start_ms INTEGER NOT NULL,
+    done_ms INTEGER, final_status TEXT NOT NULL, token TEXT NOT NULL, request TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS request_counts (
     route TEXT NOT NULL, status TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (route, status)
 ) WITHOUT ROWID;
 """
-_TABLES = ("imports", "orders", "customers", "products", "skus", "received_source_ids", "request_counts")
+_TABLES = (
+    "imports", "orders", "customers", "products", "skus", "received_source_ids", "exports", "request_counts",
+)  # fmt: skip
 _ACTION_COLUMNS = (
     "id, status, created_ms, updated_ms, started_ms, finished_ms, request_id, order_count, processed, type"
 )

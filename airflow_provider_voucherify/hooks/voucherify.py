@@ -19,6 +19,7 @@ from airflow_provider_voucherify.exceptions import ConnectionConfigError, Vouche
 from airflow_provider_voucherify.hooks._async_send import PreparedRequests, asend
 from airflow_provider_voucherify.hooks._clients import ASYNC_LIMITS, client_options
 from airflow_provider_voucherify.hooks._config import ClientSettings
+from airflow_provider_voucherify.hooks._exports import ExportsMixin
 from airflow_provider_voucherify.hooks._retry import RetryDecision, decide, not_api_answer
 from airflow_provider_voucherify.models import (
     MAX_IMPORT_BYTES,
@@ -36,7 +37,7 @@ IMPORT_ENDPOINT = "POST /v1/orders/import"
 ACTION_ENDPOINT = "GET /v1/async-actions/{id}"
 
 
-class VoucherifyHook(BaseHook):
+class VoucherifyHook(ExportsMixin, BaseHook):
     """Talks to the Voucherify API with an App ID / App Token pair from an Airflow connection.
 
     One ``httpx.Client`` (and, for triggers, one ``httpx.AsyncClient``) is made per hook and

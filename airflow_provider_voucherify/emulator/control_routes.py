@@ -1,0 +1,71 @@
+"""The emulator's test controls under ``/_emulator/``: health, faults, clock, stats, reset.
+
+No auth, no limits, no faults, not counted (see docs/emulator.md).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from airflow_provider_voucherify.emulator.alterations import alter_stored_orders
+from airflow_provider_voucherify.emulator.export_routes import describe_downloads
+from airflow_provider_voucherify.emulator.faults import FaultConfig
+from airflow_provider_voucherify.emulator.middleware import describe_counts
+from airflow_provider_voucherify.emulator.schema_routes import JsonAnswer
+
+if TYPE_CHECKING:
+    from airflow_provider_voucherify.emulator.app import Emulator
+
+
+def control_routes(app: FastAPI, emulator: Emulator, _json: JsonAnswer) -> None:
+    """Test controls: no auth, no limits, no faults, not counted."""
+
+    def faults_body() -> dict[str, Any]:
+        return {**emulator.faults.describe(), "effective_rate_limits": emulator.limiter.describe()}
+
+    @app.get("/_emulator/health")
+    async def health() -> Response:
+        return _json({"status": "ok", "projects": len(emulator.config.projects)})
+
+    @app.get("/_emulator/faults")
+    async def get_faults() -> Response:
+        return _json(faults_body())
+
+    @app.post("/_emulator/faults")
+    async def set_faults(request: Request) -> Response:
+        try:
+            config = FaultConfig.model_validate_json(await request.body() or b"{}")
+        except ValidationError as exc:
+            return _json({"error": "invalid fault config", "details": json.loads(exc.json())}, 422)
+        emulator.faults.configure(config)
+        emulator.apply_limits()
+        emulator.wake_workers()
+        if config.alter_orders is not None:
+            emulator.faults.altered_orders = alter_stored_orders(
+                emulator.store, config.alter_orders, config.seed
+            )
+        return _json(faults_body())
+
+    @app.get("/_emulator/clock")
+    async def clock() -> Response:
+        """The emulated clock: ``now`` (emulated epoch seconds), ``real_now`` and ``time_scale``."""
+        real_now = emulator.clock.real()
+        now = emulator.clock.origin + (real_now - emulator.clock.origin) * emulator.clock.scale
+        return _json({"now": now, "real_now": real_now, "time_scale": emulator.clock.scale})
+
+    @app.get("/_emulator/stats")
+    async def stats() -> Response:
+        counts = describe_counts(
+            emulator.counter, emulator.store.counts(), emulator.store.processing_cpu_seconds
+        )
+        return _json({**counts, "downloads": describe_downloads(emulator.exports)})
+
+    @app.post("/_emulator/reset")
+    async def reset() -> Response:
+        emulator.reset()
+        return Response(status_code=204)
