@@ -1,6 +1,9 @@
 """Rate limits like the API's: calendar windows, counted per organization, answered with 429.
 
-Every answer carries ``X-Rate-Limit-Limit`` and ``X-Rate-Limit-Remaining``; a 429 adds
+Every answer carries ``X-Rate-Limit-Limit`` and ``X-Rate-Limit-Remaining``, as the API documents,
+whatever the plan: without an ordinary limit (the ``unlimited`` plan, the default) they report
+:data:`UNLIMITED_CALLS` per calendar minute, counted like a real budget (so a client sees its
+calls lower ``Remaining`` and the window reset) but never refused. A 429 adds
 ``X-Rate-Limit-Type`` (``api_calls``, ``bulk_api_calls``, ``api_calls_cycle``), ``Retry-After``
 and ``X-Rate-Limit-Retry`` pointing at the end of the window that refused the call, in real time
 (see :mod:`~airflow_provider_voucherify.emulator.clock`).
@@ -12,13 +15,17 @@ import math
 from dataclasses import dataclass
 
 from airflow_provider_voucherify.emulator.clock import EmulatedClock, cycle_end, window_end
-from airflow_provider_voucherify.emulator.plans import HOUR, Limits
+from airflow_provider_voucherify.emulator.plans import HOUR, MINUTE, Limits
 
 API_CALLS = "api_calls"
 BULK_API_CALLS = "bulk_api_calls"
 API_CALLS_CYCLE = "api_calls_cycle"
 
 Headers = list[tuple[bytes, bytes]]
+
+# What an answer without an ordinary limit reports: more calls per minute than any client makes
+# (the Organization plan allows 2,000), so pacing by it never slows anyone down.
+UNLIMITED_CALLS = 1_000_000
 
 
 @dataclass
@@ -96,9 +103,12 @@ class RateLimiter:
             return self._refusal(kind, limit, ends, now)
         for _, _, window in active:
             window.used += 1
-        if not active:
-            return Verdict(True, [])
-        _, limit, window = active[0]  # the ordinary budget, which every call spends
+        if not active or active[0][0] != API_CALLS:
+            # No ordinary limit: still say so, as a budget no client can spend.
+            limit, window = UNLIMITED_CALLS, self._window(group, "unlimited", MINUTE, now)
+            window.used += 1
+        else:
+            _, limit, window = active[0]  # the ordinary budget, which every call spends
         return Verdict(
             True,
             [

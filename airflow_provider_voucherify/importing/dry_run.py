@@ -8,7 +8,6 @@ plan's bulk limit). :meth:`DryRun.raise_for_stop` then fails where a real run wo
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from typing import Any
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.importing.pipeline import ImportRules
+from airflow_provider_voucherify.importing.plan_view import windows_spanned
 from airflow_provider_voucherify.importing.rejects import RefusedTally, Rejects
 from airflow_provider_voucherify.importing.source import OrderSource
 from airflow_provider_voucherify.importing.validation import Counts, OrderCheck, refuse_nothing_valid
@@ -114,7 +114,12 @@ def dry_run_report(
         "largest_batch": max(batch_sizes, default=0),
         "bulk_calls_per_hour": bulk_calls_per_hour,
         "bulk_limit_source": source if bulk_calls_per_hour else None,
-        # Windows are calendar hours: n calls at k per hour span ceil(n / k) of them.
-        "hours_at_bulk_limit": math.ceil(bulk_calls / bulk_calls_per_hour) if bulk_calls_per_hour else None,
+        # Windows are calendar hours: n calls at k per hour span ceil(n / k) of them (the very
+        # arithmetic of a running import's ETA).
+        "hours_at_bulk_limit": (
+            windows_spanned(bulk_calls, bulk_calls_per_hour, bulk_calls_per_hour)
+            if bulk_calls_per_hour
+            else None
+        ),
     }
     return report

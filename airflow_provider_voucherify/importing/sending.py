@@ -4,7 +4,9 @@ A 429 the client does not sleep through (longer than its ``max_rate_limit_wait``
 loop as :class:`~airflow_provider_voucherify.exceptions.VoucherifyRateLimitError`. The quota of a
 billing cycle is re-raised (waiting days is pointless); any other limit records where the refused
 batch starts in ``state`` and then either calls ``defer`` (the operator's deferral, which raises
-``TaskDeferred``) or sleeps until the window reopens and posts the same batch again.
+``TaskDeferred``) or sleeps until the window reopens and posts the same batch again. A window
+less than :data:`~airflow_provider_voucherify.rate_limits.MIN_DEFER_SECONDS` away is waited for in
+the worker even when deferring: a deferral that short races Airflow's own resumption.
 
 Batch ``k`` is posted only after batch ``k - 1`` was accepted and recorded in the ledger, with
 where it ended in the source (so a retry can read on from there); a batch a rate limit refused
@@ -30,7 +32,13 @@ from airflow_provider_voucherify.importing.ledger import BatchLedger
 from airflow_provider_voucherify.importing.plan_view import PlanView, batches_left
 from airflow_provider_voucherify.importing.progress import Progress
 from airflow_provider_voucherify.importing.validation import Counts
-from airflow_provider_voucherify.rate_limits import RateLimit, sleep_until, when
+from airflow_provider_voucherify.rate_limits import (
+    MIN_DEFER_SECONDS,
+    RateLimit,
+    should_defer,
+    sleep_until,
+    when,
+)
 
 Defer = Callable[[float, Continuation], NoReturn]
 
@@ -52,6 +60,7 @@ class SendLoop:
         handed to ``defer`` when a rate limit refuses one)
     :param counts: the running counts of the validation step feeding the batches
     :param defer: defers the task until a window reopens; ``None`` waits in the worker
+    :param bulk_calls_per_hour: the plan's bulk limit when the operator was told it
     """
 
     hook: ImportClient
@@ -64,6 +73,7 @@ class SendLoop:
     body_limit: BodyLimit
     defer: Defer | None
     log: logging.Logger | Any
+    bulk_calls_per_hour: int | None = None
     action_ids: list[str] = field(init=False)
     sent: int = field(init=False)
     skipped: int = field(init=False)
@@ -73,6 +83,7 @@ class SendLoop:
         self.sent, self.skipped = self.state.sent, self.state.skipped
         self._sent_before = self.sent
         self._progress = Progress(total=self.checkpoints.source.total)
+        self.plan.told(self.bulk_calls_per_hour, time.time())
 
     def run(self, made: Iterable[Batch]) -> None:
         """Send every batch of ``made`` (as cut by ``ImportRules.batches``) not skipped as recorded.
@@ -134,9 +145,12 @@ class SendLoop:
                 self.plan.refused(
                     retry_at, seen.limit if seen and seen.limit_type == exc.limit_type else None
                 )
+                # The refused batch itself remains, whatever the share of the file read says.
                 left = batches_left(
-                    source.total, start.read, self.batch_size, batch.number - 1, source.fraction_read()
+                    source.total, start.read, self.batch_size, batch.number - 1, self._consumed(start.offset)
                 )
+                left = None if left is None else max(left, 1)
+                defer = self.defer if self.defer is not None and should_defer(retry_at, time.time()) else None
                 self.log.info(
                     "%s limit: batch %d refused; it continues at %s (in %.0f s), %s batches remain%s",
                     exc.limit_type or "rate",
@@ -144,24 +158,38 @@ class SendLoop:
                     when(retry_at),
                     max(retry_at - time.time(), 0.0),
                     "an unknown number of" if left is None else f"about {left}",
-                    "; deferring: the worker and the pool slot are free meanwhile" if self.defer else "",
+                    "; deferring: the worker and the pool slot are free meanwhile"
+                    if defer
+                    else f"; waiting in the worker (a wait under {MIN_DEFER_SECONDS:.0f} s is not deferred)"
+                    if self.defer
+                    else "",
                 )
                 self.state.position, self.state.identity = start, self.checkpoints.identity
                 self.state.plan, self.state.waits = self.plan.to_dict(), self.state.waits + 1
-                if self.defer is not None:
-                    self.defer(retry_at, self.state)
+                if defer is not None:
+                    defer(retry_at, self.state)
                 sleep_until(retry_at)
                 self.log.info("Window reopened: sending batch %d again", batch.number)
                 continue
             self.plan.accepted(time.time())
             return action_ids
 
+    def _consumed(self, offset: int | None) -> float | None:
+        """The share of the file the batches consumed: the reader's share (read ahead into its
+        buffer) or, when less, the byte offset reached over the file's size."""
+        source = self.checkpoints.source
+        fraction, size = source.fraction_read(), source.size
+        if fraction is not None and offset is not None and size:
+            return min(fraction, offset / size)
+        return fraction
+
     def _send(self, body: bytes, count: int, resend_safe: bool) -> str:
         return self.hook.import_serialized(body, count=count, resend_safe=resend_safe)
 
     def _accepted(self, batch: Batch, sent_as: list[str]) -> None:
         """``batch`` was accepted as ``sent_as``: record it, count it and log the progress line."""
-        ends, fraction = self.checkpoints.following, self.checkpoints.source.fraction_read()
+        ends = self.checkpoints.following
+        fraction = self._consumed(ends.offset)
         self.ledger.record(batch, sent_as[0], where=where(batch.count, ends, self.checkpoints.identity))
         if len(sent_as) > 1:
             # Split after a 413, it went out as several imports and an entry holds one action
@@ -169,13 +197,19 @@ class SendLoop:
             # be sent again (an update, by source_id).
             self.ledger.forget_failed(sent_as[:1])
         self.sent += batch.count
+        # Where this batch ends, not how far the reader got: it read one record past it.
+        left = batches_left(self.checkpoints.source.total, ends.read, self.batch_size, batch.number, fraction)
+        now = time.time()
+        eta = self.plan.eta(left, now) if left else None
         line = self._progress.describe(
-            batch.number, self.sent + self.skipped, self.sent - self._sent_before, fraction
+            batch.number,
+            self.sent + self.skipped,
+            self.sent - self._sent_before,
+            fraction,
+            plan_wait=None if eta is None else eta - now,
+            plan_known=(self.plan.limit is not None) and (eta is not None or not left or None),
         )
-        left = batches_left(
-            self.checkpoints.source.total, self.counts.read, self.batch_size, batch.number, fraction
-        )
-        view = self.plan.describe(left, time.time())
+        view = self.plan.describe(left, now)
         self.log.info("%s, async action %s%s", line, ", ".join(sent_as), f"; {view}" if view else "")
         self.action_ids.extend(sent_as)
 

@@ -129,8 +129,8 @@ class ImportOrdersOperator(BaseOperator):
         send nothing, and report in XCom ``import_summary`` what a real run would send. Templated
         (``"{{ params.dry_run }}"`` renders to ``"True"``/``"False"``, read as a bool); kept as
         ``is_dry_run``, since ``BaseOperator`` has a ``dry_run`` method
-    :param bulk_calls_per_hour: the plan's bulk-call limit, for the dry run's duration estimate
-        (otherwise taken from the API's rate-limit headers when they name it)
+    :param bulk_calls_per_hour: the plan's bulk-call limit, for the dry run's duration and the
+        progress lines' ETA (else learned from the rate-limit headers, or the first refusal)
     :param historical_before: the import is for historical orders only (it creates no events and
         starts no order-based distributions): an order whose ``created_at`` is at or after this
         moment is an invalid record whose reason says to sync it through the orders API instead.
@@ -304,6 +304,7 @@ class ImportOrdersOperator(BaseOperator):
                     body_limit=body_limit,
                     defer=self._defer_until if self.deferrable else None,
                     log=self.log,
+                    bulk_calls_per_hour=self.bulk_calls_per_hour,
                 )
                 loop.run(
                     self.rules.batches(

@@ -31,7 +31,7 @@ from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT, AsyncActio
 from airflow_provider_voucherify.operators._options import DEFAULT_HISTORICAL_WINDOW, task_cutoff
 from airflow_provider_voucherify.operators._storage import resolved
 from airflow_provider_voucherify.operators._task import defer_until, fail_fast
-from airflow_provider_voucherify.rate_limits import sleep_until, when
+from airflow_provider_voucherify.rate_limits import MIN_DEFER_SECONDS, should_defer, sleep_until, when
 from airflow_provider_voucherify.reconcile.actions import read_actions
 from airflow_provider_voucherify.reconcile.check import CachedReader, check_sample
 from airflow_provider_voucherify.reconcile.outcome import ReconciliationError, summarize
@@ -340,8 +340,13 @@ class ReconcileOrdersOperator(BaseOperator):
         :param defer: defer (else sleep in the worker)
         """
         state.waits += 1
+        # A window seconds away is waited for here: so short a deferral races Airflow's resumption.
+        short = defer and not should_defer(retry_at, time.time())
+        defer = defer and not short
         if defer:
             how = "; deferring: the worker and the pool slot are free meanwhile"
+        elif short:
+            how = f"; waiting in the worker (a wait under {MIN_DEFER_SECONDS:.0f} s is not deferred)"
         elif self.deferrable:
             how = (
                 "; waiting in the worker: a deferral would read every action again, and they do not "

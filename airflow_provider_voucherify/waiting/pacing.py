@@ -20,12 +20,11 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from airflow_provider_voucherify.rate_limits import HOUR, MINUTE, window_end
+from airflow_provider_voucherify.rate_limits import ASSUMED_WINDOW, WindowLength, window_end
+
+__all__ = ["ASSUMED_WINDOW", "DEFAULT_API_BUDGET_SHARE", "ApiBudget", "ProgressRate", "check_share"]
 
 DEFAULT_API_BUDGET_SHARE = 0.2
-# The window assumed until a shorter one shows: the Sandbox's and the legacy plans' hour (a
-# time-scaled emulator's hour is shorter: its benchmarks set this to the scaled length).
-ASSUMED_WINDOW = HOUR
 
 
 class RateLimitView(Protocol):
@@ -56,16 +55,22 @@ class ApiBudget:
 
     :param share: the largest share of the ordinary budget the wait may spend, in (0, 1]
     :param window: the assumed window in seconds, until the answers show a shorter one
-        (``None``: :data:`ASSUMED_WINDOW`)
+        (``None``: :data:`~airflow_provider_voucherify.rate_limits.ASSUMED_WINDOW`)
     """
 
     def __init__(self, share: float = DEFAULT_API_BUDGET_SHARE, window: float | None = None) -> None:
         self.share = check_share(share)
-        self.window = float(window if window is not None else ASSUMED_WINDOW)
+        self._assumed = float(window if window is not None else ASSUMED_WINDOW)
+        self.length = WindowLength()
         self.limit: int | None = None
         self._free_at = -math.inf
-        self._seen: tuple[float, int] | None = None  # (when, remaining) of the previous answer
         self._exhausted_until = -math.inf
+
+    @property
+    def window(self) -> float:
+        """The window length paced by: the least the headers proved, else the assumed one."""
+        learned = self.length.length()
+        return self._assumed if learned is None else min(learned, self._assumed)
 
     def spend(
         self, calls: int, view: RateLimitView | None, now: float, *, reopens_at: float | None = None
@@ -77,27 +82,19 @@ class ApiBudget:
         if view is not None and view.limit:
             self.limit = view.limit
         if reopens_at is not None:
+            self.length.reopens(reopens_at)
             self._exhausted_until = max(self._exhausted_until, reopens_at)
         elif view is not None and view.remaining is not None:
-            self._learn_window(view.remaining, calls, now)
+            self.length.answered(view.remaining, calls, now)
             if view.remaining < max(calls, 1):
                 self._exhausted_until = self.window_end(now)
         if self.limit and calls > 0:
             self._free_at = max(self._free_at, now) + calls * self.window / (self.share * self.limit)
 
-    def _learn_window(self, remaining: int, calls: int, now: float) -> None:
-        seen, self._seen = self._seen, (now, remaining)
-        if seen is None or calls <= 0 or self.window <= MINUTE:
-            return
-        before, was = seen
-        # Our own calls must have lowered the count unless its window started again meanwhile;
-        # a new window inside one assumed window means the windows are shorter.
-        if remaining >= was and math.floor(before / self.window) == math.floor(now / self.window):
-            self.window = MINUTE
-
     def window_end(self, now: float) -> float:
-        """When the calendar window holding ``now`` ends."""
-        return window_end(now, self.window)
+        """When the window holding ``now`` ends (at the latest, while its length is an estimate)."""
+        learned = self.length.next_opening(now)
+        return window_end(now, self._assumed) if learned is None or self.window == self._assumed else learned
 
     def next_allowed(self) -> float:
         """The earliest epoch second at which the next poll keeps to the budget."""

@@ -43,9 +43,10 @@ from airflow_provider_voucherify.operators.import_orders import ImportOrdersOper
 from tests.benchmarks._orders import write_orders
 from tests.benchmarks._report import note, record
 from tests.benchmarks._runners import TaskInstanceStub
+from tests.defer_floor import no_defer_floor  # noqa: F401 - a fixture
 from tests.operators.deferral import drive
 
-pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.usefixtures("no_defer_floor"), pytest.mark.bench, pytest.mark.timeout(3600)]
 
 SECTION = "plan limits"
 SCALE = 100  # emulated seconds per real second: an hour lasts 36 s

@@ -79,4 +79,4 @@ def test_the_emulator_by_hand_and_its_connection(page: str, tmp_path: Path) -> N
 
 def test_the_plans_page_emulator_clock(tmp_path: Path) -> None:
     clock = json.loads(run_pair("docs/plans-and-limits.md", tmp_path))
-    assert clock["time_scale"] == 600
+    assert clock["time_scale"] == 30

@@ -9,7 +9,7 @@ import httpx
 
 from airflow_provider_voucherify.emulator.clock import EmulatedClock
 from airflow_provider_voucherify.emulator.plans import MINUTE, Limits
-from airflow_provider_voucherify.emulator.ratelimit import RateLimiter
+from airflow_provider_voucherify.emulator.ratelimit import UNLIMITED_CALLS, RateLimiter
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from tests.emulator.helpers import order
 
@@ -60,10 +60,32 @@ def test_limit_resets_after_retry_after(emulator: EmulatorServer) -> None:
         assert status == 200
 
 
-def test_no_limit_headers_when_limits_are_off(emulator: EmulatorServer) -> None:
+def test_every_answer_carries_the_limit_headers_even_without_a_plan(emulator: EmulatorServer) -> None:
+    # The API documents X-Rate-Limit-Limit and -Remaining on every answer; the unlimited plan
+    # (the default) says so as a per-minute budget no client can spend.
     with emulator.client() as client:
-        response = client.get("/v1/async-actions")
-    assert "x-rate-limit-limit" not in response.headers
+        answers = [client.get("/v1/async-actions"), client.post("/v1/orders/import", json=[])]
+    limits = {answer.headers["x-rate-limit-limit"] for answer in answers}
+    assert limits == {str(UNLIMITED_CALLS)}
+    remaining = [int(answer.headers["x-rate-limit-remaining"]) for answer in answers]
+    assert remaining[0] < UNLIMITED_CALLS
+    assert remaining[1] in (remaining[0] - 1, UNLIMITED_CALLS - 1)  # the minute may turn between
+
+
+def test_without_an_ordinary_limit_calls_are_counted_per_minute_and_never_refused() -> None:
+    now = [1000.0]
+    limiter = RateLimiter(EmulatedClock(real=lambda: now[0]))
+    limiter.configure(Limits(bulk_api_calls=1))  # a bulk limit only
+    seen = [dict(limiter.check("a", is_bulk=False).headers) for _ in range(3)]
+    assert [h[b"x-rate-limit-remaining"] for h in seen] == [
+        str(UNLIMITED_CALLS - n).encode() for n in (1, 2, 3)
+    ]
+    assert limiter.check("a", is_bulk=True).allowed
+    now[0] = 1020.0  # the top of the next minute: the count starts again
+    assert (
+        dict(limiter.check("a", is_bulk=False).headers)[b"x-rate-limit-remaining"]
+        == str(UNLIMITED_CALLS - 1).encode()
+    )
 
 
 def test_limit_flags_apply_and_survive_reset(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
 from airflow_provider_voucherify.operators._task import AirflowFailException
 from tests.airflow_helpers import point_connection
+from tests.defer_floor import no_defer_floor  # noqa: F401 - a fixture
 from tests.faults.matrix import (
     ALL_SOURCE_IDS,
     BATCH_SIZE,
@@ -23,6 +24,8 @@ from tests.faults.matrix import (
 )
 from tests.importing.test_ledger import DictStore
 from tests.operators.deferral import drive
+
+pytestmark = pytest.mark.usefixtures("no_defer_floor")  # deferrals driven in-process
 
 IMPORT = "POST /v1/orders/import"
 

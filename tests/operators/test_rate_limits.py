@@ -13,9 +13,12 @@ from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
 from airflow_provider_voucherify.importing.plan_view import PlanView, batches_left
 from airflow_provider_voucherify.operators._task import AirflowFailException
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
+from tests.defer_floor import no_defer_floor  # noqa: F401 - a fixture
 from tests.operators.conftest import order_dict, write_jsonl
 from tests.operators.deferral import drive
 from tests.operators.test_import_orders import FakeTI, stored
+
+pytestmark = pytest.mark.usefixtures("no_defer_floor")  # deferrals driven in-process
 
 ORDERS = 50
 BATCH = 5  # 10 batches

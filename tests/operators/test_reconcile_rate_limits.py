@@ -27,8 +27,11 @@ from airflow_provider_voucherify.operators.reconcile_orders import (
 )
 from airflow_provider_voucherify.reconcile.sample import draw_sample
 from tests.airflow_helpers import point_connection
+from tests.defer_floor import no_defer_floor  # noqa: F401 - a fixture
 from tests.operators.conftest import assert_no_personal_data, order_dict, write_jsonl
 from tests.operators.deferral import drive
+
+pytestmark = pytest.mark.usefixtures("no_defer_floor")  # deferrals driven in-process
 
 HOUR_REAL = 10.0  # real seconds per emulated hour: the hour's 100 calls fit in it on a slow machine
 SCALE = 3600 / HOUR_REAL

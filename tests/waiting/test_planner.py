@@ -329,6 +329,31 @@ def test_a_count_going_up_across_the_top_of_the_hour_keeps_hourly_windows() -> N
     assert budget.window == 3600
 
 
+def test_a_time_scaled_window_is_measured_from_the_resets_not_assumed_an_hour() -> None:
+    # A 600-per-window budget whose window is 6 real seconds (an emulated hour at a time scale
+    # of 600), starting off every calendar minute: only a measurement tells its length.
+    budget = ApiBudget(share=0.5)
+    length, offset = 6.0, START + 1.3
+    used: dict[int, int] = {}
+    t = START + 2.0
+    for _ in range(20):  # a poll every 0.7 s
+        window = math.floor((t - offset) / length)
+        used[window] = used.get(window, 0) + 1
+        budget.spend(1, View(600, 600 - used[window]), t)
+        t += 0.7
+    assert length <= budget.window <= length + 2 * 0.7, budget.window
+    assert budget.calls_per_window == 300
+    assert budget.next_allowed() - t <= budget.window / 300
+
+
+def test_two_429s_measure_the_window_between_their_reopening_moments() -> None:
+    budget = ApiBudget(share=0.2)
+    budget.spend(1, View(600, 0), START + 10.5, reopens_at=START + 13.25)
+    budget.spend(1, View(600, 0), START + 14.0, reopens_at=START + 16.25)
+    assert budget.window == pytest.approx(3.0)
+    assert budget.window_end(START + 17.0) == pytest.approx(START + 19.25)
+
+
 @pytest.mark.parametrize("share", [0, -0.1, 1.5])
 def test_a_share_outside_0_to_1_is_refused(share: float) -> None:
     with pytest.raises(ValueError, match="api_budget_share"):
