@@ -81,6 +81,7 @@ class ApiBudget:
         """
         if view is not None and view.limit:
             self.limit = view.limit
+        assumed = self.window
         if reopens_at is not None:
             self.length.reopens(reopens_at)
             self._exhausted_until = max(self._exhausted_until, reopens_at)
@@ -88,6 +89,9 @@ class ApiBudget:
             self.length.answered(view.remaining, calls, now)
             if view.remaining < max(calls, 1):
                 self._exhausted_until = self.window_end(now)
+        if self.window < assumed and self._free_at > now:
+            # The window proved shorter than assumed: the calls spent so far weigh that much less.
+            self._free_at = now + (self._free_at - now) * self.window / assumed
         if self.limit and calls > 0:
             self._free_at = max(self._free_at, now) + calls * self.window / (self.share * self.limit)
 
