@@ -39,9 +39,8 @@ Settings read when the file is parsed (environment variables; no network or data
 Voucherify runs one import per project at a time and counts bulk calls per hour, so months
 extract and transform in parallel (``max_active_runs``) while their imports wait for each other:
 ``ImportOrdersOperator`` runs one instance at a time across this DAG's runs by default
-(``max_active_tis_per_dag=1``, enforced by the scheduler, no set-up). A month triggered by hand
-while its scheduled run is importing stages its own copy (each run has its own staging folder)
-and its import waits for the other one's. To share that limit with other DAGs importing into the
+(``max_active_tis_per_dag=1``, enforced by the scheduler, no set-up): the import of a month
+triggered by hand while its scheduled run is importing waits for the other one's. To share that limit with other DAGs importing into the
 same project, create a pool once,
 ``airflow pools set voucherify_imports 1 "Voucherify order imports"``, and set
 ``VOUCHERIFY_IMPORT_POOL=voucherify_imports``.
