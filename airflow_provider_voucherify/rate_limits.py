@@ -208,6 +208,19 @@ def should_defer(moment: float, now: float, floor: float | None = None) -> bool:
     return moment - now >= (MIN_DEFER_SECONDS if floor is None else floor)
 
 
+def defer_or_wait(defer: bool, moment: float, now: float) -> tuple[bool, str]:
+    """Whether a wait until ``moment`` (epoch seconds) defers, and the progress line's words for it.
+
+    It defers when asked to (``defer``) and the moment is at least :data:`MIN_DEFER_SECONDS` away;
+    the words are ``""`` when no deferral was asked for.
+    """
+    if not defer:
+        return False, ""
+    if not should_defer(moment, now):
+        return False, f"; waiting in the worker (a wait under {MIN_DEFER_SECONDS:.0f} s is not deferred)"
+    return True, "; deferring: the worker and the pool slot are free meanwhile"
+
+
 def window_end(now: float, length: float) -> float:
     """When the calendar window of ``length`` seconds holding ``now`` (epoch seconds) ends."""
     return (math.floor(now / length) + 1) * length

@@ -24,7 +24,11 @@ Params (defaults below; override per run from the trigger form or ``--conf``):
                           the order to the customer by ``source_id`` and leaves the profile alone
 
 Settings read when the file is parsed (environment variables; no network or database access):
-  ``VOUCHERIFY_BACKFILL_START``  first month to import, ``YYYY-MM-DD`` (default 2024-01-01)
+  ``VOUCHERIFY_BACKFILL_START``  first month to import, ``YYYY-MM-DD`` (default 2024-01-01); a day
+                                 inside a month means that whole month: 2024-01-15 starts the
+                                 backfill on 2024-01-01, so the first run covers all of January
+                                 (runs cover whole months; starting mid-month would leave no run
+                                 for January 15-31, and orders upsert by ``source_id``)
   ``VOUCHERIFY_BACKFILL_END``    last day of history to import (default 2024-03-31)
   ``VOUCHERIFY_POLL_INTERVAL``   seconds between two checks of the import (default 60)
   ``VOUCHERIFY_BATCH_SIZE``      orders per import request (default and most 2000)
@@ -34,7 +38,9 @@ Settings read when the file is parsed (environment variables; no network or data
 
 Voucherify runs one import per project at a time and counts bulk calls per hour, so months
 extract and transform in parallel (``max_active_runs``) while their imports wait for each other:
-``max_active_tis_per_dag=1`` keeps this DAG to one import at a time with no set-up. To share that
+``ImportOrdersOperator`` runs one instance at a time across this DAG's runs by default
+(``max_active_tis_per_dag=1``, enforced by the scheduler, no set-up): the import of a month
+triggered by hand while its scheduled run is importing waits for the other one's. To share that
 limit with other DAGs importing into the same project, create a pool once,
 ``airflow pools set voucherify_imports 1 "Voucherify order imports"``, and set
 ``VOUCHERIFY_IMPORT_POOL=voucherify_imports``.
@@ -62,7 +68,14 @@ from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
 
 log = logging.getLogger(__name__)
 
-START = datetime.fromisoformat(os.environ.get("VOUCHERIFY_BACKFILL_START", "2024-01-01"))
+
+def month_start(day: datetime) -> datetime:
+    """The first moment (UTC) of ``day``'s month: a monthly schedule's first run starts at the
+    first boundary at or after ``start_date``, so a start inside a month would skip its first days."""
+    return day.replace(day=1, hour=0, minute=0, second=0, microsecond=0, tzinfo=timezone.utc)
+
+
+START = month_start(datetime.fromisoformat(os.environ.get("VOUCHERIFY_BACKFILL_START", "2024-01-01")))
 END = datetime.fromisoformat(os.environ.get("VOUCHERIFY_BACKFILL_END", "2024-03-31"))
 POLL_INTERVAL = float(os.environ.get("VOUCHERIFY_POLL_INTERVAL", "60"))
 # A pool that does not exist would leave imports "scheduled" forever: use one only when named.
@@ -121,7 +134,7 @@ with DAG(
     # A data-interval timetable: the run for January covers [Jan 1, Feb 1) and starts after it.
     # (A plain "@monthly" makes a point-in-time trigger on Airflow 3: no interval to extract.)
     schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
-    start_date=START.replace(tzinfo=timezone.utc),
+    start_date=START,
     end_date=END.replace(tzinfo=timezone.utc),
     catchup=True,
     max_active_runs=3,

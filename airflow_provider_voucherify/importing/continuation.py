@@ -218,6 +218,14 @@ class Restart:
     continuation: Continuation
     batches: int
 
+    def describe(self) -> str:
+        """The log line of a retry that starts here."""
+        return (
+            f"Batches 1 to {self.batches} were accepted by earlier tries, read from this very file: "
+            f"reading on at line {self.continuation.position.line} (batch {self.batches + 1}) without "
+            "reading them again"
+        )
+
 
 def where(count: int, ends: Position, identity: SourceIdentity) -> dict[str, Any]:
     """The keys a ledger entry gains: the batch's order count, where it ended, the source."""

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.importing.pipeline import ImportRules
 from airflow_provider_voucherify.importing.plan_view import windows_spanned
-from airflow_provider_voucherify.importing.rejects import RefusedTally, Rejects
-from airflow_provider_voucherify.importing.source import OrderSource
+from airflow_provider_voucherify.importing.rejects import RefusedTally, Rejects, RejectsFile
+from airflow_provider_voucherify.importing.source import Location, OrdersArg, OrderSource
 from airflow_provider_voucherify.importing.validation import Counts, OrderCheck, refuse_nothing_valid
 
 
@@ -72,6 +73,21 @@ def dry_run(
     per_hour, origin = bulk_calls_per_hour(given, rate_limit())
     report = dry_run_report(counts.as_dict(), sizes, bulk_calls_per_hour=per_hour, source=origin)
     return DryRun(report, counts, refused, rules)
+
+
+def dry_run_of(
+    orders: OrdersArg,
+    rules: ImportRules,
+    *,
+    rejects_at: Location | None,
+    check: OrderCheck | None,
+    bulk_limit: tuple[int | None, Callable[[], Any]],
+) -> DryRun:
+    """:func:`dry_run` of ``orders`` (opened and closed here), the rejects written at ``rejects_at``."""
+    with ExitStack() as stack:
+        source = stack.enter_context(OrderSource(orders))
+        rejects = stack.enter_context(RejectsFile(rejects_at)) if rejects_at is not None else None
+        return dry_run(source, rules, rejects=rejects, check=check, bulk_limit=bulk_limit)
 
 
 def bulk_calls_per_hour(given: int | None, rate_limit: Any) -> tuple[int | None, str | None]:

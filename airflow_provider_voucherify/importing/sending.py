@@ -33,9 +33,8 @@ from airflow_provider_voucherify.importing.plan_view import PlanView, batches_le
 from airflow_provider_voucherify.importing.progress import Progress
 from airflow_provider_voucherify.importing.validation import Counts
 from airflow_provider_voucherify.rate_limits import (
-    MIN_DEFER_SECONDS,
     RateLimit,
-    should_defer,
+    defer_or_wait,
     sleep_until,
     when,
 )
@@ -150,7 +149,7 @@ class SendLoop:
                     source.total, start.read, self.batch_size, batch.number - 1, self._consumed(start.offset)
                 )
                 left = None if left is None else max(left, 1)
-                defer = self.defer if self.defer is not None and should_defer(retry_at, time.time()) else None
+                deferring, how = defer_or_wait(self.defer is not None, retry_at, time.time())
                 self.log.info(
                     "%s limit: batch %d refused; it continues at %s (in %.0f s), %s batches remain%s",
                     exc.limit_type or "rate",
@@ -158,16 +157,12 @@ class SendLoop:
                     when(retry_at),
                     max(retry_at - time.time(), 0.0),
                     "an unknown number of" if left is None else f"about {left}",
-                    "; deferring: the worker and the pool slot are free meanwhile"
-                    if defer
-                    else f"; waiting in the worker (a wait under {MIN_DEFER_SECONDS:.0f} s is not deferred)"
-                    if self.defer
-                    else "",
+                    how,
                 )
                 self.state.position, self.state.identity = start, self.checkpoints.identity
                 self.state.plan, self.state.waits = self.plan.to_dict(), self.state.waits + 1
-                if defer is not None:
-                    defer(retry_at, self.state)
+                if deferring and self.defer is not None:
+                    self.defer(retry_at, self.state)
                 sleep_until(retry_at)
                 self.log.info("Window reopened: sending batch %d again", batch.number)
                 continue

@@ -65,3 +65,11 @@ def as_flag(value: bool | str, name: str) -> bool:
     if text in ("false", "0", "no", "off", "none", ""):
         return False
     raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def one_import_at_a_time(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with ``max_active_tis_per_dag=1`` unless it is given (here or in ``default_args``):
+    Voucherify runs one import per project at a time, so a second one only races the first."""
+    if "max_active_tis_per_dag" in kwargs or "max_active_tis_per_dag" in (kwargs.get("default_args") or {}):
+        return kwargs
+    return {**kwargs, "max_active_tis_per_dag": 1}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -21,7 +21,7 @@ from airflow_provider_voucherify.importing.continuation import (
     SourceIdentity,
     restart,
 )
-from airflow_provider_voucherify.importing.dry_run import dry_run
+from airflow_provider_voucherify.importing.dry_run import dry_run_of
 from airflow_provider_voucherify.importing.ledger import BatchLedger
 from airflow_provider_voucherify.importing.pipeline import ImportRules
 from airflow_provider_voucherify.importing.plan_view import PlanView
@@ -42,10 +42,11 @@ from airflow_provider_voucherify.operators._options import (
     DEFAULT_HISTORICAL_WINDOW,
     as_flag,
     check_options,
+    one_import_at_a_time,
     task_cutoff,
 )
 from airflow_provider_voucherify.operators._storage import resolved
-from airflow_provider_voucherify.operators._task import defer_until, fail_fast
+from airflow_provider_voucherify.operators._task import defer_until, fail_fast, resumed_state
 from airflow_provider_voucherify.waiting.pacing import DEFAULT_API_BUDGET_SHARE, check_share
 from airflow_provider_voucherify.waiting.verdict import Verdict
 
@@ -81,6 +82,13 @@ class ImportOrdersOperator(BaseOperator):
     more than ``max_invalid`` were skipped: batches before that point are sent (and recorded for a
     retry), none after. Errors and the rejects file name the line, ``source_id``, field path and
     reason, never a record's content, which may be personal data.
+
+    One import at a time: Voucherify runs one order import per project at a time, so unless told
+    otherwise the task runs one instance at a time across all runs of its DAG
+    (``max_active_tis_per_dag=1``, enforced by the scheduler, no pool to create): a run triggered
+    by hand for a month whose scheduled run is importing waits for it. Widen it with
+    ``max_active_tis_per_dag=N`` (or ``None``, no limit), in the task or the DAG's
+    ``default_args``; a pool with one slot shares the limit with other tasks and DAGs.
 
     XComs: ``return_value`` is the list of async action ids (one per batch); ``import_summary`` is
     ``{"read", "valid", "invalid", "sent", "skipped_on_retry", "batches"}``: records read, valid
@@ -174,7 +182,7 @@ class ImportOrdersOperator(BaseOperator):
         historical_before: datetime | str | timedelta | None = DEFAULT_HISTORICAL_WINDOW,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**one_import_at_a_time(kwargs))
         self.timeout = check_options(
             batch_size=batch_size,
             on_invalid=on_invalid,
@@ -226,7 +234,8 @@ class ImportOrdersOperator(BaseOperator):
         self, context: Context, event: Any = None, continuation: dict[str, Any] | None = None
     ) -> list[str]:
         """Continue after a rate-limit deferral, at the batch the limit refused."""
-        return self._run(context, Continuation.from_dict(continuation or {}))
+        resumed = resumed_state(context, "continuation", continuation)
+        return self._run(context, Continuation.from_dict(resumed))
 
     def _run(self, context: Context, state: Continuation) -> list[str]:
         with fail_fast("Import"):
@@ -275,21 +284,12 @@ class ImportOrdersOperator(BaseOperator):
                 if resume and not continuing and (found := restart(ledger.leading_run(), identity)):
                     state, continuing = found.continuation, True
                     counts = state.position.counts()
-                    self.log.info(
-                        "Batches 1 to %d were accepted by earlier tries, read from this very file: "
-                        "reading on at line %d (batch %d) without reading them again",
-                        found.batches,
-                        state.position.line,
-                        found.batches + 1,
-                    )
+                    self.log.info("%s", found.describe())
                 checkpoints = Checkpoints(source, state.position, state.identity, known=identity)
                 location = rejects_location(resolved(self.rejects_path))
+                from_line = state.position.line if continuing else None
                 rejects_file = (
-                    stack.enter_context(
-                        RejectsFile(location, from_line=state.position.line if continuing else None)
-                    )
-                    if location is not None
-                    else None
+                    stack.enter_context(RejectsFile(location, from_line)) if location is not None else None
                 )
                 refused = RefusedTally(rejects_file, stop_after=self.max_invalid)
                 body_limit = BodyLimit()
@@ -302,7 +302,7 @@ class ImportOrdersOperator(BaseOperator):
                     plan=PlanView.from_dict(state.plan),
                     batch_size=self.batch_size,
                     body_limit=body_limit,
-                    defer=self._defer_until if self.deferrable else None,
+                    defer=self._deferral(context) if self.deferrable else None,
                     log=self.log,
                     bulk_calls_per_hour=self.bulk_calls_per_hour,
                 )
@@ -330,26 +330,25 @@ class ImportOrdersOperator(BaseOperator):
             self.log.warning("The orders hold no record: nothing was sent")
         return action_ids
 
-    def _defer_until(self, retry_at: float, state: Continuation) -> NoReturn:
-        defer_until(self, retry_at, "resume_import", {"continuation": state.to_dict()})
+    def _deferral(self, context: Context) -> Callable[[float, Continuation], NoReturn]:
+        def defer(retry_at: float, state: Continuation) -> NoReturn:
+            defer_until(self, context, retry_at, "resume_import", {"continuation": state.to_dict()})
+
+        return defer
 
     def _dry_run(self, context: Context) -> list[str]:
         """Everything but the bulk calls: validate, write rejects, report what would be sent."""
         hook = self.hook
         preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
         try:
-            with ExitStack() as stack:
-                source = stack.enter_context(OrderSource(resolved(self.orders)))
-                location = rejects_location(resolved(self.rejects_path))
-                rejects = stack.enter_context(RejectsFile(location)) if location is not None else None
-                found = dry_run(
-                    source,
-                    self.rules,
-                    rejects=rejects,
-                    check=preflight.check,
-                    bulk_limit=(self.bulk_calls_per_hour, lambda: hook.rate_limit),
-                )
-                preflight.finish()
+            found = dry_run_of(
+                resolved(self.orders),
+                self.rules,
+                rejects_at=rejects_location(resolved(self.rejects_path)),
+                check=preflight.check,
+                bulk_limit=(self.bulk_calls_per_hour, lambda: hook.rate_limit),
+            )
+            preflight.finish()
         finally:
             hook.close()
         self.log.info("Dry run, nothing sent. A real run would send: %s", found.report)

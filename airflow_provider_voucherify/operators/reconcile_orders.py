@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,17 +13,19 @@ from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
 try:  # Airflow >= 3.2 moved these to the Task SDK and deprecated the old names.
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 except ImportError:  # pragma: no cover - Airflow 3.1
     from airflow.exceptions import (  # type: ignore[no-redef,attr-defined,unused-ignore]
         AirflowException,
         AirflowFailException,
+        AirflowSkipException,
     )
 
-__all__ = ["AirflowException", "AirflowFailException", "ReconcileOrdersOperator"]  # what the task raises
+# What the task raises.
+__all__ = ["AirflowException", "AirflowFailException", "AirflowSkipException", "ReconcileOrdersOperator"]
 
 from airflow_provider_voucherify.error_policy import reopens_at
-from airflow_provider_voucherify.exceptions import VoucherifyApiError, VoucherifyRateLimitError
+from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.pipeline import ImportRules
 from airflow_provider_voucherify.importing.preflight import Preflight
@@ -30,12 +33,17 @@ from airflow_provider_voucherify.importing.source import OrdersArg, OrdersInMemo
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT, AsyncAction
 from airflow_provider_voucherify.operators._options import DEFAULT_HISTORICAL_WINDOW, task_cutoff
 from airflow_provider_voucherify.operators._storage import resolved
-from airflow_provider_voucherify.operators._task import defer_until, fail_fast
-from airflow_provider_voucherify.rate_limits import MIN_DEFER_SECONDS, should_defer, sleep_until, when
+from airflow_provider_voucherify.operators._task import defer_until, fail_fast, resumed_state
+from airflow_provider_voucherify.rate_limits import defer_or_wait, sleep_until, when
 from airflow_provider_voucherify.reconcile.actions import read_actions
-from airflow_provider_voucherify.reconcile.check import CachedReader, check_sample
+from airflow_provider_voucherify.reconcile.check import CachedReader, check_sample, found_or_none
 from airflow_provider_voucherify.reconcile.outcome import ReconciliationError, summarize
-from airflow_provider_voucherify.reconcile.report import DEFAULT_CONFIDENCE, count_problem, sample_size_for
+from airflow_provider_voucherify.reconcile.report import (
+    DEFAULT_CONFIDENCE,
+    count_problem,
+    sample_size_for,
+    sample_size_of,
+)
 from airflow_provider_voucherify.reconcile.sample import OrderSample, draw_sample
 from airflow_provider_voucherify.reconcile.state import Drawn, ReconcileState
 from airflow_provider_voucherify.waiting.tracker import action_ids
@@ -94,7 +102,8 @@ class ReconcileOrdersOperator(BaseOperator):
     "rate_limit_waits"}``.
 
     Build it with :meth:`of_import` to take the import's input, actions and settings from the
-    import task itself.
+    import task itself, and what the import did (its XCom ``import_summary``): after a dry run
+    (``dry_run=True``), which sent nothing, the task is skipped at once, reading nothing.
 
     :param orders: the same list or JSON Lines path / URI that was imported. Templated.
     :param async_action_ids: the import's XCom: one id or a list, possibly nested or empty. Templated.
@@ -121,8 +130,12 @@ class ReconcileOrdersOperator(BaseOperator):
     :param historical_before: the import's setting of the same name (an order created at or after
         it was refused); :meth:`of_import` passes the very moment the import used (its XCom
         ``historical_before``). Templated
+    :param import_summary: what the import did, its XCom ``import_summary`` (a dict, or its JSON
+        text); :meth:`of_import` passes it. When it says ``dry_run``, nothing was sent: the task is
+        skipped (``AirflowSkipException``) before any API call. Templated
     :raises AirflowFailException: when counts differ or mismatches exceed ``max_mismatches``
     :raises AirflowException: when an action has not finished yet (a retry can succeed)
+    :raises AirflowSkipException: when ``import_summary`` says the import was a dry run
     """
 
     template_fields: Sequence[str] = (
@@ -133,8 +146,9 @@ class ReconcileOrdersOperator(BaseOperator):
         "seed",
         "voucherify_conn_id",
         "historical_before",
+        "import_summary",
     )
-    template_fields_renderers = {"orders": "json", "async_action_ids": "json"}
+    template_fields_renderers = {"orders": "json", "async_action_ids": "json", "import_summary": "json"}
     ui_color = "#7fc8a9"
 
     def __init__(
@@ -156,6 +170,7 @@ class ReconcileOrdersOperator(BaseOperator):
         preflight: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         historical_before: datetime | str | timedelta | None = DEFAULT_HISTORICAL_WINDOW,
+        import_summary: dict[str, Any] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -181,6 +196,7 @@ class ReconcileOrdersOperator(BaseOperator):
         self.preflight = preflight
         self.deferrable = deferrable
         self.historical_before = historical_before
+        self.import_summary = import_summary
         self._cutoff: datetime | None = None
 
     @classmethod
@@ -191,7 +207,8 @@ class ReconcileOrdersOperator(BaseOperator):
         also sets the dependency), its connection and the settings that decide which records it
         sent and where it cut batches (``batch_size``, ``require_source_id``,
         ``created_at_metadata_key``, ``preflight``, and the ``historical_before`` moment it used),
-        so the two can never disagree, and its ``deferrable``.
+        so the two can never disagree, its ``deferrable``, and what it did (its XCom
+        ``import_summary``: a dry run is skipped, not reconciled).
 
         :param import_orders: the import task in the same DAG
         :param kwargs: this operator's own arguments (``task_id`` at least); any of the above given
@@ -211,6 +228,9 @@ class ReconcileOrdersOperator(BaseOperator):
             "historical_before": (
                 f"{{{{ ti.xcom_pull(task_ids={import_orders.task_id!r}, key='historical_before') }}}}"
             ),
+            "import_summary": (
+                f"{{{{ ti.xcom_pull(task_ids={import_orders.task_id!r}, key='import_summary') | tojson }}}}"
+            ),
         }
         return cls(**{**taken, **kwargs})
 
@@ -220,30 +240,43 @@ class ReconcileOrdersOperator(BaseOperator):
             self.orders = OrdersInMemory(self.orders)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self._skip_a_dry_run()
         self._cutoff = task_cutoff(self.historical_before, context)
-        return self._run(ReconcileState.start(self.seed))
+        return self._run(context, ReconcileState.start(self.seed))
+
+    def _skip_a_dry_run(self) -> None:
+        """A dry run sent nothing, so there is nothing to read back: skip, spending no API call."""
+        summary = self.import_summary
+        if isinstance(summary, str):
+            summary = json.loads(summary) if summary.strip() else None
+        if isinstance(summary, dict) and summary.get("dry_run"):
+            raise AirflowSkipException(
+                "The import was a dry run: it sent nothing, so there is nothing to reconcile (no API "
+                f"call made). A real run would send {summary.get('valid', '?')} valid records in "
+                f"{summary.get('batches', '?')} batches; {summary.get('invalid', '?')} records were invalid"
+            )
 
     def resume_reconciliation(
         self, context: Context, event: Any = None, state: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Continue after a rate-limit deferral, with the orders compared so far."""
         self._cutoff = task_cutoff(self.historical_before, context)
-        resumed = ReconcileState.from_dict(state or {})
+        resumed = ReconcileState.from_dict(resumed_state(context, "state", state))
         self.log.info(
             "Continuing after a rate-limit wait: %d of %s sampled orders compared so far",
             len(resumed.result.compared),
             len(resumed.drawn.sample_ids) if resumed.drawn else "the",
         )
-        return self._run(resumed)
+        return self._run(context, resumed)
 
-    def _run(self, state: ReconcileState) -> dict[str, Any]:
-        size = _sample_size(self.sample_size)
+    def _run(self, context: Context, state: ReconcileState) -> dict[str, Any]:
+        size = sample_size_of(self.sample_size)
         ids = action_ids(self.async_action_ids)
         hook = VoucherifyHook(self.voucherify_conn_id)
         # Kept across waits in the worker (never across a deferral: they hold personal data).
         actions: dict[str, AsyncAction] = {}
         sample: list[OrderSample] = []
-        customers = CachedReader(_reader(hook.get_customer)) if self.compare_customers else None
+        customers = CachedReader(found_or_none(hook.get_customer)) if self.compare_customers else None
         try:
             with fail_fast("Reconciliation"):
                 while True:
@@ -257,7 +290,8 @@ class ReconcileOrdersOperator(BaseOperator):
                         # A deferral reads the actions again: defer only if they fit in one window.
                         redo = len(ids) + 2 if state.drawn is None and actions else 0
                         defer = self.deferrable and (not redo or (limit is not None and limit >= redo))
-                        self._wait_for_window(state, retry_at, exc, len(ids) - len(actions), size, defer)
+                        unread = len(ids) - len(actions)
+                        self._wait_for_window(context, state, retry_at, exc, unread, size, defer)
         finally:
             hook.close()
         try:
@@ -323,10 +357,11 @@ class ReconcileOrdersOperator(BaseOperator):
                     source, size=len(pending), rules=rules, check=preflight.check, only=pending
                 )
             sample[:] = [found]
-        check_sample(sample[0], _reader(hook.get_order), customers, state.result)
+        check_sample(sample[0], found_or_none(hook.get_order), customers, state.result)
 
     def _wait_for_window(
         self,
+        context: Context,
         state: ReconcileState,
         retry_at: float,
         exc: VoucherifyRateLimitError,
@@ -341,19 +376,9 @@ class ReconcileOrdersOperator(BaseOperator):
         """
         state.waits += 1
         # A window seconds away is waited for here: so short a deferral races Airflow's resumption.
-        short = defer and not should_defer(retry_at, time.time())
-        defer = defer and not short
-        if defer:
-            how = "; deferring: the worker and the pool slot are free meanwhile"
-        elif short:
-            how = f"; waiting in the worker (a wait under {MIN_DEFER_SECONDS:.0f} s is not deferred)"
-        elif self.deferrable:
-            how = (
-                "; waiting in the worker: a deferral would read every action again, and they do not "
-                "fit in one window"
-            )
-        else:
-            how = ""
+        defer, how = defer_or_wait(defer, retry_at, time.time())
+        if self.deferrable and not how:
+            how = "; waiting in the worker: a deferral would read every action again, and they do not fit"
         self.log.info(
             "%s limit: reconciliation continues at %s (in %.0f s); %d order and action reads remain%s",
             exc.limit_type or "rate",
@@ -363,30 +388,6 @@ class ReconcileOrdersOperator(BaseOperator):
             how,
         )
         if defer:
-            defer_until(self, retry_at, "resume_reconciliation", {"state": state.to_dict()})
+            defer_until(self, context, retry_at, "resume_reconciliation", {"state": state.to_dict()})
         sleep_until(retry_at)
         self.log.info("Window reopened: reconciliation continues")
-
-
-def _sample_size(value: int | str) -> int:
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"sample_size must be a whole number, got {value!r}") from None
-    if size < 0:
-        raise ValueError(f"sample_size must not be negative, got {size}")
-    return size
-
-
-def _reader(get: Callable[[str], dict[str, Any]]) -> Callable[[str], dict[str, Any] | None]:
-    """A hook read that answers ``None`` for 404 (not found) instead of raising."""
-
-    def read(key: str) -> dict[str, Any] | None:
-        try:
-            return get(key)
-        except VoucherifyApiError as exc:
-            if exc.status_code == 404:
-                return None
-            raise
-
-    return read

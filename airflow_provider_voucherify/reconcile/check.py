@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_provider_voucherify.exceptions import VoucherifyApiError
 from airflow_provider_voucherify.reconcile.compare import MISSING, Difference, compare_order
 from airflow_provider_voucherify.reconcile.links import PartyLinks
 from airflow_provider_voucherify.reconcile.sample import OrderSample
@@ -128,3 +129,17 @@ def check_sample(
         result.matched -= len(clean & {d.source_id for d in mixed})
         result.differences.extend(mixed)
     return result
+
+
+def found_or_none(get: Callable[[str], dict[str, Any]]) -> Callable[[str], dict[str, Any] | None]:
+    """A read (``hook.get_order``...) that answers ``None`` for 404 (not found) instead of raising."""
+
+    def read(key: str) -> dict[str, Any] | None:
+        try:
+            return get(key)
+        except VoucherifyApiError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+
+    return read

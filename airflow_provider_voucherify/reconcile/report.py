@@ -80,6 +80,17 @@ def detectable_rate(compared: int, confidence: float = DEFAULT_CONFIDENCE, censu
     return 1 - math.pow(1 - confidence, 1 / compared)
 
 
+def sample_size_of(value: int | str) -> int:
+    """A ``sample_size`` argument (an int, or digits rendered by a template) as a count."""
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"sample_size must be a whole number, got {value!r}") from None
+    if size < 0:
+        raise ValueError(f"sample_size must not be negative, got {size}")
+    return size
+
+
 def sample_size_for(rate: float, confidence: float = DEFAULT_CONFIDENCE) -> int:
     """The smallest sample whose clean result rules out a corruption rate above ``rate``."""
     if not 0 < rate < 1:

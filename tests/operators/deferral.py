@@ -26,8 +26,14 @@ class Drive:
     deferred_seconds: float = 0.0
 
 
-def drive(operator: Any, context: dict[str, Any], *, max_deferrals: int = 1000) -> Drive:
-    """Run ``operator.execute(context)`` to the end, waiting out every time-trigger deferral."""
+def drive(
+    operator: Any, context: dict[str, Any], *, max_deferrals: int = 1000, drop_kwargs: bool = False
+) -> Drive:
+    """Run ``operator.execute(context)`` to the end, waiting out every time-trigger deferral.
+
+    :param drop_kwargs: resume as ``dag.test()`` and ``airflow dags test`` do: with the trigger's
+        event, without the kwargs the task deferred with
+    """
     outcome = Drive()
     step: Any = lambda: operator.execute(context)  # noqa: E731
     for _ in range(max_deferrals):
@@ -41,7 +47,8 @@ def drive(operator: Any, context: dict[str, Any], *, max_deferrals: int = 1000) 
             paused = time.monotonic()
             time.sleep(max(moment - time.time(), 0.0))  # the trigger's own wait
             outcome.deferred_seconds += time.monotonic() - paused
-            method, kwargs = getattr(operator, deferred.method_name), deferred.kwargs or {}
+            method = getattr(operator, deferred.method_name)
+            kwargs = {} if drop_kwargs else deferred.kwargs or {}
             step = lambda method=method, kwargs=kwargs: method(context, event=None, **kwargs)  # noqa: E731
             continue
         outcome.worker_seconds += time.monotonic() - started

@@ -34,6 +34,11 @@ class FakeTI:
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcom[key] = value
 
+    def xcom_pull(self, *, task_ids: str, key: str, map_indexes: int) -> Any:
+        return self.xcom.get(key)  # this task's own (a resumed deferral reads its state)
+
+    task_id, map_index = "import_orders", -1
+
 
 def run(operator: ImportOrdersOperator, **context: Any) -> tuple[list[str], dict[str, Any]]:
     ti = FakeTI()

@@ -64,6 +64,23 @@ def test_bulk_limit_defers_until_the_window_reopens_and_continues(
     assert "bulk calls: 2 of 3 left in this window" in text
 
 
+def test_a_deferral_resumed_without_its_kwargs_continues_at_the_refused_batch(
+    server: EmulatorServer, orders_path: Path
+) -> None:
+    # What dag.test() and `airflow dags test` do: the resumed method gets the trigger's event only.
+    # No task state store here either: the deferral's own XCom is what the import resumes from.
+    server.set_faults(bulk_calls_per_hour=3, retry_after_seconds=2)
+    ti = FakeTI()
+
+    run = drive(_operator(str(orders_path), deferrable=True), {"ti": ti}, drop_kwargs=True)
+
+    assert len(run.deferrals) == 3
+    assert ti.xcom["deferral_state"] == run.deferrals[-1].kwargs
+    stats = stored(server, run.result)
+    assert stats["requests"]["POST /v1/orders/import"] == {"200": 10, "429": 3}
+    assert stats["orders_received"] == ORDERS  # nothing sent twice
+
+
 def test_without_deferrable_the_worker_waits_and_says_how_long(
     server: EmulatorServer, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,10 +12,12 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk import DAG
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
@@ -26,7 +28,7 @@ from airflow_provider_voucherify.operators.reconcile_orders import (
     ReconcileOrdersOperator,
 )
 from airflow_provider_voucherify.reconcile.sample import draw_sample
-from tests.airflow_helpers import point_connection
+from tests.airflow_helpers import point_connection, run_test_dag
 from tests.defer_floor import no_defer_floor  # noqa: F401 - a fixture
 from tests.operators.conftest import assert_no_personal_data, order_dict, write_jsonl
 from tests.operators.deferral import drive
@@ -39,8 +41,20 @@ ORDERS, SAMPLE, SEED = 300, 100, 7
 
 
 class FakeTI:
+    """Takes the one XCom a reconciliation pushes: the state of its deferral, for its resumption."""
+
+    task_id, map_index = "reconcile", -1
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
     def xcom_push(self, key: str, value: Any) -> None:
-        raise AssertionError("the operator pushes nothing but its return value")
+        assert key == "deferral_state", "the operator pushes nothing else but its return value"
+        self.xcom[key] = value
+
+    def xcom_pull(self, *, task_ids: str, key: str, map_indexes: int) -> Any:
+        assert (task_ids, map_indexes) == (self.task_id, self.map_index)
+        return self.xcom.get(key)
 
 
 @pytest.fixture
@@ -115,6 +129,48 @@ def test_deferrable_defers_until_the_window_reopens_and_compares_the_rest(
     assert "api_calls limit: reconciliation continues at" in text
     assert "2 order and action reads remain; deferring" in text
     assert "Continuing after a rate-limit wait: 98 of 100 sampled orders compared so far" in text
+
+
+def test_a_deferral_resumed_without_its_kwargs_continues_from_the_state_it_stored(
+    sandbox: tuple[EmulatorServer, Path, list[str]],
+) -> None:
+    # What dag.test() and `airflow dags test` do: the resumed method gets the trigger's event only.
+    server, path, ids = sandbox
+    ti = FakeTI()
+
+    run = drive(operator(path, ids, deferrable=True), {"ti": ti}, drop_kwargs=True)
+
+    assert len(run.deferrals) == 1
+    assert ti.xcom["deferral_state"] == run.deferrals[0].kwargs
+    assert_every_sampled_order_read_once(server, run.result)
+
+
+def test_a_deferral_resumes_under_dag_test(
+    airflow_db: Path, sandbox: tuple[EmulatorServer, Path, list[str]], capfd: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    server, path, ids = sandbox
+    with DAG(
+        "voucherify_reconcile_deferral_test", schedule=None, start_date=datetime(2024, 1, 1), catchup=False
+    ) as dag:
+        operator(path, ids, deferrable=True)
+
+    dag_run = run_test_dag(dag)
+
+    assert dag_run.state == "success", "".join(capfd.readouterr())[-3000:]
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(run_id=dag_run.run_id, task_id="reconcile", key="return_value")
+            .one()
+        )
+        summary = XComModel.deserialize_value(row)
+    assert_every_sampled_order_read_once(server, summary)
+    assert "Continuing after a rate-limit wait: 98 of 100 sampled orders compared so far" in "".join(
+        capfd.readouterr()
+    )
 
 
 def test_without_deferrable_the_worker_waits_and_says_how_many_reads_remain(
