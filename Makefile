@@ -9,7 +9,7 @@ AF32 := .venv-3.2
 OPENLINEAGE := .venv-openlineage
 PY := $(VENV)/bin/python
 
-.PHONY: demo test setup system-packages lint typecheck unit-lowest unit-3.2 pytest openlineage distributed bench clean postgresql redis browser release-check docs docs-build docs-publish
+.PHONY: demo test check check-tests setup system-packages lint typecheck unit-lowest unit-3.2 pytest openlineage distributed bench clean postgresql redis browser release-check docs docs-build docs-publish
 
 $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,19 @@ SUITES := pytest unit-lowest unit-3.2 openlineage release-check distributed
 test: setup lint typecheck docs-build
 	$(MAKE) -j3 --output-sync=target $(SUITES)
 
+# The quick loop while working: ruff, mypy and the `pure` and `emulator` tiers of the main
+# environment (no Airflow task run, no process of its own: tests/tiers.py), all at once.
+# `make test` remains the whole truth.
+check: $(VENV)/.installed
+	$(MAKE) -j3 --output-sync=target lint typecheck check-tests
+
+check-tests: $(VENV)/.installed
+	$(PY) -m pytest $(XDIST) -q -m "(pure or emulator) and not bench" --ignore=tests/openlineage
+
+# Workers per pytest run (pytest-xdist): each has its own Airflow home, SQLite database and
+# emulators (tests/conftest.py). `make XDIST= pytest` runs in one process.
+XDIST ?= -n 2
+
 setup: $(VENV)/.installed $(VENV)/.release $(VENV)/.browser $(VENV)/.docs $(LOWEST)/.installed \
 		$(AF32)/.installed $(OPENLINEAGE)/.installed $(DIST)/.installed system-packages
 
@@ -106,7 +119,7 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy airflow_provider_voucherify
 
 pytest: $(VENV)/.installed $(VENV)/.browser postgresql browser
-	$(PY) -m pytest -m "not bench and not distributed" --ignore=tests/openlineage
+	$(PY) -m pytest $(XDIST) -m "not bench and not distributed" --ignore=tests/openlineage
 
 openlineage: $(OPENLINEAGE)/.installed
 	$(OPENLINEAGE)/bin/python -m pytest -m "not bench" tests/openlineage
@@ -136,11 +149,15 @@ browser:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-# The unit tests again on the lowest Airflow release we declare (pyproject: apache-airflow>=3.1.0).
+# The unit tests again on the lowest Airflow release we declare (pyproject: apache-airflow>=3.1.0):
+# the tiers whose outcome depends on Airflow's version, `pure` (the package's code in-process) and
+# `airflow` (Airflow runs the tasks); the `emulator` tier (our code against the emulator over HTTP,
+# no Airflow task run) runs on the main environment only.
+UNIT_TIERS := (pure or airflow) and not bench and not e2e and not postgres
 UNIT_TESTS := tests/hooks tests/test_models.py tests/test_verdict.py tests/test_polling.py tests/test_provider_info.py tests/operators tests/sensors tests/triggers tests/example tests/reconcile tests/test_waiting.py
 
 unit-lowest: $(LOWEST)/.installed
-	$(LOWEST)/bin/python -m pytest -m "not bench and not e2e and not postgres" $(UNIT_TESTS)
+	$(LOWEST)/bin/python -m pytest $(XDIST) -m "$(UNIT_TIERS)" $(UNIT_TESTS)
 
 # The unit tests on Airflow 3.2.0 too: the first release whose connection form comes from the
 # declared fields (conn-fields), between the lowest (3.1.0) and the newest (3.3.2).
@@ -151,7 +168,7 @@ $(AF32)/.installed: requirements/test-3.2.txt pyproject.toml $(VENV)/.installed
 	touch $@
 
 unit-3.2: $(AF32)/.installed
-	$(AF32)/bin/python -m pytest -m "not bench and not e2e and not postgres" $(UNIT_TESTS)
+	$(AF32)/bin/python -m pytest $(XDIST) -m "$(UNIT_TIERS)" $(UNIT_TESTS)
 
 bench: $(VENV)/.installed
 	$(PY) -m pytest -m bench -s -p no:randomly tests/benchmarks
