@@ -1,11 +1,15 @@
-"""Test-wide set-up: an isolated Airflow home per environment, migrated once per session."""
+"""Test-wide set-up: an isolated Airflow home per environment and xdist worker, a metadata database
+migrated once per environment, and the tiers every test is marked with."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
-from importlib.metadata import version
+from importlib.metadata import distributions, version
 from pathlib import Path
 
 import pytest
@@ -13,29 +17,67 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_DIR = Path(__file__).resolve().parent / "spec"
 
-# Before anything imports airflow: never touch the user's own ~/airflow. One home (and SQLite
-# database) per virtual environment, since `make test` runs the suites of several at once.
-_AIRFLOW_HOME = ROOT / ".airflow-test" / f"{version('apache-airflow')}-{Path(sys.prefix).name}"
+# Before anything imports airflow: never touch the user's own ~/airflow. One directory per virtual
+# environment (`make test` runs the suites of several at once), and in it one Airflow home and
+# SQLite database per pytest-xdist worker (`main` without xdist), so workers never share a file.
+ENV_DIR = ROOT / ".airflow-test" / f"{version('apache-airflow')}-{Path(sys.prefix).name}"
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_AIRFLOW_HOME = ENV_DIR / WORKER
 _AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+_DB_PATH = _AIRFLOW_HOME / "airflow.db"
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
-os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_DB_PATH}"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+# The leak guard greps every worker's home at the end of the session (see tests/leak_guard.py).
+os.environ["VOUCHERIFY_TEST_AIRFLOW_HOMES"] = str(ENV_DIR)
+
+
+def _environment_key() -> str:
+    """What a migrated database depends on: every installed distribution and its version."""
+    names = sorted(f"{d.metadata['Name']}=={d.version}" for d in distributions())
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+
+
+def migrated_template() -> Path:
+    """A metadata database migrated by ``airflow db migrate``: once per environment (the file is
+    kept, named after the installed packages), under a file lock when several workers ask at once."""
+    template = ENV_DIR / f"template-{_environment_key()}.db"
+    with (ENV_DIR / "template.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            partial = template.with_suffix(f".{os.getpid()}.partial")
+            partial.unlink(missing_ok=True)
+            subprocess.run(
+                [sys.executable, "-m", "airflow", "db", "migrate"],
+                check=True,
+                capture_output=True,
+                env={**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{partial}"},
+            )
+            partial.replace(template)
+    return template
 
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
-    """A migrated Airflow metadata database (for ``dag.test()``)."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True,
-        capture_output=True,
-        env=os.environ.copy(),
-    )
+    """A migrated Airflow metadata database (for ``dag.test()``): this worker's own, a fresh copy of
+    the environment's migrated template, written through SQLite so open connections see it."""
+    source = sqlite3.connect(migrated_template())
+    target = sqlite3.connect(_DB_PATH)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
     return _AIRFLOW_HOME
 
 
 # The Voucherify emulator fixtures: `voucherify_emulator` (session) and `emulator` (reset per test);
-# `postgres_server` (session).
-pytest_plugins = ["airflow_provider_voucherify.emulator.testing", "tests.leak_guard", "tests.postgres_server"]
+# `postgres_server` (session); the tiers (`pure`, `emulator`, `airflow`, `process`).
+pytest_plugins = [
+    "airflow_provider_voucherify.emulator.testing",
+    "tests.leak_guard",
+    "tests.postgres_server",
+    "tests.tiers",
+]

@@ -2,9 +2,14 @@
 
 After every test it reads the captured stdout, stderr and log records (pytest captures all of
 them, at DEBUG, see ``log_level`` in setup.cfg) and the failure text. At the end of the session
-it also greps every file under the test Airflow home (metadata DB with XComs and rendered
+it also greps every file under the test Airflow homes (metadata DBs with XComs and rendered
 templates, task logs) and pytest's temporary directory (emulator logs, e2e Airflow homes and
 their logs). Any App Token found fails the session and names where it was seen.
+
+Under pytest-xdist both checks run in the controller, which fails the session: it reads each
+test's report as the worker sends it (captured sections included), and greps the homes of every
+worker (``VOUCHERIFY_TEST_AIRFLOW_HOMES``, set by tests/conftest.py) and the base temporary
+directory, which holds each worker's own.
 """
 
 from __future__ import annotations
@@ -37,17 +42,27 @@ def _files(root: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+_in_xdist_worker = False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _in_xdist_worker
+    _in_xdist_worker = hasattr(config, "workerinput")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if _in_xdist_worker:
+        return  # read where the report arrives: xdist's controller
     texts = [content for _title, content in report.sections] + [report.longreprtext]
     for secret in find_secrets("\n".join(texts)):
-        _leaks.append(f"{item.nodeid} ({report.when}): captured output holds {secret[:4]}…")
+        _leaks.append(f"{report.nodeid} ({report.when}): captured output holds {secret[:4]}…")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    roots = [Path(os.environ["AIRFLOW_HOME"])]
+    if _in_xdist_worker:
+        return  # the controller greps every worker's files once all of them are done
+    homes = os.environ.get("VOUCHERIFY_TEST_AIRFLOW_HOMES") or os.environ["AIRFLOW_HOME"]
+    roots = [Path(homes)]
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is not None:
         roots.append(factory.getbasetemp())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -64,6 +65,15 @@ class AirflowCluster:
         self.components: dict[str, tuple[list[str], dict[str, str]]] = {c: ([c], {}) for c in COMPONENTS}
 
     # ---- set-up and lifecycle
+    def migrate(self) -> None:
+        """What ``airflow db migrate`` makes of this cluster's new SQLite database: a copy of the test
+        environment's database migrated by that command once (``migrated_template`` in
+        tests/conftest.py), instead of a minute of migrations per cluster on a busy machine."""
+        from tests.conftest import migrated_template
+
+        assert not self.db_path.exists(), f"{self.db_path} exists: migrate() makes a new database"
+        shutil.copyfile(migrated_template(), self.db_path)
+
     def cli(self, *args: str, timeout: float = 300) -> str:
         result = subprocess.run(
             [sys.executable, "-m", "airflow", *args],

@@ -54,7 +54,7 @@ def cluster(tmp_path: Path, warehouse: Warehouse, slow_emulator: EmulatorServer)
     )
     env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
     airflow = AirflowCluster(tmp_path / "airflow", env)
-    airflow.cli("db", "migrate")
+    airflow.migrate()
     airflow.cli("pools", "set", POOL, "1", "Voucherify order imports")
     airflow.start()
     try:

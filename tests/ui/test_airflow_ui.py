@@ -61,7 +61,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Airflow
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         },
     )
-    airflow.cli("db", "migrate")
+    airflow.migrate()
     airflow.start()
     try:
         yield airflow
