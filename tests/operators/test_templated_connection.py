@@ -35,7 +35,11 @@ def rendered_conn(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_json_fields_render_as_json() -> None:
     assert ImportOrdersOperator.template_fields_renderers == {"orders": "json"}
     assert AsyncActionSensor.template_fields_renderers == {"async_action_ids": "json"}
-    assert ReconcileOrdersOperator.template_fields_renderers == {"orders": "json", "async_action_ids": "json"}
+    assert ReconcileOrdersOperator.template_fields_renderers == {
+        "orders": "json",
+        "async_action_ids": "json",
+        "import_summary": "json",
+    }
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["in-worker", "deferred"])
