@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.conftest import ROOT
@@ -57,7 +59,12 @@ def test_a_leak_in_an_xdist_worker_fails_the_session(
     monkeypatch.setenv("AIRFLOW_HOME", str(pytester.path / "home"))
     monkeypatch.delenv("VOUCHERIFY_TEST_AIRFLOW_HOMES")
     (pytester.path / "home").mkdir()
-    result = pytester.runpytest_subprocess("-p", "tests.leak_guard", "-p", "no:cacheprovider", "-n", "2")
+    try:
+        result = pytester.runpytest_subprocess("-p", "tests.leak_guard", "-p", "no:cacheprovider", "-n", "2")
+    finally:
+        # The planted file lies under this session's temporary directory, which the outer guard
+        # greps too: remove it, or the outer session fails on the leak this test made on purpose.
+        shutil.rmtree(pytester.path / "home")
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*App Token leaks found*"])

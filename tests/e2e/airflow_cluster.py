@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cryptography.fernet import Fernet
+
 from airflow_provider_voucherify.emulator.testing import free_port
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -53,6 +55,9 @@ class AirflowCluster:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            # Connections' passwords encrypted in the metadata DB, as in a real deployment (the
+            # database copied from the migrated template comes without an airflow.cfg's key).
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
