@@ -98,7 +98,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Voucherify",
-                "python-modules": ["airflow_provider_voucherify.triggers.async_action"],
+                "python-modules": [
+                    "airflow_provider_voucherify.triggers.async_action",
+                    "airflow_provider_voucherify.triggers.export",
+                ],
             }
         ],
         "integrations": [

@@ -17,6 +17,7 @@ error                                            resend  wait  window  task retr
 an invalid record, a file that is not JSON Lines --      --    --      no
 a malformed connection, a refusing schema        --      --    --      no
 a 200 that is not the API's JSON (a web page)    no      no    --      no
+an export that ended ``ERROR`` (not ``DONE``)    --      no    --      no
 an import that ended ``FAILED``, a timed-out     --      --    --      yes (the retry sends
 wait, a connection that does not exist                                 the batch again)
 ===============================================  ======  ====  ======  ==========
@@ -40,6 +41,7 @@ import zlib
 from airflow_provider_voucherify.exceptions import (
     API_CALLS_CYCLE,
     ConnectionConfigError,
+    ExportFailedError,
     InvalidOrderError,
     MetadataSchemaError,
     VoucherifyApiError,
@@ -104,6 +106,7 @@ def retry_cannot_cure(exc: BaseException) -> bool:
             ConnectionConfigError,
             MetadataSchemaError,
             VoucherifyNotApiError,
+            ExportFailedError,
         ),
     ):
         return True

@@ -16,7 +16,9 @@ The tree is small on purpose::
     │                                    longer than any import, a format not read, text that
     │                                    is not UTF-8, a cut-short stream; fails whatever
     │                                    on_invalid says
-    └── MetadataSchemaError              the project's metadata schema would refuse every order
+    ├── MetadataSchemaError              the project's metadata schema would refuse every order
+    └── ExportFailedError                an export ended with another status than ``DONE``
+                                         (``ERROR``, or one the spec does not name); never retried
     ConnectionConfigError (a ValueError) the connection cannot be used as it is (bad host or keys)
 
 Messages name the endpoint, the HTTP status, the API's ``key`` and ``details`` and the
@@ -262,6 +264,12 @@ class InvalidOrdersFileError(InvalidOrderError):
 class MetadataSchemaError(VoucherifyError):
     """The project's metadata schema would refuse what every order carries (found before any bulk
     call, so nothing was sent): the message names the key and the type to define."""
+
+
+class ExportFailedError(VoucherifyError):
+    """An export (``GET /v1/exports/{id}``) ended with another status than ``DONE``: ``ERROR``, or
+    a status the spec does not name. The message names the export and its status; a task retry
+    would only ask for the same export again, so it is not retried."""
 
 
 class ConnectionConfigError(ValueError):

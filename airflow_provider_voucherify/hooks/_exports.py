@@ -25,6 +25,7 @@ import httpx
 from airflow_provider_voucherify.exceptions import VoucherifyError
 from airflow_provider_voucherify.hooks._config import CLUSTERS
 from airflow_provider_voucherify.hooks._retry import RetryDecision
+from airflow_provider_voucherify.paths import path_segment
 
 if TYPE_CHECKING:
     from airflow_provider_voucherify.hooks._config import ClientSettings
@@ -112,6 +113,7 @@ class ExportsMixin:
             resend_safe: bool = True,
         ) -> httpx.Response: ...
         def _get_json(self, endpoint: str, key: str) -> dict[str, Any]: ...
+        async def _arequest(self, method: str, path: str, endpoint: str) -> httpx.Response: ...
         def _observe(self, outcome: httpx.Response | httpx.TransportError) -> None: ...
         def _decide(
             self,
@@ -159,6 +161,12 @@ class ExportsMixin:
         :raises VoucherifyApiError: 404 for an unknown id, ...
         """
         return self._get_json(GET_ENDPOINT, export_id)
+
+    async def aget_export(self, export_id: str) -> dict[str, Any]:
+        """Async twin of :meth:`get_export`, for the trigger."""
+        path = "/v1/exports/" + path_segment(export_id, f"id of {GET_ENDPOINT}")
+        export: dict[str, Any] = (await self._arequest("GET", path, GET_ENDPOINT)).json()
+        return export
 
     def download_export(self, export: Mapping[str, Any]) -> Iterator[dict[str, str]]:
         """Stream the CSV rows of a ``DONE`` export from ``result.url``, each keyed by field name

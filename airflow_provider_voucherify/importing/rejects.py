@@ -60,9 +60,13 @@ class JsonLinesFile:
             self._handle = None
 
     def write_entry(self, entry: Mapping[str, Any]) -> None:
+        self.write_line(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+
+    def write_line(self, line: bytes) -> None:
+        """Write ``line`` as it is (one JSON Lines line, its line break included)."""
         if self._handle is None:
             raise RuntimeError(f"{type(self).__name__} must be entered (with ...) before writing")
-        self._handle.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+        self._handle.write(line)
 
 
 class Rejects(Protocol):

@@ -22,7 +22,14 @@ try:  # Airflow >= 3.2 moved it to the Task SDK and deprecated the old name.
 except ImportError:  # pragma: no cover - Airflow 3.1
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined,unused-ignore]
 
-__all__ = ["DEFERRAL_STATE_KEY", "AirflowFailException", "defer_until", "fail_fast", "resumed_state"]
+__all__ = [
+    "DEFERRAL_STATE_KEY",
+    "AirflowFailException",
+    "defer_to",
+    "defer_until",
+    "fail_fast",
+    "resumed_state",
+]
 
 
 @contextmanager
@@ -61,12 +68,18 @@ def defer_until(
 
     :raises TaskDeferred: always (that is how a task defers)
     """
+    trigger = DateTimeTrigger(moment=datetime.fromtimestamp(moment, tz=timezone.utc))
+    defer_to(operator, context, trigger, method_name, kwargs)
+
+
+def defer_to(operator: Any, context: Any, trigger: Any, method_name: str, kwargs: dict[str, Any]) -> NoReturn:
+    """Defer ``operator`` to ``trigger``; Airflow then calls ``method_name`` with its event. The
+    state ``kwargs`` travels as :func:`defer_until` says, for :func:`resumed_state`.
+
+    :raises TaskDeferred: always
+    """
     context["ti"].xcom_push(key=DEFERRAL_STATE_KEY, value=kwargs)
-    operator.defer(
-        trigger=DateTimeTrigger(moment=datetime.fromtimestamp(moment, tz=timezone.utc)),
-        method_name=method_name,
-        kwargs=kwargs,
-    )
+    operator.defer(trigger=trigger, method_name=method_name, kwargs=kwargs)
     raise AssertionError("BaseOperator.defer returned")  # pragma: no cover - it always raises
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,36 +23,30 @@ except ImportError:  # pragma: no cover - Airflow 3.1
 # What the task raises.
 __all__ = ["AirflowException", "AirflowFailException", "AirflowSkipException", "ReconcileOrdersOperator"]
 
-from airflow_provider_voucherify.error_policy import reopens_at
-from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
-from airflow_provider_voucherify.importing.pipeline import ImportRules
-from airflow_provider_voucherify.importing.preflight import Preflight
-from airflow_provider_voucherify.importing.source import OrdersArg, OrdersInMemory, OrderSource
-from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT, AsyncAction
+from airflow_provider_voucherify.importing.source import OrdersArg, OrdersInMemory
+from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
 from airflow_provider_voucherify.operators._options import DEFAULT_HISTORICAL_WINDOW, task_cutoff
-from airflow_provider_voucherify.operators._storage import resolved
-from airflow_provider_voucherify.operators._task import defer_until, fail_fast, resumed_state
-from airflow_provider_voucherify.rate_limits import defer_or_wait, sleep_until, when
-from airflow_provider_voucherify.reconcile.actions import read_actions
-from airflow_provider_voucherify.reconcile.check import CachedReader, check_sample, found_or_none
-from airflow_provider_voucherify.reconcile.outcome import ReconciliationError, summarize
+from airflow_provider_voucherify.operators._reconcile_export import reconcile_by_export
+from airflow_provider_voucherify.operators._reconcile_sample import reconcile_by_sample
+from airflow_provider_voucherify.operators._task import resumed_state
 from airflow_provider_voucherify.reconcile.report import (
     DEFAULT_CONFIDENCE,
-    count_problem,
     sample_size_for,
-    sample_size_of,
 )
-from airflow_provider_voucherify.reconcile.sample import OrderSample, draw_sample
-from airflow_provider_voucherify.reconcile.state import Drawn, ReconcileState
-from airflow_provider_voucherify.waiting.tracker import action_ids
+from airflow_provider_voucherify.reconcile.state import ReconcileState
+from airflow_provider_voucherify.waiting.exports import ExportsWaited
 
 if TYPE_CHECKING:
     from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 
 
+METHODS = ("sample", "export")
+
+
 class ReconcileOrdersOperator(BaseOperator):
-    """Prove what an import left in Voucherify: counts, then a random sample compared field by field.
+    """Prove what an import left in Voucherify: counts, then a random sample (or, with
+    ``method="export"``, every order) compared field by field.
 
     1. **Counts.** Each async action is read once (``GET /v1/async-actions/{id}``: the list endpoint
        carries no result, so it cannot replace these reads); the orders the
@@ -97,16 +90,36 @@ class ReconcileOrdersOperator(BaseOperator):
     actions and they would not fit in one window (more than 98 actions on a Sandbox), the task
     waits in the worker instead of deferring, keeping what it read.
 
+    4. **Every order, by export** (``method="export"``). One orders export (``POST /v1/exports``,
+       ``GET /v1/exports/{id}`` until ``DONE``, one CSV download) holds ``id``, ``source_id``,
+       ``status``, ``amount``, ``discount_amount``, ``customer_id``, ``referrer_id``, ``created_at``,
+       ``updated_at`` and every ``metadata.<key>`` the orders carry; one customers export maps
+       ``customer_id`` to the customer's ``source_id`` (only when orders name a customer or
+       referrer). Every order of ``orders`` the import sent is compared on those fields (amounts as
+       integers, metadata by the type the order sent, dates as instants) in flat memory (an
+       on-disk index); item fields only on the ``sample_size`` read-backs (0: no
+       ``GET /v1/orders/{id}`` at all). With ``async_action_ids``, the export holds the orders
+       created or updated since the imports began; with ``None`` (an audit of a file holding every
+       order of the migrated period), the whole project, and no counts are checked. Missing and
+       differing orders are named by ``source_id`` and field (never values), and their source lines
+       written unchanged to ``missing_orders_path`` before the task fails. The wait for the exports
+       is paced on the call budget, in the triggerer with ``deferrable=True``
+       (:class:`~airflow_provider_voucherify.triggers.export.ExportTrigger`). Calls: the action
+       reads, 2 creations, the polls (a few), 2 downloads, the sample's reads.
+
     Returns (XCom) ``{"sent", "done", "failed", "invalid", "sampled", "matched", "mismatches",
     "missing", "detectable_corruption_rate", "confidence", "order_reads", "customer_reads", "seed",
-    "rate_limit_waits"}``.
+    "rate_limit_waits"}``; with ``method="export"`` also ``checked`` (orders compared through the
+    export), ``differing`` (orders held with other values), and ``missing`` counts the orders of
+    ``orders`` Voucherify does not hold.
 
     Build it with :meth:`of_import` to take the import's input, actions and settings from the
     import task itself, and what the import did (its XCom ``import_summary``): after a dry run
     (``dry_run=True``), which sent nothing, the task is skipped at once, reading nothing.
 
     :param orders: the same list or JSON Lines path / URI that was imported. Templated.
-    :param async_action_ids: the import's XCom: one id or a list, possibly nested or empty. Templated.
+    :param async_action_ids: the import's XCom: one id or a list, possibly nested or empty.
+        ``None`` (``method="export"`` only): an audit of the whole project, without counts. Templated.
     :param voucherify_conn_id: the Voucherify connection
     :param sample_size: orders read back and compared (0: counts only). Templated (int or digits).
     :param max_mismatches: mismatched sampled orders tolerated before the task fails
@@ -133,7 +146,15 @@ class ReconcileOrdersOperator(BaseOperator):
     :param import_summary: what the import did, its XCom ``import_summary`` (a dict, or its JSON
         text); :meth:`of_import` passes it. When it says ``dry_run``, nothing was sent: the task is
         skipped (``AirflowSkipException``) before any API call. Templated
-    :raises AirflowFailException: when counts differ or mismatches exceed ``max_mismatches``
+    :param method: ``"sample"`` (read back ``sample_size`` orders, ``GET /v1/orders/{id}`` each) or
+        ``"export"`` (compare every order through the Exports API, see 4.)
+    :param missing_orders_path: with ``method="export"``, where to write the source line of every
+        order missing in Voucherify or differing there, unchanged: JSON Lines that
+        ``ImportOrdersOperator`` can import as it is (local path or URI; ``None``: not written).
+        Templated
+    :raises AirflowFailException: when counts differ or mismatches exceed ``max_mismatches`` (with
+        ``method="export"``: missing plus differing orders), or an export ends ``ERROR`` or any
+        other status but ``DONE`` (naming it)
     :raises AirflowException: when an action has not finished yet (a retry can succeed)
     :raises AirflowSkipException: when ``import_summary`` says the import was a dry run
     """
@@ -147,15 +168,19 @@ class ReconcileOrdersOperator(BaseOperator):
         "voucherify_conn_id",
         "historical_before",
         "import_summary",
+        "missing_orders_path",
     )
     template_fields_renderers = {"orders": "json", "async_action_ids": "json", "import_summary": "json"}
     ui_color = "#7fc8a9"
+    # The export wait (method="export"): the shortest gap between polls, and when it gives up (s).
+    export_poll_interval = 10.0
+    export_timeout = 6 * 3600.0
 
     def __init__(
         self,
         *,
         orders: OrdersArg,
-        async_action_ids: str | Sequence[Any],
+        async_action_ids: str | Sequence[Any] | None = None,
         voucherify_conn_id: str = VoucherifyHook.default_conn_name,
         sample_size: int | str = 100,
         max_mismatches: int = 0,
@@ -171,9 +196,15 @@ class ReconcileOrdersOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         historical_before: datetime | str | timedelta | None = DEFAULT_HISTORICAL_WINDOW,
         import_summary: dict[str, Any] | str | None = None,
+        method: str = "sample",
+        missing_orders_path: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if async_action_ids is None and method != "export":
+            raise ValueError('async_action_ids may be None only with method="export" (an audit)')
         if detect_corruption_rate is not None:
             sample_size = sample_size_for(detect_corruption_rate, confidence)
         if max_mismatches < 0:
@@ -197,7 +228,9 @@ class ReconcileOrdersOperator(BaseOperator):
         self.deferrable = deferrable
         self.historical_before = historical_before
         self.import_summary = import_summary
-        self._cutoff: datetime | None = None
+        self.method = method
+        self.missing_orders_path = missing_orders_path
+        self.cutoff: datetime | None = None
 
     @classmethod
     def of_import(cls, import_orders: ImportOrdersOperator, **kwargs: Any) -> ReconcileOrdersOperator:
@@ -241,8 +274,20 @@ class ReconcileOrdersOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._skip_a_dry_run()
-        self._cutoff = task_cutoff(self.historical_before, context)
-        return self._run(context, ReconcileState.start(self.seed))
+        self.cutoff = task_cutoff(self.historical_before, context)
+        if self.method == "export":
+            return reconcile_by_export(self, context, ReconcileState.start(self.seed))
+        return reconcile_by_sample(self, context, ReconcileState.start(self.seed))
+
+    def resume_export(
+        self, context: Context, event: Any = None, state: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Continue once the export trigger fired: compare every order with the exports."""
+        self.cutoff = task_cutoff(self.historical_before, context)
+        resumed = ReconcileState.from_dict(resumed_state(context, "state", state))
+        waited = ExportsWaited.from_event(event if isinstance(event, dict) else {"status": "error"})
+        self.log.info("The exports ended: %s (%s)", waited.status, waited.message)
+        return reconcile_by_export(self, context, resumed, waited)
 
     def _skip_a_dry_run(self) -> None:
         """A dry run sent nothing, so there is nothing to read back: skip, spending no API call."""
@@ -260,134 +305,11 @@ class ReconcileOrdersOperator(BaseOperator):
         self, context: Context, event: Any = None, state: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Continue after a rate-limit deferral, with the orders compared so far."""
-        self._cutoff = task_cutoff(self.historical_before, context)
+        self.cutoff = task_cutoff(self.historical_before, context)
         resumed = ReconcileState.from_dict(resumed_state(context, "state", state))
         self.log.info(
             "Continuing after a rate-limit wait: %d of %s sampled orders compared so far",
             len(resumed.result.compared),
             len(resumed.drawn.sample_ids) if resumed.drawn else "the",
         )
-        return self._run(context, resumed)
-
-    def _run(self, context: Context, state: ReconcileState) -> dict[str, Any]:
-        size = sample_size_of(self.sample_size)
-        ids = action_ids(self.async_action_ids)
-        hook = VoucherifyHook(self.voucherify_conn_id)
-        # Kept across waits in the worker (never across a deferral: they hold personal data).
-        actions: dict[str, AsyncAction] = {}
-        sample: list[OrderSample] = []
-        customers = CachedReader(found_or_none(hook.get_customer)) if self.compare_customers else None
-        try:
-            with fail_fast("Reconciliation"):
-                while True:
-                    try:
-                        self._advance(hook, state, ids, size, actions, sample, customers)
-                        break
-                    except VoucherifyRateLimitError as exc:
-                        retry_at = reopens_at(exc)  # re-raises the billing cycle's quota
-                        seen = hook.rate_limit
-                        limit = seen.limit if seen and seen.limit_type == exc.limit_type else None
-                        # A deferral reads the actions again: defer only if they fit in one window.
-                        redo = len(ids) + 2 if state.drawn is None and actions else 0
-                        defer = self.deferrable and (not redo or (limit is not None and limit >= redo))
-                        unread = len(ids) - len(actions)
-                        self._wait_for_window(context, state, retry_at, exc, unread, size, defer)
-        finally:
-            hook.close()
-        try:
-            return summarize(
-                state, confidence=self.confidence, max_mismatches=self.max_mismatches, log=self.log
-            )
-        except ReconciliationError as exc:
-            raise AirflowFailException(str(exc)) from exc
-
-    def _advance(
-        self,
-        hook: VoucherifyHook,
-        state: ReconcileState,
-        ids: list[str],
-        size: int,
-        actions: dict[str, AsyncAction],
-        sample: list[OrderSample],
-        customers: CachedReader | None,
-    ) -> None:
-        """Take ``state`` as far as the plan's limits allow (its two stages: see reconcile/state.py)."""
-        rules = ImportRules(
-            batch_size=self.batch_size,
-            require_source_id=self.require_source_id,
-            created_at_metadata_key=self.created_at_metadata_key,
-            historical_before=self._cutoff,
-        )
-        if state.drawn is None:
-            totals, refused = read_actions(
-                hook, ids, read=actions, failed_orders_path=resolved(self.failed_orders_path), log=self.log
-            )
-            if unfinished := totals.unfinished():
-                names = ", ".join(f"{a.id} ({a.status.value})" for a in unfinished[:10])
-                raise AirflowException(f"Reconcile once the import has finished; still running: {names}")
-            preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
-            with OrderSource(resolved(self.orders)) as source:
-                counts, drawn = draw_sample(
-                    source, size=size, seed=state.seed, refused=refused, rules=rules, check=preflight.check
-                )
-            sample[:] = [drawn]
-            state.drawn = Drawn(
-                done=totals.done,
-                failed=totals.failed,
-                failed_without_source_id=totals.failed_without_source_id,
-                counts=counts,
-                count_problem=count_problem(counts.valid, totals),
-                sample_ids=[entry.source_id for entry in drawn.orders],
-                census=drawn.is_census,
-            )
-            self.log.info(
-                "Reading back %d sampled orders: %d GET /v1/orders/{id} calls%s",
-                len(drawn.orders),
-                len(drawn.orders),
-                ", and one GET /v1/customers/{id} per distinct customer or referrer"
-                if self.compare_customers
-                else " (customers checked by link only: compare_customers=False)",
-            )
-        elif not sample:
-            # A continuing try: find the sampled orders again, as the import sent them.
-            pending = set(state.drawn.sample_ids) - set(state.result.compared)
-            preflight = Preflight(hook if self.preflight else None, self.created_at_metadata_key, self.log)
-            with OrderSource(resolved(self.orders)) as source:
-                _, found = draw_sample(
-                    source, size=len(pending), rules=rules, check=preflight.check, only=pending
-                )
-            sample[:] = [found]
-        check_sample(sample[0], found_or_none(hook.get_order), customers, state.result)
-
-    def _wait_for_window(
-        self,
-        context: Context,
-        state: ReconcileState,
-        retry_at: float,
-        exc: VoucherifyRateLimitError,
-        unread: int,
-        size: int,
-        defer: bool,
-    ) -> None:
-        """Defer until ``retry_at`` (raises ``TaskDeferred``), or sleep in the worker until then.
-
-        :param unread: actions not read yet (for the count of reads that remain)
-        :param defer: defer (else sleep in the worker)
-        """
-        state.waits += 1
-        # A window seconds away is waited for here: so short a deferral races Airflow's resumption.
-        defer, how = defer_or_wait(defer, retry_at, time.time())
-        if self.deferrable and not how:
-            how = "; waiting in the worker: a deferral would read every action again, and they do not fit"
-        self.log.info(
-            "%s limit: reconciliation continues at %s (in %.0f s); %d order and action reads remain%s",
-            exc.limit_type or "rate",
-            when(retry_at),
-            max(retry_at - time.time(), 0.0),
-            state.reads_left(unread, size),
-            how,
-        )
-        if defer:
-            defer_until(self, context, retry_at, "resume_reconciliation", {"state": state.to_dict()})
-        sleep_until(retry_at)
-        self.log.info("Window reopened: reconciliation continues")
+        return reconcile_by_sample(self, context, resumed)

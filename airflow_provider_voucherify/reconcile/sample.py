@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import random
 import sys
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -174,6 +174,7 @@ def draw_sample(
     rules: ImportRules | None = None,
     check: OrderCheck | None = None,
     only: Collection[str] | None = None,
+    on_sent: Callable[[Order, bytes, int], None] | None = None,
 ) -> tuple[SourceCounts, OrderSample]:
     """Read every record as the import did and draw the sample from the orders it sent.
 
@@ -191,6 +192,8 @@ def draw_sample(
     :param check: the import's preflight check (the project's metadata schemas), if it ran one
     :param only: keep exactly the orders with these source ids instead of drawing (see
         :class:`OrderSample`)
+    :param on_sent: told of every order offered to the sample (sent, with a ``source_id``, not
+        refused): the order, the JSON the import sent, its line
     """
     counts, sample, seen = SourceCounts(), OrderSample(size, seed, only), Counts()
 
@@ -201,6 +204,8 @@ def draw_sample(
             counts.refused += 1
         else:
             sample.offer(order, body, line)
+            if on_sent is not None:
+                on_sent(order, body, line)
 
     everything = replace(rules or ImportRules(), on_invalid="skip", max_invalid=sys.maxsize)
     examples = _Examples(counts.invalid_examples)

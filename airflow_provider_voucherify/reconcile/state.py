@@ -69,12 +69,18 @@ class ReconcileState:
     :param drawn: the first stage's outcome, once it finished
     :param result: the orders compared so far
     :param waits: rate-limit waits so far
+    :param exports: with ``method="export"``, the exports created, by exported object
+        (``{"order": "exp_...", "customer": "exp_..."}``); ``None`` before they are
+    :param refused: with ``method="export"``, the source ids of the orders Voucherify refused
+        (left out of the comparison: the failed orders file lists them)
     """
 
     seed: int | str
     drawn: Drawn | None = None
     result: SampleResult = field(default_factory=SampleResult)
     waits: int = 0
+    exports: dict[str, str] | None = None
+    refused: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls, seed: int | str | None) -> ReconcileState:
@@ -87,6 +93,8 @@ class ReconcileState:
             "drawn": self.drawn.to_dict() if self.drawn is not None else None,
             "result": self.result.to_dict(),
             "waits": self.waits,
+            "exports": self.exports,
+            "refused": list(self.refused),
         }
 
     @classmethod
@@ -97,6 +105,8 @@ class ReconcileState:
             drawn=Drawn.from_dict(drawn) if drawn else None,
             result=SampleResult.from_dict(data.get("result") or {}),
             waits=int(data.get("waits", 0)),
+            exports=dict(data["exports"]) if data.get("exports") else None,
+            refused=list(data.get("refused") or []),
         )
 
     def reads_left(self, actions: int, sample_size: int) -> int:
