@@ -40,3 +40,17 @@ def run_test_dag(dag: Any) -> Any:
     """``dag.test()`` of a DAG defined in a test; returns the DagRun."""
     register_dag(dag)
     return dag.test()
+
+
+def returned_value(dag_run: Any, task_id: str) -> Any:
+    """What ``task_id`` returned (its XCom ``return_value``) in ``dag_run``."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(run_id=dag_run.run_id, task_id=task_id, key="return_value")
+            .one()
+        )
+        return XComModel.deserialize_value(row)
