@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,17 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
+from airflow_provider_voucherify.importing.pipeline import ImportRules
+from airflow_provider_voucherify.models import AsyncAction
 from airflow_provider_voucherify.reconcile.export import (
     ExportFailedError,
     compare_by_export,
     differing_fields,
+    scope_filters,
     source_records,
 )
+from airflow_provider_voucherify.reconcile.export_index import SentLines, SourceIndex
+from airflow_provider_voucherify.reconcile.sample import draw_sample
 from tests.airflow_helpers import point_connection
 
 COUNT = 300
@@ -140,3 +146,61 @@ def test_fields_are_compared_by_the_type_the_order_sent(
     sent: dict[str, Any], held: dict[str, str], fields: list[str]
 ) -> None:
     assert differing_fields(sent, held) == fields
+
+
+@pytest.mark.parametrize(
+    ("sent", "held", "parties", "fields"),
+    [
+        ({"customer": {"source_id": "c-1"}}, {"customer_id": "cust_1"}, {"customer": "c-1"}, []),
+        (
+            {"customer": {"source_id": "c-1"}},
+            {"customer_id": "cust_2"},
+            {"customer": "c-2"},
+            ["customer.source_id"],
+        ),
+        ({"customer": {"source_id": "c-1"}}, {"customer_id": ""}, {"customer": None}, ["customer"]),
+        ({"customer": {"id": "cust_1"}}, {"customer_id": "cust_2"}, {"customer": "c-2"}, ["customer.id"]),
+        ({"referrer_id": "cust_1"}, {"referrer_id": "cust_1"}, {"referrer": None}, []),
+        ({"referrer_id": "cust_1"}, {"referrer_id": ""}, {"referrer": None}, ["referrer_id"]),
+        ({"customer": {"source_id": "c-1"}}, {"customer_id": "cust_2"}, None, []),  # ids only
+    ],
+    ids=["same", "another-customer", "none", "by-id", "referrer-id", "referrer-gone", "no-customers-export"],
+)
+def test_customers_are_compared_through_the_customers_export(
+    sent: dict[str, Any], held: dict[str, str], parties: dict[str, str | None] | None, fields: list[str]
+) -> None:
+    assert differing_fields(sent, held, parties) == fields
+
+
+def test_the_scope_is_what_the_imports_created_or_updated_since_the_first_began() -> None:
+    actions = [
+        AsyncAction(id="aa_2", status="DONE", created_at="2024-05-01T10:00:05.250Z"),
+        AsyncAction(id="aa_1", status="DONE", created_at="2024-05-01T10:00:00Z"),
+        AsyncAction(id="aa_3", status="DONE"),
+    ]
+
+    assert scope_filters(actions) == {
+        "created_at": {"conditions": {"$after": ["2024-05-01T09:59:59.000Z"]}},
+        "updated_at": {"conditions": {"$after": ["2024-05-01T09:59:59.000Z"]}},
+        "junction": "or",
+    }
+    assert scope_filters(actions[2:]) is None
+
+
+def test_the_sent_index_holds_what_the_import_sent_with_the_line_as_it_was(tmp_path: Path) -> None:
+    first = b'{"source_id": "a", "amount": 5, "created_at": "2021-01-01", "customer": {"source_id": "c"}}\n'
+    lines = [
+        first,
+        b'{"source_id": "b", "amount": -1}\n',  # invalid: never sent, never compared
+        b'{"source_id": "a", "amount": 6, "metadata": {"k": 1}}\n',  # the same order again: the latest counts
+    ]
+    with closing(SourceIndex(tmp_path)) as index:
+        feed = SentLines(index)
+        records = feed.records(enumerate(lines, 1))
+        counts, _ = draw_sample(records, size=0, rules=ImportRules(batch_size=1), on_sent=feed.on_sent)
+        rows = [(joined.source_id, joined.sent, joined.line) for joined in index.joined()]
+
+    assert (counts.valid, counts.invalid) == (2, 1)
+    assert rows == [("a", {"amount": 6, "metadata": {"k": 1}}, lines[2])]
+    assert index.metadata_keys == {"k", "original_created_at"}
+    assert index.parties
