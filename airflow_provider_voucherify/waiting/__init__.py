@@ -9,6 +9,7 @@ module              idea
 ``planner``         the I/O-free wait: poll, sleep, back off, give up at the deadline
 ``runners``         the sync and async drivers of the plans: the only code that calls a client
 ``shared_reads``    the triggers of one connection in one event loop share their list reads
+``exports``         the wait for exports (``GET /v1/exports/{id}``): its planner and runners
 ==================  ==========================================================================
 
 Nothing here imports Airflow: the sensor, the trigger and the operator's wait hand in a client
