@@ -104,8 +104,11 @@ class ReconcileOrdersOperator(BaseOperator):
        differing orders are named by ``source_id`` and field (never values), and their source lines
        written unchanged to ``missing_orders_path`` before the task fails. The wait for the exports
        is paced on the call budget, in the triggerer with ``deferrable=True``
-       (:class:`~airflow_provider_voucherify.triggers.export.ExportTrigger`). Calls: the action
-       reads, 2 creations, the polls (a few), 2 downloads, the sample's reads.
+       (:class:`~airflow_provider_voucherify.triggers.export.ExportTrigger`; the resumed try reads
+       ``orders`` again); a rate limit met by the other calls is waited for in the worker. Calls:
+       the action reads, the preflight's schema read, 2 creations, the polls (a few), 2 downloads
+       (which the emulator does not count as API calls; whether the API does is not documented),
+       the sample's reads.
 
     Returns (XCom) ``{"sent", "done", "failed", "invalid", "sampled", "matched", "mismatches",
     "missing", "detectable_corruption_rate", "confidence", "order_reads", "customer_reads", "seed",
