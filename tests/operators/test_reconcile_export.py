@@ -311,3 +311,39 @@ def test_an_export_reconciliation_defers_and_resumes_under_dag_test(
     assert (summary["checked"], summary["missing"], summary["differing"]) == (60, 0, 0)
     assert (summary["sampled"], summary["matched"]) == (3, 3)
     assert len(list(tmp_path.glob("*-*-*.jsonl"))) == 1
+
+
+def test_orders_voucherify_refused_are_listed_as_failed_not_compared(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    orders = [order_dict(n) for n in range(30)]
+    refused = {f"ord-{n:07d}" for n in (3, 17)}
+    for order in orders:
+        if order["source_id"] in refused:
+            order["customer"] = {"id": "cust_does_not_exist"}
+    path = write_jsonl(tmp_path / "orders.jsonl", orders)
+    ids = imported(server, path, batch_size=10)
+
+    summary = reconcile(path, ids, sample_size=0, failed_orders_path=str(tmp_path / "failed.jsonl"))
+
+    assert (summary["done"], summary["failed"], summary["checked"], summary["missing"]) == (28, 2, 28, 0)
+    failed = {json.loads(line)["source_id"] for line in (tmp_path / "failed.jsonl").read_text().splitlines()}
+    assert failed == refused
+
+
+def test_the_missing_orders_file_may_be_an_object_store_uri(
+    server: EmulatorServer, tmp_path: Path, memory_storage: str
+) -> None:
+    import fsspec
+
+    path = many_orders(tmp_path, 20)
+    ids = imported(server, path)
+    server.set_faults(alter_orders={"share": 0.05, "fields": ["deleted"]}, seed=1)
+    uri = f"{memory_storage}/audit/missing.jsonl"
+
+    with pytest.raises(AirflowFailException, match=r"1 of 20 orders are missing"):
+        reconcile(path, ids, sample_size=0, missing_orders_path=uri)
+
+    written = fsspec.filesystem("memory").cat_file("/bucket/audit/missing.jsonl")
+    assert len(written.splitlines()) == 1
+    assert written in path.read_bytes()
