@@ -73,6 +73,14 @@ def airflow_db() -> Path:
     return _AIRFLOW_HOME
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """After the tiers are marked and pytest-randomly has shuffled: the costliest tests first."""
+    from tests.tiers import costliest_first
+
+    costliest_first(items)
+
+
 # The Voucherify emulator fixtures: `voucherify_emulator` (session) and `emulator` (reset per test);
 # `postgres_server` (session); the tiers (`pure`, `emulator`, `airflow`, `process`).
 pytest_plugins = [

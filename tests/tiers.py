@@ -120,6 +120,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         COLLECTED[item.nodeid] = tiers(item)
 
 
+# Longest first: pytest-xdist hands tests out in collection order, so a suite whose slowest tests
+# start last ends on one busy worker while the other idles. The process tier's tests take minutes
+# (the Airflow clusters of e2e/ and ui/ the longest), the pure tier's milliseconds.
+_SLOWEST_DIRS = ("tests/e2e/", "tests/ui/", "tests/docs/", "tests/distributed/")
+
+
+def _expected_cost(item: pytest.Item) -> tuple[int, int]:
+    names = tiers(item)
+    tier = TIERS.index(names[0]) if names else 0
+    slowest = [rank for rank, folder in enumerate(_SLOWEST_DIRS) if item.nodeid.startswith(folder)]
+    return (-tier, slowest[0] if slowest else len(_SLOWEST_DIRS))
+
+
+def costliest_first(items: list[pytest.Item]) -> None:
+    """Sort ``items`` in place, the costliest tiers first (a stable sort: a shuffle within a group stays)."""
+    items.sort(key=_expected_cost)
+
+
 def tiers(item: pytest.Item) -> list[str]:
     return [mark.name for mark in item.iter_markers() if mark.name in TIERS]
 
