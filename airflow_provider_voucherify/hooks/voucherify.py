@@ -20,6 +20,7 @@ from airflow_provider_voucherify.hooks._async_send import PreparedRequests, asen
 from airflow_provider_voucherify.hooks._clients import ASYNC_LIMITS, client_options
 from airflow_provider_voucherify.hooks._config import ClientSettings
 from airflow_provider_voucherify.hooks._exports import ExportsMixin
+from airflow_provider_voucherify.hooks._extras import connection_form_widgets
 from airflow_provider_voucherify.hooks._retry import RetryDecision, decide, not_api_answer
 from airflow_provider_voucherify.models import (
     MAX_IMPORT_BYTES,
@@ -87,6 +88,11 @@ class VoucherifyHook(ExportsMixin, BaseHook):
         hook = cls(voucherify_conn_id)
         hook._settings = settings
         return hook
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The extras' form fields, built from the model of ``conn-fields``, for Airflow 3.1."""
+        return connection_form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
