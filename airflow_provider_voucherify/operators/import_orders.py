@@ -97,12 +97,14 @@ class ImportOrdersOperator(BaseOperator):
 
     To schedule downstream DAGs on a finished import, give the task an Asset outlet and wait::
 
-        orders_asset = Asset("voucherify://api.voucherify.io/orders")
+        orders_asset = Asset("voucherify://api.voucherify.io/<app_id>/orders")  # your Application ID
         ImportOrdersOperator(task_id="import_orders", orders="s3://dwh/orders.jsonl.gz",
                              wait_for_completion=True, outlets=[orders_asset])
         # elsewhere: DAG(..., schedule=[orders_asset])
 
-    Without ``wait_for_completion`` the asset event means "submitted", not "imported".
+    Without ``wait_for_completion`` the asset event means "submitted", not "imported". With the
+    project's Application ID in the URI, OpenLineage names the asset as it names the operator's
+    output (:mod:`~airflow_provider_voucherify.assets`).
 
     :param orders: a list of dicts or ``Order``\\ s, or a path or URI (``str`` or ``ObjectStoragePath``:
         ``file://``, ``s3://``, ...) to JSON Lines, plain or compressed with gzip, bzip2 or xz
