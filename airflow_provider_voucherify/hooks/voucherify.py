@@ -15,6 +15,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_voucherify import CONNECTION_FORM
+from airflow_provider_voucherify.airflow_errors import raises_airflow_errors
 from airflow_provider_voucherify.exceptions import ConnectionConfigError, VoucherifyApiError, VoucherifyError
 from airflow_provider_voucherify.hooks._async_send import PreparedRequests, asend
 from airflow_provider_voucherify.hooks._clients import ASYNC_LIMITS, client_options
@@ -38,6 +39,7 @@ IMPORT_ENDPOINT = "POST /v1/orders/import"
 ACTION_ENDPOINT = "GET /v1/async-actions/{id}"
 
 
+@raises_airflow_errors()
 class VoucherifyHook(ExportsMixin, BaseHook):
     """Talks to the Voucherify API with an App ID / App Token pair from an Airflow connection.
 

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
+from airflow_provider_voucherify.airflow_errors import raises_airflow_errors
 from airflow_provider_voucherify.formats import api_datetime
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.body_limit import BodyLimit
@@ -53,6 +54,7 @@ from airflow_provider_voucherify.waiting.verdict import Verdict
 DEFAULT_TIMEOUT = timedelta(days=7)
 
 
+@raises_airflow_errors("execute", "resume_execution")
 class ImportOrdersOperator(BaseOperator):
     """Import historical orders into Voucherify through ``POST /v1/orders/import``.
 

@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - Airflow 3.1
 # What the task raises.
 __all__ = ["AirflowException", "AirflowFailException", "AirflowSkipException", "ReconcileOrdersOperator"]
 
+from airflow_provider_voucherify.airflow_errors import raises_airflow_errors
 from airflow_provider_voucherify.error_policy import reopens_at
 from airflow_provider_voucherify.exceptions import VoucherifyRateLimitError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 
 
+@raises_airflow_errors("execute", "resume_execution")
 class ReconcileOrdersOperator(BaseOperator):
     """Prove what an import left in Voucherify: counts, then a random sample compared field by field.
 

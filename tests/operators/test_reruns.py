@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 from airflow.sdk import DAG, Param, task
 
+from airflow_provider_voucherify import VoucherifyApiError
+from airflow_provider_voucherify.airflow_errors import AirflowException
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
+from airflow_provider_voucherify.operators._task import AirflowFailException
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
 from tests.airflow_helpers import point_connection, run_test_dag
@@ -142,8 +145,14 @@ def test_a_transient_error_stays_retryable(
 ) -> None:
     point_connection(monkeypatch, emulator, max_retries=0)
     emulator.set_faults(error_rate=1.0, error_statuses=[503], paths=["/v1/orders/import"])
+    caught: list[BaseException] = []
 
     def heal(context: Any) -> None:
+        try:  # what a user's callback writes (the exception is in its context from Airflow 3.3)
+            if context.get("exception") is not None:
+                raise context["exception"]
+        except AirflowException as exc:
+            caught.append(exc)
         emulator.clear_faults()
 
     with DAG(dag_id("transient"), schedule=None, start_date=datetime(2024, 1, 1)) as dag:
@@ -159,6 +168,11 @@ def test_a_transient_error_stays_retryable(
 
     ti = run.get_task_instance("import_orders")
     assert (ti.state, ti.try_number) == ("success", 2)
+    if AIRFLOW_3_3:  # the 503 itself: an AirflowException, but not AirflowFailException
+        (exc,) = caught
+        assert isinstance(exc, VoucherifyApiError)
+        assert exc.status_code == 503
+        assert not isinstance(exc, AirflowFailException)
 
 
 # -- nothing to import -------------------------------------------------------------------------
