@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, NoReturn
 
-from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
+from airflow_provider_voucherify._compat import conf
 from airflow_provider_voucherify.airflow_errors import raises_airflow_errors
 from airflow_provider_voucherify.formats import api_datetime
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
+
+from airflow_provider_voucherify._compat import conf
 
 try:  # Airflow >= 3.2 moved these to the Task SDK and deprecated the old names.
     from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException

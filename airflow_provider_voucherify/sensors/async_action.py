@@ -9,9 +9,9 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_voucherify._compat import conf
 from airflow_provider_voucherify.airflow_errors import raises_airflow_errors
 from airflow_provider_voucherify.error_policy import waiting_can_cure
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
