@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -43,16 +44,18 @@ PROVIDER_ERRORS: tuple[type[Exception], ...] = (exceptions.VoucherifyError, exce
 E = TypeVar("E", bound=BaseException)
 C = TypeVar("C", bound=type)
 _FLAVOURS: dict[type[BaseException], type[BaseException]] = {}
+_MAKING = threading.Lock()  # one flavour per class, even when threads raise at once (pickle needs one)
 
 
 def airflow_flavour(cls: type[E]) -> type[E]:
     """``cls`` and ``AirflowException`` in one class named as ``cls`` (made once per class)."""
     if issubclass(cls, AirflowException):
         return cls
-    flavour = _FLAVOURS.get(cls)
-    if flavour is None:
-        namespace = {"__module__": __name__, "__qualname__": cls.__name__, "__doc__": cls.__doc__}
-        flavour = _FLAVOURS[cls] = type(cls.__name__, (cls, AirflowException), namespace)
+    with _MAKING:
+        flavour = _FLAVOURS.get(cls)
+        if flavour is None:
+            namespace = {"__module__": __name__, "__qualname__": cls.__name__, "__doc__": cls.__doc__}
+            flavour = _FLAVOURS[cls] = type(cls.__name__, (cls, AirflowException), namespace)
     return flavour  # type: ignore[return-value]
 
 
