@@ -28,7 +28,7 @@ from airflow_provider_voucherify.operators.reconcile_orders import (
     ReconcileOrdersOperator,
 )
 from airflow_provider_voucherify.reconcile.sample import draw_sample
-from tests.airflow_helpers import point_connection, run_test_dag
+from tests.airflow_helpers import point_connection, run_test_dag, xcoms
 from tests.defer_floor import no_defer_floor  # noqa: F401 - a fixture
 from tests.operators.conftest import assert_no_personal_data, order_dict, write_jsonl
 from tests.operators.deferral import drive
@@ -148,9 +148,6 @@ def test_a_deferral_resumed_without_its_kwargs_continues_from_the_state_it_store
 def test_a_deferral_resumes_under_dag_test(
     airflow_db: Path, sandbox: tuple[EmulatorServer, Path, list[str]], capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
     server, path, ids = sandbox
     with DAG(
         "voucherify_reconcile_deferral_test", schedule=None, start_date=datetime(2024, 1, 1), catchup=False
@@ -160,13 +157,7 @@ def test_a_deferral_resumes_under_dag_test(
     dag_run = run_test_dag(dag)
 
     assert dag_run.state == "success", "".join(capfd.readouterr())[-3000:]
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(run_id=dag_run.run_id, task_id="reconcile", key="return_value")
-            .one()
-        )
-        summary = XComModel.deserialize_value(row)
+    summary = xcoms(dag_run, "reconcile")["return_value"]
     assert_every_sampled_order_read_once(server, summary)
     assert "Continuing after a rate-limit wait: 98 of 100 sampled orders compared so far" in "".join(
         capfd.readouterr()
