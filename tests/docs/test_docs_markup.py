@@ -43,5 +43,8 @@ def test_a_page_that_still_shows_it_fails_the_build(html: str) -> None:
 
 
 def test_a_clean_page_passes() -> None:
-    html = "<p>see <code>decide()</code>; the host <code>::1</code></p><td><code>0.2</code></td>"
+    html = (
+        "<p>see <code>decide()</code>; the host <code>::1</code></p><td><code>0.2</code></td>"
+        "<p>the changelog quotes <code>:func:</code>, <code>Example::</code> and <code>Order\\ s</code></p>"
+    )
     assert on_post_page(html, PAGE, None) == html
