@@ -104,6 +104,15 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        # voucherify://<host>/<Application ID>/orders: the dataset ImportOrdersOperator's lineage names.
+        "asset-uris": [
+            {
+                "schemes": ["voucherify"],
+                "handler": "airflow_provider_voucherify.assets.sanitize_uri",
+                "factory": "airflow_provider_voucherify.assets.create_asset",
+                "to_openlineage_converter": "airflow_provider_voucherify.assets.convert_asset_to_openlineage",
+            }
+        ],
         "integrations": [
             {
                 "integration-name": "Voucherify",

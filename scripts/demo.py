@@ -110,16 +110,18 @@ def run_months(months: list[date], conf: dict[str, Any] | None = None) -> list[d
         started = time.monotonic()
         print(f"Running {DAG_ID} for {month:%Y-%m} ...", flush=True)
         run = dag.test(logical_date=when, run_conf=conf)
+        # Airflow's own query, not its tables (3.4 moved XComs to a per-attempt table).
         with create_session() as session:
-            values = {
-                task_id: session.query(XComModel.value)
-                .filter_by(dag_id=DAG_ID, run_id=run.run_id, task_id=task_id, key="return_value")
-                .scalar()
+            verified, reconciled = (
+                XComModel.deserialize_value(
+                    session.scalars(
+                        XComModel.get_many(
+                            run_id=run.run_id, task_ids=task_id, dag_ids=DAG_ID, key="return_value"
+                        )
+                    ).one()
+                )
                 for task_id in ("verify", "reconcile")
-            }
-        verified, reconciled = (
-            json.loads(value) if isinstance(value, (str, bytes)) else value for value in values.values()
-        )
+            )
         results.append(
             {
                 "month": f"{month:%Y-%m}",

@@ -42,15 +42,33 @@ def run_test_dag(dag: Any) -> Any:
     return dag.test()
 
 
-def returned_value(dag_run: Any, task_id: str) -> Any:
-    """What ``task_id`` returned (its XCom ``return_value``) in ``dag_run``."""
-    from airflow.models.xcom import XComModel
+# Airflow's metadata tables change between releases (3.4 moved XComs and rendered fields to
+# per-attempt tables, xcom_v2 and rtif_v2, keyed by the task instance's id): tests read them
+# through Airflow's own queries and accessors, never by table or column.
+
+
+def xcoms(dag_run: Any, task_id: str) -> dict[str, Any]:
+    """Every XCom ``task_id`` pushed in ``dag_run`` (a DagRun, or a run id): key -> value, read with
+    Airflow's own query (``XComModel.get_many``)."""
+    from airflow.models import xcom
     from airflow.utils.session import create_session
 
+    model = xcom.XComModel  # Airflow 3.4 makes the model on first use (the module's __getattr__)
+    run_id, dag_id = getattr(dag_run, "run_id", dag_run), getattr(dag_run, "dag_id", None)
     with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(run_id=dag_run.run_id, task_id=task_id, key="return_value")
-            .one()
-        )
-        return XComModel.deserialize_value(row)
+        rows = session.scalars(model.get_many(run_id=run_id, task_ids=task_id, dag_ids=dag_id))
+        return {row.key: model.deserialize_value(row) for row in rows}
+
+
+def rendered_fields(dag_run: Any, task_id: str) -> dict[str, Any]:
+    """The rendered template fields Airflow stored for ``task_id`` in ``dag_run``."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+
+    fields = RenderedTaskInstanceFields.get_templated_fields(dag_run.get_task_instance(task_id))
+    assert fields is not None, f"no rendered fields stored for {task_id}"
+    return dict(fields)
+
+
+def task_states(dag_run: Any) -> dict[str, str]:
+    """Task id -> state of ``dag_run``'s task instances, read back from the metadata database."""
+    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
 
 from airflow_provider_voucherify import get_provider_info
 
@@ -56,3 +60,31 @@ def test_the_form_offers_every_extra_the_parser_reads() -> None:
         assert field["schema"]["default"] == ConnectionExtras.model_fields[name].default
     assert fields["timeout"]["schema"]["exclusiveMinimum"] == 0
     assert fields["max_retries"]["schema"]["type"] == ["integer", "null"]
+
+
+def test_settings_are_read_through_the_task_sdk_where_airflow_has_it() -> None:
+    # Airflow's own providers read `conf` through common-compat: the Task SDK's from Airflow 3.2.
+    package = Path(get_provider_info.__code__.co_filename).parent
+    direct = [
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if path.name != "_compat.py"
+        and re.search(r"^\s*(from|import) airflow\.configuration\b", path.read_text(), re.M)
+    ]
+    assert direct == []
+    from airflow_provider_voucherify.operators import import_orders
+    from airflow_provider_voucherify.sensors import async_action
+
+    try:
+        from airflow.sdk.configuration import conf
+    except ImportError:  # Airflow 3.1: core's configuration is the only one
+        from airflow.configuration import conf
+    assert import_orders.conf is conf
+    assert async_action.conf is conf
+
+
+def test_the_sensors_default_timeout_follows_airflows_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
+
+    monkeypatch.setenv("AIRFLOW__SENSORS__DEFAULT_TIMEOUT", "1234")
+    assert AsyncActionSensor(task_id="wait", async_action_ids=["aa_1"]).timeout == 1234

@@ -64,6 +64,8 @@ def test_the_costliest_tests_are_handed_out_first(pytester: pytest.Pytester) -> 
             pass
         """
     )
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly", "--collect-only", "-q")
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-p", "no:randomly", "--collect-only", "-q"
+    )
     names = [line.split("::")[-1] for line in result.outlines if "::" in line]
     assert names == ["test_process", "test_airflow", "test_emulator", "test_pure"]

@@ -20,8 +20,12 @@ MAX_PREPARED_REQUESTS = 64
 _HTTPX_LOG = logging.getLogger("httpx")
 # Which of a client's transports (its own, or a proxy's from HTTP(S)_PROXY / ALL_PROXY / NO_PROXY)
 # serves a URL: httpx has no public way to ask, so this is the client's own (private) choice,
-# stable since httpx 0.18. Were it gone, requests go through the client (_ClientTransport).
+# unchanged from httpx 0.18 to 0.29. Kept for its cost: sending through the public
+# `AsyncClient.send` instead adds about 100 us of CPU to every poll (tests/hooks/
+# test_async_transport.py measures both, and fails when an httpx release drops the method).
+# Were it gone, requests go through the client (_ClientTransport), with a warning.
 _PICK_TRANSPORT = getattr(httpx.AsyncClient, "_transport_for_url", None)
+_log = logging.getLogger(__name__)
 
 
 class PreparedRequests:
@@ -58,11 +62,15 @@ class PreparedRequests:
             if len(self._cache) >= MAX_PREPARED_REQUESTS:
                 self._cache.clear()
             request = client.build_request(method, path, params=params)
-            transport = (
-                _PICK_TRANSPORT(client, request.url)
-                if _PICK_TRANSPORT is not None
-                else _ClientTransport(client)
-            )
+            if _PICK_TRANSPORT is not None:
+                transport = _PICK_TRANSPORT(client, request.url)
+            else:
+                _log.warning(
+                    "httpx %s has no AsyncClient._transport_for_url: polls go through AsyncClient.send, "
+                    "correct but slower (about 100 us of CPU more per poll)",
+                    httpx.__version__,
+                )
+                transport = _ClientTransport(client)
             prepared = self._cache[key] = (request, transport)
         return prepared
 

@@ -130,3 +130,34 @@ def connection_form_fields() -> dict[str, Any]:
                 field_schema[bound] = prop[bound]
         fields[name] = {"label": prop["title"], "description": prop["description"], "schema": field_schema}
     return fields
+
+
+def connection_form_widgets() -> dict[str, Any]:
+    """The same fields as :func:`connection_form_fields`, as WTForms fields: the form of Airflow 3.1.
+
+    Airflow 3.1 does not read ``conn-fields``; it asks the hook's ``get_connection_form_widgets()``
+    (3.2 and later skip that method when ``conn-fields`` is declared). Its UI replaces WTForms'
+    field classes with its own while it calls this, so the fields are looked up here, at call time.
+    Airflow accepts only ``StringField``, ``IntegerField``, ``PasswordField`` and ``BooleanField``:
+    a number of seconds is a ``StringField`` holding the default as text, which the parser reads.
+
+    :returns: extra name -> an unbound WTForms field, labelled and described as in ``conn-fields``
+    :raises ImportError: when WTForms is not installed (Airflow then shows no extras, and says so)
+    """
+    import wtforms
+    from wtforms import validators
+
+    fields: dict[str, Any] = {}
+    for name, field in connection_form_fields().items():
+        kind = field["schema"]["type"][0]
+        default = field["schema"]["default"]
+        common = {"label": field["label"], "description": field["description"]}
+        if kind == "boolean":
+            fields[name] = wtforms.BooleanField(default=default, **common)
+        elif kind == "integer":
+            fields[name] = wtforms.IntegerField(default=default, validators=[validators.Optional()], **common)
+        else:
+            fields[name] = wtforms.StringField(
+                default=f"{default:g}", validators=[validators.Optional()], **common
+            )
+    return fields

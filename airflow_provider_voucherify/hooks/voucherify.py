@@ -15,11 +15,13 @@ from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_voucherify import CONNECTION_FORM
+from airflow_provider_voucherify.airflow_errors import raises_airflow_errors
 from airflow_provider_voucherify.exceptions import ConnectionConfigError, VoucherifyApiError, VoucherifyError
 from airflow_provider_voucherify.hooks._async_send import PreparedRequests, asend
 from airflow_provider_voucherify.hooks._clients import ASYNC_LIMITS, client_options
 from airflow_provider_voucherify.hooks._config import ClientSettings
 from airflow_provider_voucherify.hooks._exports import ExportsMixin
+from airflow_provider_voucherify.hooks._extras import connection_form_widgets
 from airflow_provider_voucherify.hooks._retry import RetryDecision, decide, not_api_answer
 from airflow_provider_voucherify.models import (
     MAX_IMPORT_BYTES,
@@ -37,6 +39,7 @@ IMPORT_ENDPOINT = "POST /v1/orders/import"
 ACTION_ENDPOINT = "GET /v1/async-actions/{id}"
 
 
+@raises_airflow_errors()
 class VoucherifyHook(ExportsMixin, BaseHook):
     """Talks to the Voucherify API with an App ID / App Token pair from an Airflow connection.
 
@@ -87,6 +90,11 @@ class VoucherifyHook(ExportsMixin, BaseHook):
         hook = cls(voucherify_conn_id)
         hook._settings = settings
         return hook
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The extras' form fields, built from the model of ``conn-fields``, for Airflow 3.1."""
+        return connection_form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

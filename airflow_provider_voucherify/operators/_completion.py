@@ -12,6 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_voucherify.assets import orders_dataset
 from airflow_provider_voucherify.exceptions import VoucherifyError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.ledger import BatchLedger, Project
@@ -105,7 +106,9 @@ def lineage(orders: object, project: Project | None, imported_orders: int | None
 
     ``imported_orders`` is ``None`` unless a wait succeeded: an import merely submitted claims no
     output. After a successful wait the output carries an ``outputStatistics`` facet with the
-    number of orders Voucherify imported. ``None`` without OpenLineage.
+    number of orders Voucherify imported; it is named as the asset
+    ``voucherify://<host>/<Application ID>/orders`` translates (:mod:`~airflow_provider_voucherify.assets`).
+    ``None`` without OpenLineage.
     """
     try:
         from airflow.providers.common.compat.openlineage.facet import (
@@ -119,10 +122,11 @@ def lineage(orders: object, project: Project | None, imported_orders: int | None
     source = lineage_input(orders)
     outputs = []
     if imported_orders is not None and project is not None:
+        namespace, name = orders_dataset(project.base_url, project.app_id)
         outputs.append(
             OutputDataset(
-                namespace=project.base_url,
-                name=f"{project.app_id}/orders",
+                namespace=namespace,
+                name=name,
                 outputFacets={
                     "outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=imported_orders)
                 },

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, NoReturn
 
-from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
+from airflow_provider_voucherify._compat import conf
+from airflow_provider_voucherify.airflow_errors import raises_airflow_errors
 from airflow_provider_voucherify.formats import api_datetime
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.body_limit import BodyLimit
@@ -53,6 +54,7 @@ from airflow_provider_voucherify.waiting.verdict import Verdict
 DEFAULT_TIMEOUT = timedelta(days=7)
 
 
+@raises_airflow_errors("execute", "resume_execution")
 class ImportOrdersOperator(BaseOperator):
     """Import historical orders into Voucherify through ``POST /v1/orders/import``.
 
@@ -97,12 +99,14 @@ class ImportOrdersOperator(BaseOperator):
 
     To schedule downstream DAGs on a finished import, give the task an Asset outlet and wait::
 
-        orders_asset = Asset("voucherify://api.voucherify.io/orders")
+        orders_asset = Asset("voucherify://api.voucherify.io/<app_id>/orders")  # your Application ID
         ImportOrdersOperator(task_id="import_orders", orders="s3://dwh/orders.jsonl.gz",
                              wait_for_completion=True, outlets=[orders_asset])
         # elsewhere: DAG(..., schedule=[orders_asset])
 
-    Without ``wait_for_completion`` the asset event means "submitted", not "imported".
+    Without ``wait_for_completion`` the asset event means "submitted", not "imported". With the
+    project's Application ID in the URI, OpenLineage names the asset as it names the operator's
+    output (:mod:`~airflow_provider_voucherify.assets`).
 
     :param orders: a list of dicts or ``Order``\\ s, or a path or URI (``str`` or ``ObjectStoragePath``:
         ``file://``, ``s3://``, ...) to JSON Lines, plain or compressed with gzip, bzip2 or xz

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
+
+from airflow_provider_voucherify._compat import conf
 
 try:  # Airflow >= 3.2 moved these to the Task SDK and deprecated the old names.
     from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
@@ -23,6 +24,7 @@ except ImportError:  # pragma: no cover - Airflow 3.1
 # What the task raises.
 __all__ = ["AirflowException", "AirflowFailException", "AirflowSkipException", "ReconcileOrdersOperator"]
 
+from airflow_provider_voucherify.airflow_errors import raises_airflow_errors
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.source import OrdersArg, OrdersInMemory
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 METHODS = ("sample", "export")
 
 
+@raises_airflow_errors("execute", "resume_execution")
 class ReconcileOrdersOperator(BaseOperator):
     """Prove what an import left in Voucherify: counts, then a random sample (or, with
     ``method="export"``, every order) compared field by field.

@@ -9,9 +9,10 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_voucherify._compat import conf
+from airflow_provider_voucherify.airflow_errors import raises_airflow_errors
 from airflow_provider_voucherify.error_policy import waiting_can_cure
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
@@ -50,6 +51,7 @@ class WaitingCannotCure(AirflowFailException):
 DEFERRAL_TIMEOUT_MARGIN = 60.0
 
 
+@raises_airflow_errors("execute", "resume_execution")
 class AsyncActionSensor(BaseSensorOperator):
     """Waits until every async action is final; fails on a ``FAILED`` one or too many failed orders.
 

@@ -12,20 +12,12 @@ import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from scripts.sample_warehouse import Warehouse, build_sqlite
+from tests.airflow_helpers import xcoms
 from tests.dags.conftest import RunBackfill, assert_months_verified, staged
 
 
 def import_summary(run_id: str) -> dict[str, Any]:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        value = (
-            session.query(XComModel.value)
-            .filter_by(run_id=run_id, task_id="import_orders", key="import_summary")
-            .scalar()
-        )
-    return dict(json.loads(value) if isinstance(value, (str, bytes)) else value)
+    return dict(xcoms(run_id, "import_orders")["import_summary"])
 
 
 def test_dry_run_sends_nothing_and_predicts_the_real_run(

@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.reconcile.compare import Difference
 from airflow_provider_voucherify.reconcile.report import render_table
-from tests.airflow_helpers import point_connection, register_dag
+from tests.airflow_helpers import point_connection, register_dag, xcoms
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
@@ -21,9 +21,6 @@ EXAMPLES = ROOT / "docs" / "examples"
 def test_the_example_dag_imports_then_reconciles(
     airflow_db: Path, emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
     point_connection(monkeypatch, emulator)
     orders = tmp_path / "orders.jsonl"
     orders.write_text((EXAMPLES / "orders.jsonl").read_text())
@@ -35,9 +32,7 @@ def test_the_example_dag_imports_then_reconciles(
     run = dag.test(run_conf={"orders": str(orders), "failed_orders": str(tmp_path / "failed.jsonl")})
 
     assert run.state == "success"
-    with create_session() as session:
-        row = session.query(XComModel).filter_by(run_id=run.run_id, task_id="reconcile").one()
-        summary: dict[str, Any] = XComModel.deserialize_value(row)
+    summary: dict[str, Any] = xcoms(run, "reconcile")["return_value"]
     assert (summary["sent"], summary["done"], summary["sampled"], summary["matched"]) == (2, 2, 2, 2)
     assert (summary["order_reads"], summary["customer_reads"]) == (2, 0)
     # The page shows this run's summary; only the seed (the run id) changes from run to run.

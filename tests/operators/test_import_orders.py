@@ -19,7 +19,7 @@ from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.models import MAX_IMPORT_BYTES
 from airflow_provider_voucherify.operators._task import AirflowFailException
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
-from tests.airflow_helpers import run_test_dag
+from tests.airflow_helpers import rendered_fields, run_test_dag, xcoms
 from tests.operators.conftest import PERSONAL, assert_no_personal_data, order_dict, write_jsonl
 
 AIRFLOW_3_3 = Version(version("apache-airflow")).release >= (3, 3)
@@ -344,15 +344,6 @@ def test_deferrable_wait_hands_every_parameter_to_the_trigger(server: EmulatorSe
 # -- through Airflow: XCom, retries ------------------------------------------------------------
 
 
-def xcoms(dag_run: Any, task_id: str) -> dict[str, Any]:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(XComModel).filter_by(run_id=dag_run.run_id, task_id=task_id).all()
-        return {row.key: XComModel.deserialize_value(row) for row in rows}
-
-
 def run_dag(dag_id: str, **operator_kwargs: Any) -> Any:
     """Run a one-task DAG with ``dag.test()`` and return its DagRun."""
     with DAG(dag_id, schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
@@ -379,15 +370,9 @@ def test_xcoms_through_airflow(airflow_db: Path, server: EmulatorServer, tmp_pat
 
 
 def test_a_list_of_orders_is_not_shown_as_rendered_template(airflow_db: Path, server: EmulatorServer) -> None:
-    from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.utils.session import create_session
-
     dag_run = run_dag("voucherify_import_list", orders=[order_dict(n) for n in range(3)])
     assert dag_run.state == "success"
-    with create_session() as session:
-        rendered = (
-            session.query(RenderedTaskInstanceFields).filter_by(run_id=dag_run.run_id).one().rendered_fields
-        )
+    rendered = rendered_fields(dag_run, "import_orders")
     assert rendered["orders"] == "<3 orders in memory, not shown: they may hold personal data>"
     assert_no_personal_data(json.dumps(rendered))
     assert xcoms(dag_run, "import_orders")["import_summary"]["sent"] == 3

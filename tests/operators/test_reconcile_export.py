@@ -24,7 +24,7 @@ from airflow_provider_voucherify.operators.reconcile_orders import (
     ReconcileOrdersOperator,
 )
 from airflow_provider_voucherify.triggers.export import ExportTrigger
-from tests.airflow_helpers import point_connection, returned_value, run_test_dag
+from tests.airflow_helpers import point_connection, run_test_dag, xcoms
 from tests.operators.conftest import assert_no_personal_data, order_dict, write_jsonl
 from tests.operators.test_reconcile_orders import imported, logged, many_orders
 
@@ -307,7 +307,7 @@ def test_an_export_reconciliation_defers_and_resumes_under_dag_test(
 
     assert dag_run.state == "success"
     assert "The exports ended: success" in logged(capfd)  # resumed after the trigger's event
-    summary = returned_value(dag_run, "reconcile")
+    summary = xcoms(dag_run, "reconcile")["return_value"]
     assert (summary["checked"], summary["missing"], summary["differing"]) == (60, 0, 0)
     assert (summary["sampled"], summary["matched"]) == (3, 3)
     assert len(list(tmp_path.glob("*-*-*.jsonl"))) == 1

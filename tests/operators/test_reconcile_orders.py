@@ -21,7 +21,7 @@ from airflow_provider_voucherify.operators.reconcile_orders import (
 )
 from airflow_provider_voucherify.reconcile.check import CachedReader, check_sample
 from airflow_provider_voucherify.reconcile.sample import draw_sample
-from tests.airflow_helpers import point_connection, run_test_dag
+from tests.airflow_helpers import point_connection, run_test_dag, xcoms
 from tests.operators.conftest import assert_no_personal_data, order_dict, write_jsonl
 
 ALTERED_FIELDS = ["amount", "item_quantity", "metadata_date"]
@@ -409,9 +409,6 @@ def test_an_order_linked_to_another_customer_is_caught_in_both_modes(
 def test_import_then_reconcile_through_dag_test(
     airflow_db: Path, server: EmulatorServer, tmp_path: Path
 ) -> None:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
     path = many_orders(tmp_path, 60)
     with DAG(
         "voucherify_reconcile_test", schedule=None, start_date=datetime(2024, 1, 1), catchup=False
@@ -436,9 +433,7 @@ def test_import_then_reconcile_through_dag_test(
     dag_run = run_test_dag(dag)
 
     assert dag_run.state == "success"
-    with create_session() as session:
-        row = session.query(XComModel).filter_by(run_id=dag_run.run_id, task_id="reconcile").one()
-        summary = XComModel.deserialize_value(row)
+    summary = xcoms(dag_run, "reconcile")["return_value"]
     assert (summary["sent"], summary["done"], summary["sampled"], summary["matched"]) == (60, 60, 20, 20)
     assert len(list(tmp_path.glob("*/failed.jsonl"))) == 1
     assert_no_personal_data(json.dumps(summary))

@@ -28,7 +28,7 @@ from airflow_provider_voucherify.operators.reconcile_orders import (
     ReconcileOrdersOperator,
 )
 from airflow_provider_voucherify.reconcile.sample import draw_sample
-from tests.airflow_helpers import point_connection, returned_value, run_test_dag
+from tests.airflow_helpers import point_connection, run_test_dag, xcoms
 from tests.defer_floor import no_defer_floor  # noqa: F401 - a fixture
 from tests.operators.conftest import assert_no_personal_data, order_dict, write_jsonl
 from tests.operators.deferral import drive
@@ -157,7 +157,7 @@ def test_a_deferral_resumes_under_dag_test(
     dag_run = run_test_dag(dag)
 
     assert dag_run.state == "success", "".join(capfd.readouterr())[-3000:]
-    summary = returned_value(dag_run, "reconcile")
+    summary = xcoms(dag_run, "reconcile")["return_value"]
     assert_every_sampled_order_read_once(server, summary)
     assert "Continuing after a rate-limit wait: 98 of 100 sampled orders compared so far" in "".join(
         capfd.readouterr()

@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 from airflow.sdk import DAG, Param, task
 
+from airflow_provider_voucherify import VoucherifyApiError
+from airflow_provider_voucherify.airflow_errors import AirflowException
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
+from airflow_provider_voucherify.operators._task import AirflowFailException
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
-from tests.airflow_helpers import point_connection, run_test_dag
+from tests.airflow_helpers import point_connection, run_test_dag, task_states
 from tests.clearing import run_cleared, run_first
 from tests.operators.conftest import order_dict, write_jsonl
 from tests.operators.test_import_orders import AIRFLOW_3_3, FakeTI, xcoms
@@ -56,16 +59,6 @@ def month_dag(name: str, orders: Any, *, resume: bool = True, **import_kwargs: A
     return dag
 
 
-def states(run: Any) -> dict[str, str]:
-    """Task id -> state of the run's task instances, read from the metadata database."""
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
-        return {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in rows}
-
-
 def test_a_failed_import_seen_by_a_separate_sensor_is_sent_again_when_the_run_is_cleared(
     airflow_db: Path, server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,13 +68,13 @@ def test_a_failed_import_seen_by_a_separate_sensor_is_sent_again_when_the_run_is
 
     first = run_first(month_dag(name, orders), LOGICAL_DATE)
 
-    assert states(first) == {"import_orders": "success", "wait_for_import": "failed"}
+    assert task_states(first) == {"import_orders": "success", "wait_for_import": "failed"}
     assert server.stats()["orders_stored"] == 0
     server.clear_faults()
     cleared = run_cleared(month_dag(name, orders), LOGICAL_DATE, monkeypatch)
 
     assert cleared.run_id == first.run_id
-    assert states(cleared) == {"import_orders": "success", "wait_for_import": "success"}
+    assert task_states(cleared) == {"import_orders": "success", "wait_for_import": "success"}
     assert xcoms(cleared, "import_orders")["import_summary"]["sent"] == 3
     stats = server.stats()
     assert stats["orders_stored"] == stats["distinct_source_ids_received"] == 3
@@ -95,7 +88,7 @@ def test_a_cleared_succeeded_import_skips_its_batches_and_resume_false_sends_the
     name = dag_id("succeeded_then_cleared")
     orders = [order_dict(n) for n in range(1, 7)]
     first = run_first(month_dag(name, orders, batch_size=2), LOGICAL_DATE)
-    assert states(first) == {"import_orders": "success", "wait_for_import": "success"}
+    assert task_states(first) == {"import_orders": "success", "wait_for_import": "success"}
     first_ids = xcoms(first, "import_orders")["return_value"]
 
     resumed = run_cleared(month_dag(name, orders, batch_size=2), LOGICAL_DATE, monkeypatch)
@@ -107,7 +100,7 @@ def test_a_cleared_succeeded_import_skips_its_batches_and_resume_false_sends_the
 
     again = run_cleared(month_dag(name, orders, resume=False, batch_size=2), LOGICAL_DATE, monkeypatch)
 
-    assert states(again) == {"import_orders": "success", "wait_for_import": "success"}
+    assert task_states(again) == {"import_orders": "success", "wait_for_import": "success"}
     summary = xcoms(again, "import_orders")["import_summary"]
     assert (summary["sent"], summary["skipped_on_retry"]) == (6, 0)
     new_ids = xcoms(again, "import_orders")["return_value"]
@@ -142,8 +135,14 @@ def test_a_transient_error_stays_retryable(
 ) -> None:
     point_connection(monkeypatch, emulator, max_retries=0)
     emulator.set_faults(error_rate=1.0, error_statuses=[503], paths=["/v1/orders/import"])
+    caught: list[BaseException] = []
 
     def heal(context: Any) -> None:
+        try:  # what a user's callback writes (the exception is in its context from Airflow 3.3)
+            if context.get("exception") is not None:
+                raise context["exception"]
+        except AirflowException as exc:
+            caught.append(exc)
         emulator.clear_faults()
 
     with DAG(dag_id("transient"), schedule=None, start_date=datetime(2024, 1, 1)) as dag:
@@ -159,6 +158,11 @@ def test_a_transient_error_stays_retryable(
 
     ti = run.get_task_instance("import_orders")
     assert (ti.state, ti.try_number) == ("success", 2)
+    if AIRFLOW_3_3:  # the 503 itself: an AirflowException, but not AirflowFailException
+        (exc,) = caught
+        assert isinstance(exc, VoucherifyApiError)
+        assert exc.status_code == 503
+        assert not isinstance(exc, AirflowFailException)
 
 
 # -- nothing to import -------------------------------------------------------------------------
