@@ -143,9 +143,12 @@ def _unbounded(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
-def _bounded(path: Path) -> Iterator[tuple[int, bytes]]:
+def _bounded(path: Path, use: Callable[[Iterator[tuple[int, Any]]], object]) -> object:
+    """``use`` applied to the records of ``OrderSource``, iterated as the operator does: directly.
+    Wrapped in a generator of its own (``yield from``), any reader pays a second generator per line:
+    about 10% of reading (the plain reader wrapped so read at 0.89-0.93 of itself)."""
     with OrderSource(path) as source:
-        yield from source  # type: ignore[misc]
+        return use(iter(source))
 
 
 def _models_before() -> types.ModuleType:
@@ -183,15 +186,17 @@ def test_reading_and_validating_normal_files_is_not_slower(tmp_path: Path) -> No
 
     runs: dict[str, Callable[[], object]] = {
         "read, plain iteration": lambda: sum(1 for _ in _unbounded(path)),
-        "read, bounded OrderSource": lambda: sum(1 for _ in _bounded(path)),
+        "read, bounded OrderSource": lambda: _bounded(path, lambda lines: sum(1 for _ in lines)),
         "validate, models before": lambda: validate(before.parse_order, _unbounded(path)),
         "validate, models now": lambda: validate(parse_order, _unbounded(path)),
         "pipeline before (plain reader, models before)": lambda: validate(
             before.parse_order, _unbounded(path)
         ),
-        "pipeline now (OrderSource, models now)": lambda: validate(parse_order, _bounded(path)),
-        "operator's serialized_orders (OrderSource, models now)": lambda: sum(
-            1 for _ in serialized_orders(_bounded(path), counts=Counts())
+        "pipeline now (OrderSource, models now)": lambda: _bounded(
+            path, lambda lines: validate(parse_order, lines)
+        ),
+        "operator's serialized_orders (OrderSource, models now)": lambda: _bounded(
+            path, lambda lines: sum(1 for _ in serialized_orders(lines, counts=Counts()))
         ),
     }
     best = dict.fromkeys(runs, float("inf"))
