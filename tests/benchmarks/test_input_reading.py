@@ -43,6 +43,7 @@ MAX_EXTRA_MB = 30
 MIN_RATIO = 0.97
 NOISE_FLOOR = 0.85
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+READ_TURNS = 10  # per round, for each reading-only run
 ORDERS = 50_000
 # The last commit before the shared amount/date types and the bounded reader.
 BEFORE = "23928d32263f0b7bc653f661c951af3aae329438"
@@ -202,7 +203,10 @@ def test_reading_and_validating_normal_files_is_not_slower(tmp_path: Path) -> No
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(ROUNDS):
         for name, run in runs.items():  # interleaved: load from other processes hits all alike
-            best[name] = min(best[name], _cpu(run))
+            # Reading alone takes about 12 ms, under what a loaded machine's scheduler hands out at
+            # once: its best of a few rounds is mostly noise, so it gets more turns (still in turn).
+            for _ in range(READ_TURNS if name.startswith("read, ") else 1):
+                best[name] = min(best[name], _cpu(run))
     for name, seconds in best.items():
         print(f"  {name:48}: {ORDERS / seconds:10,.0f} orders/CPU-s")
     ratios = {
@@ -219,8 +223,8 @@ def test_reading_and_validating_normal_files_is_not_slower(tmp_path: Path) -> No
         record("input", name, f"{ratio:.2f}", f">= {MIN_RATIO}", ratio >= MIN_RATIO)
     note(
         f"input: memory = tracemalloc peak while a fresh process reads; throughput = best-of-{ROUNDS} CPU "
-        f"seconds in one process, runs interleaved; 'before' = models.py and the plain reader at "
-        f"{BEFORE[:7]}."
+        f"seconds in one process (best of {ROUNDS * READ_TURNS} for reading alone), runs interleaved; "
+        f"'before' = models.py and the plain reader at {BEFORE[:7]}."
     )
     # The target is recorded above; the assertion only catches a gross regression, not noise.
     assert ratios["pipeline now / before"] >= NOISE_FLOOR, ratios
