@@ -74,7 +74,7 @@ try:
             for _ in serialized_orders(source, counts=counts):
                 pass
 except InvalidOrderError as error:
-    outcome = type(error).__name__ + ": " + str(error)[:100]
+    outcome = type(error).__name__ + ": " + str(error)[:400]  # past the file's name
 peak = tracemalloc.get_traced_memory()[1]
 rss_mb = own_peak_kib() / 1024
 print(json.dumps({"peak_mb": peak / 1e6, "rss_mb": rss_mb, "valid": counts.valid, "outcome": outcome}))
