@@ -13,7 +13,9 @@ Params (defaults below; override per run from the trigger form or ``--conf``):
                           Postgres, Snowflake, BigQuery...); the queries below use plain SQL
   ``staging_base``        where the staged files go: an ``ObjectStoragePath`` base such as
                           ``s3://bucket/voucherify`` or ``file:///shared/dir``; every worker must
-                          reach it (local files only work on a single machine)
+                          reach it (local files only work on a single machine). Each run stages
+                          in a folder of its own, ``<month>/<run id>/``: a month triggered by hand
+                          never overwrites the file its scheduled run is importing
   ``verify_sample_size``  how many imported orders ``reconcile`` reads back and compares
   ``voucherify_conn_id``  the Voucherify connection (default ``voucherify_default``)
   ``dry_run``             read, validate (metadata schemas included) and write the rejects, but
@@ -52,6 +54,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -124,8 +127,10 @@ def _interval(start: datetime, end: datetime) -> tuple[str, str]:
     )
 
 
-def _month_dir(staging_base: str, start: datetime) -> ObjectStoragePath:
-    return ObjectStoragePath(staging_base) / "voucherify_orders_backfill" / f"{start:%Y-%m}"
+def _month_dir(staging_base: str, start: datetime, run_id: str) -> ObjectStoragePath:
+    # The run's own folder in its month's: run ids hold ':' and '+', kept out of paths and keys.
+    run = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
+    return ObjectStoragePath(staging_base) / "voucherify_orders_backfill" / f"{start:%Y-%m}" / run
 
 
 with DAG(
@@ -174,7 +179,7 @@ with DAG(
 
     @task(multiple_outputs=True)
     def extract_transform(
-        params: Any = None, data_interval_start: Any = None, data_interval_end: Any = None
+        params: Any = None, data_interval_start: Any = None, data_interval_end: Any = None, run_id: Any = None
     ) -> dict[str, str]:
         """Stream the month's order lines straight into orders.jsonl.gz; only the paths go to XCom.
 
@@ -185,7 +190,7 @@ with DAG(
         from airflow_provider_voucherify.example.transform import orders_from_rows, write_jsonl_gz
 
         hook = BaseHook.get_hook(params["warehouse_conn_id"])
-        month = _month_dir(params["staging_base"], data_interval_start)
+        month = _month_dir(params["staging_base"], data_interval_start, run_id)
         rows = stream_rows(hook, ORDER_LINES_SQL, _interval(data_interval_start, data_interval_end))
         orders = orders_from_rows(rows, customer_details=params["customer_details"])
         count = write_jsonl_gz(orders, month / "orders.jsonl.gz")

@@ -179,7 +179,10 @@ def print_summary(warehouse: Warehouse, results: list[dict[str, Any]], seconds: 
         "'catches corruption above': with every sampled order matching, a share of wrongly stored "
         "orders above this would have been caught with 95% probability."
     )
-    print(f"Rejected orders are listed in {DEMO_DIR.relative_to(ROOT)}/staging/{DAG_ID}/*/rejects.jsonl")
+    print(
+        f"Rejected orders are listed in {DEMO_DIR.relative_to(ROOT)}/staging/{DAG_ID}/"
+        "<month>/<run>/rejects.jsonl"
+    )
     print("PASSED" if ok else "FAILED: see the task logs above")
     return ok
 

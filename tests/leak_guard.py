@@ -15,6 +15,7 @@ directory, which holds each worker's own.
 from __future__ import annotations
 
 import os
+import traceback
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -98,3 +99,21 @@ def printed_forms(value: str, *, pieces_from: int = 0) -> list[str]:
                 forms.add(piece)
             piece = ""
     return sorted(form for form in forms if form)
+
+
+def exception_texts(exc: BaseException) -> list[str]:
+    """Every text ``exc`` and the exceptions it chains (``__cause__``, ``__context__``, a group's
+    members) print or carry: the traceback as Python writes it, and of each one its message,
+    ``repr``, arguments and attributes."""
+    texts = ["".join(traceback.format_exception(exc))]
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        texts += [str(current), repr(current), repr(current.args), repr(getattr(current, "__dict__", {}))]
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+        todo += list(getattr(current, "exceptions", ()))
+    return texts

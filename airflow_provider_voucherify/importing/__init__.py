@@ -4,6 +4,8 @@
 module              idea
 ==================  ==========================================================================
 ``source``          the orders as a stream of records with line numbers (files, lists, stores)
+``file_formats``    what a file is, told by its first bytes: the formats read and refused
+``lines``           lines bounded in length, read as fast as unbounded ones
 ``validation``      records into orders, or invalid records into the rejects file
 ``preflight``       the project's metadata schemas, checked before the first bulk call
 ``batching``        orders into batches of at most 2000 orders and 10 MiB

@@ -3,17 +3,18 @@
 :class:`OrderSource` yields ``(line, record)`` pairs with 1-based line numbers: a record is the raw
 bytes of one JSON line (validated later by pydantic's own JSON parser, never ``json.loads``) or,
 for a list, the dict / ``Order`` itself with its 1-based position. Files are read line by line
-through a 1 MiB buffer, so memory does not grow with the file. Blank lines are not records, but
-they still count in line numbers, so a line number always points at the line in an editor.
+through a 1 MiB buffer (:mod:`~airflow_provider_voucherify.importing.lines` tells how, fast and
+bounded), so memory does not grow with the file. Blank lines are not records, but they still count in line
+numbers, so a line number always points at the line in an editor.
 
 Reading is bounded: no order can be larger than one import (10 MiB), so no line may be either, and
 a longer line stops the reading after 10 MiB (a 48 MB minified array never sits in memory). A file
 that is a JSON array, pretty-printed or on one line, is refused at its first bytes.
 
-A file's format is told by its first bytes, whatever its name: plain, gzip, bzip2 and xz JSON Lines
-are read (with the standard library); a format that is not read (zip, zstd, 7z, Parquet, UTF-16
-text, or any binary data) is refused when the file is opened, before any record is read, naming the
-file and the format. A compressed stream cut short (an interrupted copy) or corrupt stops the
+A file's format is told by its first bytes, whatever its name
+(:mod:`~airflow_provider_voucherify.importing.file_formats`): plain, gzip, bzip2 and xz JSON Lines
+are read; any other format is refused when the file is opened, before any record is read, naming
+the file and the format. A compressed stream cut short (an interrupted copy) or corrupt stops the
 reading at the line where it breaks.
 
 Each of these raises :class:`~airflow_provider_voucherify.exceptions.InvalidOrdersFileError`
@@ -23,14 +24,9 @@ error raised while the source is entered names the file (:meth:`OrderSource.__ex
 
 from __future__ import annotations
 
-import bz2
-import functools
-import gzip
 import io
 import itertools
-import lzma
 import os
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +35,13 @@ from typing import Any, Protocol
 from typing_extensions import TypeIs
 
 from airflow_provider_voucherify.exceptions import InvalidOrdersFileError
+from airflow_provider_voucherify.importing.file_formats import (
+    BROKEN_STREAM,
+    FORMAT_BYTES,
+    broken_stream,
+    file_format,
+)
+from airflow_provider_voucherify.importing.lines import LineTooLong, first_unbroken_stretch, stream_blocks
 from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, Order
 
 
@@ -63,9 +66,9 @@ class _Stream(Protocol):
     """What is used of a (decompressed) byte stream: ``BufferedReader``, ``GzipFile``, ``BZ2File``,
     ``LZMAFile``."""
 
-    def readline(self, size: int = ..., /) -> bytes: ...
-
     def read(self, size: int = ..., /) -> bytes: ...
+
+    def read1(self, size: int = ..., /) -> bytes: ...
 
     def peek(self, size: int = ..., /) -> bytes: ...
 
@@ -78,40 +81,6 @@ Record = bytes | Mapping[str, Any] | Order
 Location = str | os.PathLike[str] | StoragePath
 OrdersArg = Location | Sequence[Mapping[str, Any] | Order]
 
-GZIP_MAGIC = b"\x1f\x8b"
-# The compressed formats read, by their first bytes: (name, how to open the decompressed stream).
-READ_FORMATS: tuple[tuple[bytes, str, Any], ...] = (
-    (GZIP_MAGIC, "gzip", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")),
-    (b"BZh", "bzip2", lambda raw: bz2.BZ2File(raw, mode="rb")),
-    (b"\xfd7zXZ\x00", "xz", lambda raw: lzma.LZMAFile(raw, mode="rb")),  # noqa: SIM115
-)
-# Formats recognised by their first bytes, to be refused by name with a way to convert them.
-REFUSED_FORMATS: tuple[tuple[bytes, str], ...] = (
-    (b"PK\x03\x04", "a zip archive"),
-    (b"PK\x05\x06", "a zip archive"),
-    (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
-    (b"\x04\x22\x4d\x18", "lz4-compressed"),
-    (b"\xff\x06\x00\x00sNaPpY", "snappy-compressed"),
-    (b"\x1f\x9d", "compress-ed (.Z)"),
-    (b"LZIP", "lzip-compressed"),
-    (b"Rar!\x1a\x07", "a RAR archive"),
-    (b"PAR1", "a Parquet file"),
-    (b"Obj\x01", "an Avro file"),
-    (b"ORC", "an ORC file"),
-    (b"SQLite format 3\x00", "an SQLite database"),
-    (b"%PDF", "a PDF document"),
-    (b"\xff\xfe\x00\x00", "UTF-32 text"),
-    (b"\x00\x00\xfe\xff", "UTF-32 text"),
-    (b"\xff\xfe", "UTF-16 text"),
-    (b"\xfe\xff", "UTF-16 text"),
-)
-FORMATS_READ = (
-    "plain, gzip, bzip2 or xz JSON Lines (UTF-8) is expected: decompress it, or recompress it "
-    "with gzip, e.g. zstd -dc orders.jsonl.zst | gzip > orders.jsonl.gz"
-)
-# Errors of a compressed stream that is cut short or corrupt (bz2 raises a bare OSError).
-BROKEN_STREAM = (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile)
 UTF8_BOM = b"\xef\xbb\xbf"
 READ_BUFFER = 1024 * 1024
 # The longest line read: one import's body, plus the line break.
@@ -200,6 +169,8 @@ class OrderSource:
         self._raw: io.BufferedReader[Any] | None = None
         self._size: int | None = None
         self._first_line = 1
+        # Once reading: the block of lines being read and its offset in the file (decompressed).
+        self._block: tuple[int, io.BytesIO] | None = None
         self.name: str | None = str(orders) if is_location(orders) else None
         #: ``"plain"``, ``"gzip"``, ``"bzip2"`` or ``"xz"`` once entered (``None`` for a list)
         self.format: str | None = None
@@ -229,30 +200,13 @@ class OrderSource:
             self._raw = self._open_raw(self.path)
             self._stream = self._raw
             try:
-                self.format, opener = self._format(self._raw.peek(READ_BUFFER)[:READ_BUFFER])
+                self.format, opener = file_format(self._head(self._raw))
             except InvalidOrdersFileError as error:
                 self._raw.close()
                 raise error.in_file(self.name or "") from None
             if opener is not None:
                 self._stream = opener(self._raw)
         return self
-
-    @staticmethod
-    def _format(start: bytes) -> tuple[str, Any]:
-        """The format of a file that starts with ``start``, and how to open its decompressed stream.
-
-        :raises InvalidOrdersFileError: for a format that is not read
-        """
-        for magic, name, opener in READ_FORMATS:
-            if start.startswith(magic):
-                return name, opener
-        for magic, name in REFUSED_FORMATS:
-            if start.startswith(magic):
-                raise InvalidOrdersFileError(f"the file is {name}; {FORMATS_READ}")
-        # JSON text never holds a NUL byte (a control character must be escaped): binary data.
-        if b"\x00" in start[:4096]:
-            raise InvalidOrdersFileError(f"the file is binary data of a format not read; {FORMATS_READ}")
-        return "plain", None
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -293,7 +247,10 @@ class OrderSource:
         return self._size
 
     def position(self) -> int | None:
-        """Bytes of the file (decompressed, when compressed) read so far; ``None`` for a list."""
+        """Bytes of the file (decompressed, when compressed) read so far: the offset of the record
+        after the latest one read; ``None`` for a list."""
+        if self._block is not None:
+            return self._block[0] + self._block[1].tell()
         return self._stream.tell() if self._stream is not None else None
 
     def skip_to(self, offset: int | None, line: int) -> None:
@@ -324,16 +281,11 @@ class OrderSource:
             return
         if self._stream is None:
             raise RuntimeError("OrderSource must be entered (with ...) before reading a file")
-        limit = MAX_LINE_BYTES
-        # readline(limit) bounds each line; iter(callable, sentinel) and enumerate keep the loop in C.
-        lines = enumerate(iter(functools.partial(self._stream.readline, limit), b""), start=self._first_line)
         number = self._first_line - 1
         # One try around the whole loop, not one per line: it costs nothing per line.
         try:
-            self._refuse_array(self._stream.peek(1)[:READ_BUFFER])
+            lines = enumerate(self._lines(self._stream), start=self._first_line)
             for number, line in lines:
-                if len(line) == limit and not line.endswith(b"\n"):
-                    raise InvalidOrdersFileError(self._too_long(line), line=number)
                 # Only the very first line can carry a byte-order mark; checked once, outside the loop.
                 if line.startswith(UTF8_BOM):
                     line = line[len(UTF8_BOM) :]
@@ -341,14 +293,51 @@ class OrderSource:
                     yield number, line
                 break
             for number, line in lines:
-                if len(line) == limit and not line.endswith(b"\n"):
-                    raise InvalidOrdersFileError(self._too_long(line), line=number)
                 if not line.isspace():
                     yield number, line
+        except LineTooLong as error:
+            raise InvalidOrdersFileError(self._too_long(error.head), line=number + 1) from None
         except (*BROKEN_STREAM, OSError) as error:
-            if self.format == "plain" or not _broken_stream(error):
+            if self.format == "plain" or not broken_stream(error):
                 raise
             raise InvalidOrdersFileError(self._broken(error, number), line=number + 1) from error
+
+    def _lines(self, stream: _Stream) -> Iterator[bytes]:
+        """The lines of the rest of the (decompressed) ``stream``, each shorter than ``MAX_LINE_BYTES``:
+        a local plain file itself when it holds no longer stretch (checked as the file is when reading
+        starts), else lines cut from :func:`stream_blocks` (which raises ``LineTooLong``)."""
+        self._refuse_array(self._head(stream))
+        local = self._local_file()
+        if local is not None:
+            start, end = local.tell(), self._size or 0
+            if first_unbroken_stretch(local.fileno(), start, end, MAX_LINE_BYTES) is None:
+                return local
+        return self._lines_in_blocks(stream)
+
+    def _local_file(self) -> io.BufferedReader[Any] | None:
+        """The buffered local file when the stream is one (plain), which can be read by position."""
+        raw = self._raw
+        if (
+            self._stream is raw
+            and raw is not None
+            and isinstance(raw.raw, io.FileIO)
+            and hasattr(os, "pread")
+        ):
+            return raw
+        return None
+
+    def _head(self, stream: _Stream) -> bytes:
+        """The next bytes of ``stream`` (at most ``FORMAT_BYTES``), left unread. A buffered reader's
+        ``peek`` returns its whole buffer (1 MiB, a fresh copy), so a local file is read by position."""
+        local = self._local_file()
+        if stream is local:
+            return os.pread(local.fileno(), FORMAT_BYTES, local.tell())
+        return stream.peek(FORMAT_BYTES)[:FORMAT_BYTES]
+
+    def _lines_in_blocks(self, stream: _Stream) -> Iterator[bytes]:
+        for block in stream_blocks(stream.read1, stream.tell(), size=READ_BUFFER, limit=MAX_LINE_BYTES):
+            self._block = block
+            yield from block[1]
 
     def _broken(self, error: BaseException, last: int) -> str:
         after = f"after line {last}" if last >= self._first_line else "before its first line"
@@ -376,11 +365,3 @@ class OrderSource:
             f"a line is longer than {MAX_IMPORT_BYTES} bytes, more than one import takes, so it cannot "
             "be an order: is the file JSON Lines (one order per line)?"
         )
-
-
-def _broken_stream(error: BaseException) -> bool:
-    """Whether ``error`` says that compressed data is cut short or corrupt, not that a read failed
-    (a lost connection to an object store stays what it is: an error a retry can cure)."""
-    if isinstance(error, BROKEN_STREAM):
-        return True
-    return type(error) is OSError and error.errno is None  # bz2: "Invalid data stream"

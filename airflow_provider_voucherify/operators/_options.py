@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timedelta, timezone
+from importlib.metadata import version
 from typing import Any
 
 from airflow_provider_voucherify.importing.validation import ON_INVALID_CHOICES, historical_cutoff
@@ -73,3 +75,23 @@ def one_import_at_a_time(kwargs: dict[str, Any]) -> dict[str, Any]:
     if "max_active_tis_per_dag" in kwargs or "max_active_tis_per_dag" in (kwargs.get("default_args") or {}):
         return kwargs
     return {**kwargs, "max_active_tis_per_dag": 1}
+
+
+# Whether the scheduler counts deferred task instances against max_active_tis_per_dag: from Airflow
+# 3.3 (apache/airflow#61769); 3.1 and 3.2.0 count running and queued ones only (#61700).
+AIRFLOW_VERSION = version("apache-airflow")
+DEFERRED_COUNT_AGAINST_LIMITS = tuple(int(n) for n in re.findall(r"\d+", AIRFLOW_VERSION)[:2]) >= (3, 3)
+
+
+def worker_waits_why(max_active_tis_per_dag: int | None) -> str | None:
+    """Why an import waits for a rate-limit window in the worker although deferrable, or ``None``
+    when it may defer: limited to N at a time on an Airflow whose scheduler does not count a
+    deferred task against that limit, a deferred import would let another run's import start."""
+    if max_active_tis_per_dag is None or DEFERRED_COUNT_AGAINST_LIMITS:
+        return None
+    return (
+        f"rate-limit windows are waited for in the worker, not deferred: on Airflow "
+        f"{AIRFLOW_VERSION} a deferred task does not count against "
+        f"max_active_tis_per_dag={max_active_tis_per_dag}, so another run's import could start "
+        "meanwhile (Airflow 3.3 counts it; a pool with include_deferred=True keeps the limit too)"
+    )

@@ -45,6 +45,7 @@ from airflow_provider_voucherify.operators._options import (
     check_options,
     one_import_at_a_time,
     task_cutoff,
+    worker_waits_why,
 )
 from airflow_provider_voucherify.operators._storage import resolved
 from airflow_provider_voucherify.operators._task import defer_until, fail_fast, resumed_state
@@ -88,9 +89,9 @@ class ImportOrdersOperator(BaseOperator):
     One import at a time: Voucherify runs one order import per project at a time, so unless told
     otherwise the task runs one instance at a time across all runs of its DAG
     (``max_active_tis_per_dag=1``, enforced by the scheduler, no pool to create): a run triggered
-    by hand for a month whose scheduled run is importing waits for it. Widen it with
-    ``max_active_tis_per_dag=N`` (or ``None``, no limit), in the task or the DAG's
-    ``default_args``; a pool with one slot shares the limit with other tasks and DAGs.
+    by hand for a month whose scheduled run is importing waits for it (before Airflow 3.3, where a
+    deferred task does not count, the import then waits for rate-limit windows in the worker).
+    Widen it with ``max_active_tis_per_dag=N`` (or ``None``); a one-slot pool shares the limit.
 
     XComs: ``return_value`` is the list of async action ids (one per batch); ``import_summary`` is
     ``{"read", "valid", "invalid", "sent", "skipped_on_retry", "batches"}``: records read, valid
@@ -306,7 +307,7 @@ class ImportOrdersOperator(BaseOperator):
                     plan=PlanView.from_dict(state.plan),
                     batch_size=self.batch_size,
                     body_limit=body_limit,
-                    defer=self._deferral(context) if self.deferrable else None,
+                    defer=self._deferral(context) if self._defers() else None,
                     log=self.log,
                     bulk_calls_per_hour=self.bulk_calls_per_hour,
                 )
@@ -333,6 +334,11 @@ class ImportOrdersOperator(BaseOperator):
         if not action_ids:
             self.log.warning("The orders hold no record: nothing was sent")
         return action_ids
+
+    def _defers(self) -> bool:
+        if held := self.deferrable and worker_waits_why(self.max_active_tis_per_dag):
+            self.log.info("Import: %s", held)
+        return self.deferrable and not held
 
     def _deferral(self, context: Context) -> Callable[[float, Continuation], NoReturn]:
         def defer(retry_at: float, state: Continuation) -> NoReturn:

@@ -43,6 +43,7 @@ MAX_EXTRA_MB = 30
 MIN_RATIO = 0.97
 NOISE_FLOOR = 0.85
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+READ_TURNS = 10  # per round, for each reading-only run
 ORDERS = 50_000
 # The last commit before the shared amount/date types and the bounded reader.
 BEFORE = "23928d32263f0b7bc653f661c951af3aae329438"
@@ -73,7 +74,7 @@ try:
             for _ in serialized_orders(source, counts=counts):
                 pass
 except InvalidOrderError as error:
-    outcome = type(error).__name__ + ": " + str(error)[:100]
+    outcome = type(error).__name__ + ": " + str(error)[:400]  # past the file's name
 peak = tracemalloc.get_traced_memory()[1]
 rss_mb = own_peak_kib() / 1024
 print(json.dumps({"peak_mb": peak / 1e6, "rss_mb": rss_mb, "valid": counts.valid, "outcome": outcome}))
@@ -143,9 +144,12 @@ def _unbounded(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
-def _bounded(path: Path) -> Iterator[tuple[int, bytes]]:
+def _bounded(path: Path, use: Callable[[Iterator[tuple[int, Any]]], object]) -> object:
+    """``use`` applied to the records of ``OrderSource``, iterated as the operator does: directly.
+    Wrapped in a generator of its own (``yield from``), any reader pays a second generator per line:
+    about 10% of reading (the plain reader wrapped so read at 0.89-0.93 of itself)."""
     with OrderSource(path) as source:
-        yield from source  # type: ignore[misc]
+        return use(iter(source))
 
 
 def _models_before() -> types.ModuleType:
@@ -183,21 +187,26 @@ def test_reading_and_validating_normal_files_is_not_slower(tmp_path: Path) -> No
 
     runs: dict[str, Callable[[], object]] = {
         "read, plain iteration": lambda: sum(1 for _ in _unbounded(path)),
-        "read, bounded OrderSource": lambda: sum(1 for _ in _bounded(path)),
+        "read, bounded OrderSource": lambda: _bounded(path, lambda lines: sum(1 for _ in lines)),
         "validate, models before": lambda: validate(before.parse_order, _unbounded(path)),
         "validate, models now": lambda: validate(parse_order, _unbounded(path)),
         "pipeline before (plain reader, models before)": lambda: validate(
             before.parse_order, _unbounded(path)
         ),
-        "pipeline now (OrderSource, models now)": lambda: validate(parse_order, _bounded(path)),
-        "operator's serialized_orders (OrderSource, models now)": lambda: sum(
-            1 for _ in serialized_orders(_bounded(path), counts=Counts())
+        "pipeline now (OrderSource, models now)": lambda: _bounded(
+            path, lambda lines: validate(parse_order, lines)
+        ),
+        "operator's serialized_orders (OrderSource, models now)": lambda: _bounded(
+            path, lambda lines: sum(1 for _ in serialized_orders(lines, counts=Counts()))
         ),
     }
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(ROUNDS):
         for name, run in runs.items():  # interleaved: load from other processes hits all alike
-            best[name] = min(best[name], _cpu(run))
+            # Reading alone takes about 12 ms, under what a loaded machine's scheduler hands out at
+            # once: its best of a few rounds is mostly noise, so it gets more turns (still in turn).
+            for _ in range(READ_TURNS if name.startswith("read, ") else 1):
+                best[name] = min(best[name], _cpu(run))
     for name, seconds in best.items():
         print(f"  {name:48}: {ORDERS / seconds:10,.0f} orders/CPU-s")
     ratios = {
@@ -214,8 +223,8 @@ def test_reading_and_validating_normal_files_is_not_slower(tmp_path: Path) -> No
         record("input", name, f"{ratio:.2f}", f">= {MIN_RATIO}", ratio >= MIN_RATIO)
     note(
         f"input: memory = tracemalloc peak while a fresh process reads; throughput = best-of-{ROUNDS} CPU "
-        f"seconds in one process, runs interleaved; 'before' = models.py and the plain reader at "
-        f"{BEFORE[:7]}."
+        f"seconds in one process (best of {ROUNDS * READ_TURNS} for reading alone), runs interleaved; "
+        f"'before' = models.py and the plain reader at {BEFORE[:7]}."
     )
     # The target is recorded above; the assertion only catches a gross regression, not noise.
     assert ratios["pipeline now / before"] >= NOISE_FLOOR, ratios

@@ -49,7 +49,9 @@ def run_backfill(
 
 
 def staged(tmp_path: Path, month: date, name: str) -> Path:
-    return tmp_path / "staging" / "voucherify_orders_backfill" / f"{month:%Y-%m}" / name
+    """The file ``name`` staged for ``month``, in the folder of the one run that wrote it."""
+    (path,) = (tmp_path / "staging" / "voucherify_orders_backfill" / f"{month:%Y-%m}").glob(f"*/{name}")
+    return path
 
 
 def rejected_lines(path: Path) -> list[dict[str, Any]]:

@@ -10,8 +10,6 @@ import asyncio
 import json
 import logging
 import time
-import traceback
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,31 +21,12 @@ from airflow_provider_voucherify.exceptions import ConnectionConfigError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor, WaitingCannotCure
 from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
-from tests.leak_guard import SECRETS, find_secrets, printed_forms
+from tests.hooks.conftest import APP_ID, TOKEN, connect, with_character
+from tests.leak_guard import exception_texts, find_secrets, printed_forms
 
-APP_ID = "app-7d41b2"
-TOKEN = SECRETS[1]  # the leak guard greps the whole session's output and files for it too
 LOGIN, PASSWORD = "Application ID", "App Token"
 # Whitespace and control characters, and a few a key never holds (non-ASCII, inner space).
 BAD_CHARACTERS = st.characters(categories=["Cc", "Zs", "Zl", "Zp", "Cf"])
-
-
-@pytest.fixture(scope="module")
-def keyed_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    directory = tmp_path_factory.mktemp("secrets-emulator")
-    with EmulatorServer(directory, app_id=APP_ID, app_token=TOKEN, orders_per_second=0) as server:
-        yield server
-
-
-def connect(monkeypatch: pytest.MonkeyPatch, server: EmulatorServer, *, login: str, password: str) -> None:
-    conn = {
-        "conn_type": "voucherify",
-        "host": server.url,
-        "login": login,
-        "password": password,
-        "extra": {"timeout": 5, "max_retries": 2, "retry_backoff": 0.01},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_VOUCHERIFY_DEFAULT", json.dumps(conn))
 
 
 def requests_seen(server: EmulatorServer) -> int:
@@ -55,8 +34,8 @@ def requests_seen(server: EmulatorServer) -> int:
 
 
 def exception_text(exc: BaseException) -> str:
-    """Everything an exception prints: message, repr and the traceback with its whole chain."""
-    return "\n".join([str(exc), repr(exc), "".join(traceback.format_exception(exc))])
+    """Everything an exception prints, with its whole chain."""
+    return "\n".join(exception_texts(exc))
 
 
 def assert_not_leaked(texts: list[str], login: str, password: str) -> None:
@@ -67,10 +46,6 @@ def assert_not_leaked(texts: list[str], login: str, password: str) -> None:
         forms += printed_forms(login)
     blob = "\n".join(texts)
     assert find_secrets(blob, forms) == []
-
-
-def with_character(value: str, char: str, where: str) -> str:
-    return {"before": char + value, "after": value + char, "inside": value[:4] + char + value[4:]}[where]
 
 
 @pytest.mark.parametrize("around", ["\n", "\r\n", " ", "\t", " \n"], ids=repr)

@@ -2,7 +2,9 @@
 
 Voucherify runs one order import per project at a time: a second import of the same interval (a
 run triggered by hand while the scheduled one imports) only races the first. The scheduler enforces
-``max_active_tis_per_dag`` with no pool to create; a DAG author widens it explicitly.
+``max_active_tis_per_dag`` with no pool to create; a DAG author widens it explicitly. Before Airflow
+3.3 the scheduler does not count a deferred task against that limit (apache/airflow#61700), so there
+an import so limited waits for a rate-limit window in the worker instead of deferring.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from typing import Any
 import pytest
 from airflow.sdk import DAG
 
+from airflow_provider_voucherify.emulator.testing import EmulatorServer
+from airflow_provider_voucherify.operators import _options
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
+from tests.defer_floor import no_defer_floor  # noqa: F401 - a fixture
+from tests.operators.conftest import order_dict
+from tests.operators.deferral import drive
+from tests.operators.test_import_orders import FakeTI, stored
 
 
 def test_one_import_at_a_time_by_default() -> None:
@@ -54,3 +62,40 @@ def test_the_limit_reaches_the_scheduler() -> None:
         ImportOrdersOperator(task_id="import_orders", orders=[])
     restored = DagSerialization.from_dict(DagSerialization.to_dict(dag))
     assert restored.get_task("import_orders").max_active_tis_per_dag == 1
+
+
+def test_the_rule_knows_whether_this_airflow_counts_deferred_tasks_against_the_limit() -> None:
+    # The scheduler's count of a task's active instances took in deferred ones with this method.
+    from airflow.models.taskinstance import TaskInstance
+
+    counts_deferred = hasattr(TaskInstance, "get_num_active_task_instances")
+    assert counts_deferred == _options.DEFERRED_COUNT_AGAINST_LIMITS
+
+
+@pytest.mark.usefixtures("no_defer_floor")  # deferrals driven in-process
+@pytest.mark.parametrize(
+    ("counted", "limit", "defers"),
+    [(True, 1, True), (False, 1, False), (False, None, True)],
+    ids=["deferred counted (3.3)", "deferred not counted (3.1, 3.2)", "no limit"],
+)
+def test_a_limited_import_defers_only_where_a_deferred_one_still_holds_the_limit(
+    server: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    counted: bool,
+    limit: int | None,
+    defers: bool,
+) -> None:
+    monkeypatch.setattr(_options, "DEFERRED_COUNT_AGAINST_LIMITS", counted)  # as that Airflow does
+    server.set_faults(bulk_calls_per_hour=3, retry_after_seconds=2)
+    orders = [order_dict(n) for n in range(20)]  # 4 batches, the 4th refused for 2 s
+    operator = ImportOrdersOperator(
+        task_id="i", orders=orders, batch_size=5, deferrable=True, max_active_tis_per_dag=limit
+    )
+
+    run = drive(operator, {"ti": FakeTI()})
+
+    assert bool(run.deferrals) is defers
+    assert stored(server, run.result)["orders_stored"] == 20
+    said = "a deferred task does not count against max_active_tis_per_dag=1"
+    assert (said in "".join(capfd.readouterr())) is not defers
