@@ -16,18 +16,39 @@ from airflow_provider_voucherify.assets import orders_dataset
 from airflow_provider_voucherify.exceptions import VoucherifyError
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.ledger import BatchLedger, Project
-from airflow_provider_voucherify.operators._storage import lineage_input
-from airflow_provider_voucherify.operators._task import AirflowFailException
+from airflow_provider_voucherify.operators._task import AirflowFailException, lineage_input
 from airflow_provider_voucherify.waiting.runners import wait_until_finished
 from airflow_provider_voucherify.waiting.verdict import Outcome, Verdict
 
 if TYPE_CHECKING:
+    from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
     from airflow_provider_voucherify.triggers.async_action import AsyncActionTrigger
 
 
 def project_of(hook: VoucherifyHook) -> Project:
     """The project ``hook``'s connection points at: base URL and Application ID."""
     return Project(hook.settings.base_url, hook.settings.app_id)
+
+
+def wait_for_imports(operator: ImportOrdersOperator, action_ids: list[str]) -> Verdict:
+    """Wait for ``action_ids`` as ``operator`` says: defer to the trigger (Airflow then calls its
+    ``execute_complete``) when it is deferrable, else poll in the worker; returns the verdict.
+
+    :raises TaskDeferred: when ``operator.deferrable``
+    """
+    options: dict[str, Any] = {
+        "poll_interval": operator.poll_interval,
+        "timeout": operator.timeout,
+        "max_failed_orders": operator.max_failed_orders,
+        "api_budget_share": operator.api_budget_share,
+    }
+    if operator.deferrable:
+        operator.defer(
+            trigger=wait_trigger(operator.voucherify_conn_id, action_ids, **options),
+            method_name="execute_complete",
+            kwargs={"async_action_ids": action_ids},
+        )
+    return wait_in_worker(operator.hook, action_ids, **options, log=operator.log)
 
 
 def wait_trigger(

@@ -17,8 +17,7 @@ from airflow_provider_voucherify.importing.pipeline import ImportRules
 from airflow_provider_voucherify.importing.preflight import Preflight
 from airflow_provider_voucherify.importing.source import OrderSource
 from airflow_provider_voucherify.models import AsyncAction
-from airflow_provider_voucherify.operators._storage import resolved
-from airflow_provider_voucherify.operators._task import AirflowFailException, defer_until, fail_fast
+from airflow_provider_voucherify.operators._task import AirflowFailException, defer_until, fail_fast, resolved
 from airflow_provider_voucherify.rate_limits import defer_or_wait, sleep_until, when
 from airflow_provider_voucherify.reconcile.actions import read_actions
 from airflow_provider_voucherify.reconcile.check import CachedReader, check_sample, found_or_none

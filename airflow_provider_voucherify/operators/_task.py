@@ -1,21 +1,33 @@
-"""What the operators ask of Airflow on the engines' behalf: fail without a retry, defer until a moment.
+"""The operators' side of Airflow: what they ask of it on the engines' behalf, and what it tells them.
 
-The engines decide (:mod:`~airflow_provider_voucherify.error_policy` says which errors a task retry
-cannot cure; the import and the reconciliation say when a rate limit's window reopens); this module
-turns those decisions into Airflow's terms: ``AirflowFailException`` and a deferral to Airflow's
-own ``DateTimeTrigger``, whose state every deferring task reads back the same way (:func:`resumed_state`).
+- **Failing and deferring.** The engines decide (:mod:`~airflow_provider_voucherify.error_policy`
+  says which errors a task retry cannot cure; the import and the reconciliation say when a rate
+  limit's window reopens); :func:`fail_fast` and :func:`defer_until` turn those decisions into
+  Airflow's terms: ``AirflowFailException`` and a deferral to Airflow's own ``DateTimeTrigger``,
+  whose state every deferring task reads back the same way (:func:`resumed_state`).
+- **Files.** The engines read and write files through a small protocol
+  (:class:`~airflow_provider_voucherify.importing.source.StoragePath`) and import no Airflow, so a
+  URI such as ``s3://bucket/orders.jsonl.gz`` is made into Airflow's ``ObjectStoragePath`` here
+  (:func:`resolved`), before it reaches them; local paths and ``file://`` URIs pass as they are.
+- **The task.** Its start (the default ``historical_before`` counts back from it), its rendered
+  flags, and how the scheduler limits it (one import per project at a time).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from importlib.metadata import version
 from typing import Any, NoReturn
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_voucherify.error_policy import retry_cannot_cure
+from airflow_provider_voucherify.importing.source import LOCAL_PROTOCOLS, is_location, is_stored, storage_path
+from airflow_provider_voucherify.importing.validation import historical_cutoff
 
 try:  # Airflow >= 3.2 moved it to the Task SDK and deprecated the old name.
     from airflow.sdk.exceptions import AirflowFailException
@@ -23,12 +35,19 @@ except ImportError:  # pragma: no cover - Airflow 3.1
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 __all__ = [
+    "DEFAULT_HISTORICAL_WINDOW",
     "DEFERRAL_STATE_KEY",
     "AirflowFailException",
+    "as_flag",
     "defer_to",
     "defer_until",
     "fail_fast",
+    "lineage_input",
+    "one_import_at_a_time",
+    "resolved",
     "resumed_state",
+    "task_cutoff",
+    "worker_waits_why",
 ]
 
 
@@ -92,3 +111,82 @@ def resumed_state(context: Any, name: str, given: dict[str, Any] | None) -> dict
     stored = ti.xcom_pull(task_ids=ti.task_id, key=DEFERRAL_STATE_KEY, map_indexes=ti.map_index)
     state = stored.get(name) if isinstance(stored, dict) else None
     return state if isinstance(state, dict) else {}
+
+
+def resolved(value: Any) -> Any:
+    """``value`` with a URI text (``s3://...``, any scheme but ``file``) made an ``ObjectStoragePath``;
+    anything else (a list of orders, a local path, ``None``) as it is."""
+    if isinstance(value, str) and "://" in value and value.partition("://")[0] not in LOCAL_PROTOCOLS:
+        return ObjectStoragePath(value)
+    return value
+
+
+def lineage_input(orders: object) -> tuple[str, str] | None:
+    """OpenLineage ``(namespace, name)`` of a file source, else ``None``.
+
+    Named as Airflow's object-storage providers name the same file, so the datasets join:
+    ``("s3://bucket", "key/of/file")`` (no leading slash), ``("file", "/absolute/path")``.
+    """
+    orders = resolved(orders)
+    if not is_location(orders):
+        return None
+    path = storage_path(orders)
+    if not is_stored(path):
+        return "file", str(path.absolute())
+    stored: Any = path  # an ObjectStoragePath: it has a bucket and a key
+    return f"{stored.protocol}://{stored.bucket}" if stored.bucket else stored.protocol, stored.key.lstrip(
+        "/"
+    )
+
+
+# Orders created less than this long before the task starts belong to on-going sync.
+DEFAULT_HISTORICAL_WINDOW = timedelta(hours=24)
+
+
+def task_cutoff(value: datetime | str | timedelta | None, context: Any) -> datetime | None:
+    """``historical_before`` as a moment: a ``timedelta`` counts back from the task's start."""
+    ti = context.get("ti") if hasattr(context, "get") else None
+    started = getattr(ti, "start_date", None)
+    if not isinstance(started, datetime):
+        started = datetime.now(timezone.utc)
+    return historical_cutoff(value, started)
+
+
+def as_flag(value: bool | str, name: str) -> bool:
+    """A templated boolean: ``True``/``False``, or its rendered text (``"false"``, ``"0"``, ...)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", "none", ""):
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def one_import_at_a_time(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with ``max_active_tis_per_dag=1`` unless it is given (here or in ``default_args``):
+    Voucherify runs one import per project at a time, so a second one only races the first."""
+    if "max_active_tis_per_dag" in kwargs or "max_active_tis_per_dag" in (kwargs.get("default_args") or {}):
+        return kwargs
+    return {**kwargs, "max_active_tis_per_dag": 1}
+
+
+# Whether the scheduler counts deferred task instances against max_active_tis_per_dag: from Airflow
+# 3.3 (apache/airflow#61769); 3.1 and 3.2.0 count running and queued ones only (#61700).
+AIRFLOW_VERSION = version("apache-airflow")
+DEFERRED_COUNT_AGAINST_LIMITS = tuple(int(n) for n in re.findall(r"\d+", AIRFLOW_VERSION)[:2]) >= (3, 3)
+
+
+def worker_waits_why(max_active_tis_per_dag: int | None) -> str | None:
+    """Why an import waits for a rate-limit window in the worker although deferrable, or ``None``
+    when it may defer: limited to N at a time on an Airflow whose scheduler does not count a
+    deferred task against that limit, a deferred import would let another run's import start."""
+    if max_active_tis_per_dag is None or DEFERRED_COUNT_AGAINST_LIMITS:
+        return None
+    return (
+        f"rate-limit windows are waited for in the worker, not deferred: on Airflow "
+        f"{AIRFLOW_VERSION} a deferred task does not count against "
+        f"max_active_tis_per_dag={max_active_tis_per_dag}, so another run's import could start "
+        "meanwhile (Airflow 3.3 counts it; a pool with include_deferred=True keeps the limit too)"
+    )

@@ -24,6 +24,7 @@ from airflow_provider_voucherify.importing.continuation import (
 )
 from airflow_provider_voucherify.importing.dry_run import dry_run_of
 from airflow_provider_voucherify.importing.ledger import BatchLedger
+from airflow_provider_voucherify.importing.options import check_options
 from airflow_provider_voucherify.importing.pipeline import ImportRules
 from airflow_provider_voucherify.importing.plan_view import PlanView
 from airflow_provider_voucherify.importing.preflight import Preflight
@@ -36,19 +37,19 @@ from airflow_provider_voucherify.operators._completion import (
     conclude,
     lineage,
     project_of,
-    wait_in_worker,
-    wait_trigger,
+    wait_for_imports,
 )
-from airflow_provider_voucherify.operators._options import (
+from airflow_provider_voucherify.operators._task import (
     DEFAULT_HISTORICAL_WINDOW,
     as_flag,
-    check_options,
+    defer_until,
+    fail_fast,
     one_import_at_a_time,
+    resolved,
+    resumed_state,
     task_cutoff,
     worker_waits_why,
 )
-from airflow_provider_voucherify.operators._storage import resolved
-from airflow_provider_voucherify.operators._task import defer_until, fail_fast, resumed_state
 from airflow_provider_voucherify.waiting.pacing import DEFAULT_API_BUDGET_SHARE, check_share
 from airflow_provider_voucherify.waiting.verdict import Verdict
 
@@ -369,20 +370,7 @@ class ImportOrdersOperator(BaseOperator):
         return []
 
     def _wait(self, context: Context, action_ids: list[str]) -> list[str]:
-        options: dict[str, Any] = {
-            "poll_interval": self.poll_interval,
-            "timeout": self.timeout,
-            "max_failed_orders": self.max_failed_orders,
-            "api_budget_share": self.api_budget_share,
-        }
-        if self.deferrable:
-            self.defer(
-                trigger=wait_trigger(self.voucherify_conn_id, action_ids, **options),
-                method_name="execute_complete",
-                kwargs={"async_action_ids": action_ids},
-            )
-        verdict = wait_in_worker(self.hook, action_ids, **options, log=self.log)
-        return self._conclude(verdict, action_ids, context)
+        return self._conclude(wait_for_imports(self, action_ids), action_ids, context)
 
     def execute_complete(
         self, context: Context, event: dict[str, Any], async_action_ids: list[str] | None = None

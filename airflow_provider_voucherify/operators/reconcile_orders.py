@@ -28,10 +28,9 @@ from airflow_provider_voucherify.airflow_errors import raises_airflow_errors
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.source import OrdersArg, OrdersInMemory
 from airflow_provider_voucherify.models import MAX_ORDERS_PER_IMPORT
-from airflow_provider_voucherify.operators._options import DEFAULT_HISTORICAL_WINDOW, task_cutoff
 from airflow_provider_voucherify.operators._reconcile_export import reconcile_by_export
 from airflow_provider_voucherify.operators._reconcile_sample import reconcile_by_sample
-from airflow_provider_voucherify.operators._task import resumed_state
+from airflow_provider_voucherify.operators._task import DEFAULT_HISTORICAL_WINDOW, resumed_state, task_cutoff
 from airflow_provider_voucherify.reconcile.report import (
     DEFAULT_CONFIDENCE,
     sample_size_for,

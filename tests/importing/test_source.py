@@ -13,7 +13,7 @@ from airflow_provider_voucherify.importing.source import (
     storage_path,
 )
 from airflow_provider_voucherify.models import MAX_IMPORT_BYTES, Order
-from airflow_provider_voucherify.operators._storage import resolved
+from airflow_provider_voucherify.operators._task import resolved
 from tests.operators.conftest import order_dict, write_jsonl
 
 

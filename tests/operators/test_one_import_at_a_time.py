@@ -16,7 +16,7 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
-from airflow_provider_voucherify.operators import _options
+from airflow_provider_voucherify.operators import _task
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from tests.defer_floor import no_defer_floor  # noqa: F401 - a fixture
 from tests.operators.conftest import order_dict
@@ -69,7 +69,7 @@ def test_the_rule_knows_whether_this_airflow_counts_deferred_tasks_against_the_l
     from airflow.models.taskinstance import TaskInstance
 
     counts_deferred = hasattr(TaskInstance, "get_num_active_task_instances")
-    assert counts_deferred == _options.DEFERRED_COUNT_AGAINST_LIMITS
+    assert counts_deferred == _task.DEFERRED_COUNT_AGAINST_LIMITS
 
 
 @pytest.mark.usefixtures("no_defer_floor")  # deferrals driven in-process
@@ -86,7 +86,7 @@ def test_a_limited_import_defers_only_where_a_deferred_one_still_holds_the_limit
     limit: int | None,
     defers: bool,
 ) -> None:
-    monkeypatch.setattr(_options, "DEFERRED_COUNT_AGAINST_LIMITS", counted)  # as that Airflow does
+    monkeypatch.setattr(_task, "DEFERRED_COUNT_AGAINST_LIMITS", counted)  # as that Airflow does
     server.set_faults(bulk_calls_per_hour=3, retry_after_seconds=2)
     orders = [order_dict(n) for n in range(20)]  # 4 batches, the 4th refused for 2 s
     operator = ImportOrdersOperator(

@@ -7,7 +7,7 @@ from pathlib import Path
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_voucherify.importing.source import storage_path
-from airflow_provider_voucherify.operators._storage import lineage_input, resolved
+from airflow_provider_voucherify.operators._task import lineage_input, resolved
 from tests.operators.conftest import order_dict
 
 
