@@ -99,11 +99,8 @@ class VoucherifyHook(ExportsMixin, BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """The connection form, for Airflow releases that read it from the hook (before 3.2)."""
-        return {
-            "hidden_fields": CONNECTION_FORM["hidden-fields"],
-            "relabeling": CONNECTION_FORM["relabeling"],
-            "placeholders": CONNECTION_FORM["placeholders"],
-        }
+        keys = ("hidden-fields", "relabeling", "placeholders")
+        return {key.replace("-", "_"): CONNECTION_FORM[key] for key in keys}
 
     # -- configuration ----------------------------------------------------------------------
 
