@@ -27,12 +27,13 @@ Params (defaults below; override per run from the trigger form or ``--conf``):
                           and ``VOUCHERIFY_BACKFILL_END``)
   ``warehouse_conn_id``, ``staging_base``, ``customer_details``, ``voucherify_conn_id``
                           as in the backfill; the audit's files go to
-                          ``<staging_base>/voucherify_orders_audit/<from>_<to>/``
+                          ``<staging_base>/voucherify_orders_audit/<first month>_<last month>/``
   ``item_sample_size``    orders also read back one by one to compare their items, which no
                           export carries (default 0: each month's reconcile already sampled items)
 
-Settings read when the file is parsed: ``VOUCHERIFY_POLL_INTERVAL`` (seconds between two checks
-of the backfill's runs and of the export), and the params' defaults above.
+Settings read when the file is parsed: ``VOUCHERIFY_POLL_INTERVAL`` (seconds between two looks at
+the backfill's runs; default 60), and the params' defaults above. The export is waited for as the
+operator paces it, in the triggerer (``deferrable=True``).
 """
 
 from __future__ import annotations
@@ -113,11 +114,9 @@ with DAG(
         start, end = migration_period(
             date.fromisoformat(params["period_start"]), date.fromisoformat(params["period_end"])
         )
-        folder = (
-            ObjectStoragePath(params["staging_base"])
-            / "voucherify_orders_audit"
-            / f"{start:%Y-%m}_{end:%Y-%m}"
-        )
+        last_month = end - timedelta(days=1)
+        period = f"{start:%Y-%m}_{last_month:%Y-%m}"
+        folder = ObjectStoragePath(params["staging_base"]) / "voucherify_orders_audit" / period
         hook = BaseHook.get_hook(params["warehouse_conn_id"])
         # The whole period, no day left out: the audit sees what the warehouse holds.
         count = stage_orders(hook, parts(start, end), folder / "orders.jsonl.gz", params["customer_details"])
