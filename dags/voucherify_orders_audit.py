@@ -128,7 +128,7 @@ with DAG(
 
     staged = extract_period()
 
-    # [START audit]
+    # --8<-- [start:audit]
     audit = ReconcileOrdersOperator(
         task_id="audit",
         method="export",  # every order compared with one export of what Voucherify holds
@@ -140,6 +140,6 @@ with DAG(
         deferrable=True,  # the export is waited for in the triggerer
         retries=0,  # a gap is an answer, not an error a retry cures
     )
-    # [END audit]
+    # --8<-- [end:audit]
 
     backfill_finished() >> staged
