@@ -110,6 +110,8 @@ def print_audit(outcome: AuditOutcome, left_out: date | None, expected: set[str]
         f"{outcome.state:8} {cell('checked'):>9} {cell('missing'):>9} {cell('differing'):>9} "
         f"{len(outcome.missing_ids):>9}"
     )
+    if not summary:
+        print("(a failed task returns no XCom: its failure above gives the counts and names each order)")
     print("\nMissing orders by the day they were placed:")
     for day, count in sorted(outcome.missing_by_day.items()):
         print(
