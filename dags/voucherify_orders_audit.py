@@ -60,6 +60,9 @@ with DAG(
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
+    # Retries cure what a retry can (a lost connection, Airflow failing a try that resumed from a
+    # reschedule or a deferral); a gap found is AirflowFailException, which is never retried.
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
         "period_start": Param(
             os.environ.get("VOUCHERIFY_BACKFILL_START", "2024-01-01"),
@@ -138,7 +141,6 @@ with DAG(
         sample_size="{{ params.item_sample_size }}",  # items are in no export: read back a sample
         voucherify_conn_id="{{ params.voucherify_conn_id }}",
         deferrable=True,  # the export is waited for in the triggerer
-        retries=0,  # a gap is an answer, not an error a retry cures
     )
     # --8<-- [end:audit]
 

@@ -74,6 +74,15 @@ def test_the_audit_finds_the_day_a_three_month_backfill_left_out(
         return runs or None
 
     audits = cluster.wait_for("the audit DAG to finish", audit_finished, timeout=780, interval=0.5)
+    tasks = dict(
+        cluster.query(
+            "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
+            AUDIT_DAG_ID,
+            audits[0][0],
+        )
+    )
+    why = "\n".join(cluster.why_retried(task) for task in ("backfill_finished", "extract_period", "audit"))
+    assert tasks == {"backfill_finished": "success", "extract_period": "success", "audit": "failed"}, why
 
     months = cluster.query(
         "SELECT data_interval_start, state FROM dag_run WHERE dag_id = ? ORDER BY data_interval_start", DAG_ID
@@ -95,14 +104,6 @@ def test_the_audit_finds_the_day_a_three_month_backfill_left_out(
     assert [(state, run_type) for _, state, run_type in audits] == [("failed", "asset_triggered")], (
         cluster.logs()
     )
-    tasks = dict(
-        cluster.query(
-            "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
-            AUDIT_DAG_ID,
-            audits[0][0],
-        )
-    )
-    assert tasks == {"backfill_finished": "success", "extract_period": "success", "audit": "failed"}
 
     # What the backfill left out, and only that, is named missing and written for re-import.
     gap = valid_orders_on(tmp_path / "warehouse.db", LEFT_OUT)
