@@ -32,7 +32,7 @@ Params (defaults below; override per run from the trigger form or ``--conf``):
                           export carries (default 0: each month's reconcile already sampled items)
 
 Settings read when the file is parsed: ``VOUCHERIFY_POLL_INTERVAL`` (seconds between two looks at
-the backfill's runs; default 60), and the params' defaults above. The export is waited for as the
+the backfill's runs; default and least 60), and the params' defaults above. The export is waited for as the
 operator paces it, in the triggerer (``deferrable=True``).
 """
 
@@ -47,11 +47,15 @@ from airflow.sdk import DAG, Asset, BaseHook, ObjectStoragePath, Param, PokeRetu
 
 from airflow_provider_voucherify.example.periods import BACKFILL_DONE, migration_period, parts
 from airflow_provider_voucherify.operators.reconcile_orders import ReconcileOrdersOperator
+from airflow_provider_voucherify.rate_limits import MIN_DEFER_SECONDS
 
 log = logging.getLogger(__name__)
 
 BACKFILL_DAG_ID = "voucherify_orders_backfill"
 POLL_INTERVAL = float(os.environ.get("VOUCHERIFY_POLL_INTERVAL", "60"))
+# Rescheduled at least a minute apart: Airflow can fail a try that resumes within seconds of its
+# reschedule (apache/airflow#72716), and the months it waits for take longer than that anyway.
+RECHECK_INTERVAL = max(POLL_INTERVAL, MIN_DEFER_SECONDS)
 
 with DAG(
     dag_id="voucherify_orders_audit",
@@ -102,7 +106,7 @@ with DAG(
     doc_md=__doc__,
 ):
 
-    @task.sensor(poke_interval=POLL_INTERVAL, timeout=timedelta(hours=24), mode="reschedule")
+    @task.sensor(poke_interval=RECHECK_INTERVAL, timeout=timedelta(hours=24), mode="reschedule")
     def backfill_finished(ti: Any = None) -> PokeReturnValue:
         """Months still importing would show as missing: start once no backfill run is left running."""
         unfinished = ti.get_dr_count(dag_id=BACKFILL_DAG_ID, states=["queued", "running"])

@@ -126,6 +126,9 @@ def test_the_audit_runs_after_the_backfill_and_compares_every_order_by_export(ai
     audit = dag.get_task("audit")
     assert (audit.method, audit.async_action_ids, audit.deferrable) == ("export", None, True)
     assert "missing_orders_path" in audit.template_fields
+    # Waits for the other months rescheduled, never sooner than Airflow can safely resume a task.
+    wait = dag.get_task("backfill_finished")
+    assert (wait.mode, wait.poke_interval >= 60) == ("reschedule", True)
 
 
 def test_the_one_off_dag_asks_for_a_file_and_waits_deferred(airflow_db: Path) -> None:

@@ -83,6 +83,8 @@ def test_the_audit_finds_the_day_a_three_month_backfill_left_out(
     )
     why = "\n".join(cluster.why_retried(task) for task in ("backfill_finished", "extract_period", "audit"))
     assert tasks == {"backfill_finished": "success", "extract_period": "success", "audit": "failed"}, why
+    for task in ("backfill_finished", "extract_period"):
+        assert cluster.retries_not_from_the_resume_race(AUDIT_DAG_ID, task) == [], why
 
     months = cluster.query(
         "SELECT data_interval_start, state FROM dag_run WHERE dag_id = ? ORDER BY data_interval_start", DAG_ID
