@@ -3,10 +3,16 @@
 What it shows: a monthly data-interval schedule with ``catchup`` walks through history; each run
 streams its month out of the warehouse into a JSON Lines .gz file, imports it, waits for
 Voucherify in the triggerer, reconciles what Voucherify holds with the staged file, and checks
-the warehouse's count.
+the warehouse's count. The last month's run hands over to the whole-migration audit
+(``dags/voucherify_orders_audit.py``), which proves every order of the period reached Voucherify.
 
     extract_transform ──> import_orders ──> sent_anything ──> wait_for_import ──> reconcile ──> verify
     (SQL → orders.jsonl.gz)  (one at a time)  (dry run?)  (deferrable)  (sample)  (warehouse count)
+        ──> hand_over_to_audit
+            (last month only: updates the asset the audit DAG is scheduled on)
+
+The queries and the extract are in ``airflow_provider_voucherify/example/warehouse.py``: the audit
+runs the same ones over the whole period.
 
 Params (defaults below; override per run from the trigger form or ``--conf``):
   ``warehouse_conn_id``   any connection whose hook is a common SQL ``DbApiHook`` (SQLite,
@@ -37,6 +43,9 @@ Settings read when the file is parsed (environment variables; no network or data
   and the defaults of the params above: ``VOUCHERIFY_WAREHOUSE_CONN_ID``,
   ``VOUCHERIFY_STAGING_BASE``, ``VOUCHERIFY_VERIFY_SAMPLE_SIZE``.
   ``VOUCHERIFY_IMPORT_POOL``     a pool for the import task (unset: no pool needed)
+  ``VOUCHERIFY_DEMO_LEAVE_OUT_DAY``  DEMO ONLY (``make demo``): a day, ``YYYY-MM-DD``, that its
+                                 month leaves out of its extract and its count, a gap the month's
+                                 own checks cannot see and the audit must find; never set it otherwise
 
 Voucherify runs one import per project at a time and counts bulk calls per hour, so months
 extract and transform in parallel (``max_active_runs``) while their imports wait for each other:
@@ -58,24 +67,19 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, BaseHook, CronDataIntervalTimetable, ObjectStoragePath, Param, task
+from airflow.sdk import DAG, Asset, BaseHook, CronDataIntervalTimetable, ObjectStoragePath, Param, task
 
 try:
     from airflow.sdk.exceptions import AirflowSkipException
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowSkipException
 
+from airflow_provider_voucherify.example.periods import BACKFILL_DONE, month_start, parts
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from airflow_provider_voucherify.operators.reconcile_orders import ReconcileOrdersOperator
 from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
 
 log = logging.getLogger(__name__)
-
-
-def month_start(day: datetime) -> datetime:
-    """The first moment (UTC) of ``day``'s month: a monthly schedule's first run starts at the
-    first boundary at or after ``start_date``, so a start inside a month would skip its first days."""
-    return day.replace(day=1, hour=0, minute=0, second=0, microsecond=0, tzinfo=timezone.utc)
 
 
 START = month_start(datetime.fromisoformat(os.environ.get("VOUCHERIFY_BACKFILL_START", "2024-01-01")))
@@ -85,46 +89,16 @@ POLL_INTERVAL = float(os.environ.get("VOUCHERIFY_POLL_INTERVAL", "60"))
 IMPORT_POOL = os.environ.get("VOUCHERIFY_IMPORT_POOL") or None
 BATCH_SIZE = int(os.environ.get("VOUCHERIFY_BATCH_SIZE", "2000"))
 MAX_INVALID = 100  # refused records tolerated per month before the import fails
-
-# The shop's status words mapped to the API's; shared by both queries.
-STATUS = """CASE o.status WHEN 'pending' THEN 'CREATED' WHEN 'paid' THEN 'PAID'
-    WHEN 'fulfilled' THEN 'FULFILLED' WHEN 'cancelled' THEN 'CANCELED' END"""
-
-# One row per order line, the lines of an order consecutive; the column names are the contract
-# of airflow_provider_voucherify.example.transform. {placeholder} becomes the hook's paramstyle.
-ORDER_LINES_SQL = f"""
-SELECT o.source_id AS order_source_id, {STATUS} AS order_status, o.total AS order_amount,
-       o.placed_at AS order_created_at,
-       c.source_id AS customer_source_id, c.first_name || ' ' || c.last_name AS customer_name,
-       c.email AS customer_email, c.phone AS customer_phone, c.city AS customer_city,
-       c.country AS customer_country,
-       r.source_id AS referrer_source_id, r.first_name || ' ' || r.last_name AS referrer_name,
-       r.email AS referrer_email,
-       p.source_id AS product_source_id, p.name AS product_name, p.list_price AS product_price,
-       s.source_id AS sku_source_id, s.code AS sku_code, s.list_price AS sku_price,
-       l.quantity, l.unit_price
-FROM orders o
-JOIN order_lines l ON l.order_id = o.order_id
-JOIN skus s ON s.sku_id = l.sku_id
-JOIN products p ON p.product_id = s.product_id
-LEFT JOIN customers c ON c.customer_id = o.customer_id
-LEFT JOIN customers r ON r.customer_id = o.referrer_id
-WHERE o.placed_at >= {{placeholder}} AND o.placed_at < {{placeholder}}
-ORDER BY o.placed_at, o.source_id, l.line_no
-"""
-
-# The orders of the month, counted where they come from.
-COUNT_SQL = """
-SELECT COUNT(*) AS orders FROM orders o
-WHERE o.placed_at >= {placeholder} AND o.placed_at < {placeholder}
-"""
+# DEMO ONLY: a day (YYYY-MM-DD) its month's run leaves out of both its extract and its count, so
+# the month's own checks pass and only the whole-migration audit can find the gap (make demo and
+# the end-to-end test set it). Never set it for a real migration.
+DEMO_LEAVE_OUT_DAY = os.environ.get("VOUCHERIFY_DEMO_LEAVE_OUT_DAY") or None
 
 
-def _interval(start: datetime, end: datetime) -> tuple[str, str]:
-    # Text in UTC, the form every warehouse compares with a TIMESTAMP column.
-    return tuple(  # type: ignore[return-value]
-        moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") for moment in (start, end)
-    )
+def _month_parts(start: datetime, end: datetime) -> list[tuple[str, str]]:
+    # The month as the warehouse queries see it (without the demo's left-out day, when set).
+    leave_out = datetime.fromisoformat(DEMO_LEAVE_OUT_DAY).date() if DEMO_LEAVE_OUT_DAY else None
+    return parts(start, end, leave_out)
 
 
 def _month_dir(staging_base: str, start: datetime, run_id: str) -> ObjectStoragePath:
@@ -186,14 +160,12 @@ with DAG(
         One task, not two: rows flow from the cursor into the gzip stream one order at a time,
         so neither the raw rows (personal data) nor a second copy are ever staged or held.
         """
-        from airflow_provider_voucherify.example.extract import stream_rows
-        from airflow_provider_voucherify.example.transform import orders_from_rows, write_jsonl_gz
+        from airflow_provider_voucherify.example.warehouse import stage_orders
 
         hook = BaseHook.get_hook(params["warehouse_conn_id"])
         month = _month_dir(params["staging_base"], data_interval_start, run_id)
-        rows = stream_rows(hook, ORDER_LINES_SQL, _interval(data_interval_start, data_interval_end))
-        orders = orders_from_rows(rows, customer_details=params["customer_details"])
-        count = write_jsonl_gz(orders, month / "orders.jsonl.gz")
+        intervals = _month_parts(data_interval_start, data_interval_end)
+        count = stage_orders(hook, intervals, month / "orders.jsonl.gz", params["customer_details"])
         if count == 0:
             raise AirflowSkipException(f"No orders in [{data_interval_start}, {data_interval_end})")
         log.info("%d orders of [%s, %s) staged in %s", count, data_interval_start, data_interval_end, month)
@@ -258,12 +230,20 @@ with DAG(
         data_interval_end: Any = None,
     ) -> dict[str, int]:
         """The warehouse's side: extracted == imported + rejected + refused."""
-        from airflow_provider_voucherify.example.verify import check_counts, count_orders
+        from airflow_provider_voucherify.example.verify import check_counts
+        from airflow_provider_voucherify.example.warehouse import count_in
 
         warehouse = BaseHook.get_hook(params["warehouse_conn_id"])
-        extracted = count_orders(warehouse, COUNT_SQL, _interval(data_interval_start, data_interval_end))
+        extracted = count_in(warehouse, _month_parts(data_interval_start, data_interval_end))
         figures = check_counts(extracted, reconciliation)
         log.info("Verified: %s", figures)
         return figures
 
-    verify(reconcile.output)
+    @task(outlets=[Asset(BACKFILL_DONE)])
+    def hand_over_to_audit(data_interval_end: Any = None) -> None:
+        """The last month's run updates the asset the audit DAG (voucherify_orders_audit) waits on."""
+        if data_interval_end < END.replace(tzinfo=timezone.utc):
+            raise AirflowSkipException("Not the backfill's last month: the audit starts after the last one")
+        log.info("The backfill's last month is done: the whole-migration audit is next")
+
+    verify(reconcile.output) >> hand_over_to_audit()

@@ -5,10 +5,14 @@
 3. points Airflow at both through environment variables only: AIRFLOW_HOME is .demo/airflow,
    connections are AIRFLOW_CONN_* variables, nothing is written to ~/airflow,
 4. runs the DAG ``voucherify_orders_backfill`` once per month with ``dag.test()``,
-5. prints the reconciliation table (what each month's reconcile and verify steps found), stops the
-   emulator, and exits 1 if anything failed.
+5. prints the reconciliation table (what each month's reconcile and verify steps found),
+6. runs the whole-migration audit DAG ``voucherify_orders_audit`` once with ``dag.test()``: the demo
+   left one day of the middle month out on purpose (``VOUCHERIFY_DEMO_LEAVE_OUT_DAY``, a gap the
+   month's own checks cannot see), and the audit must find exactly that day's orders and write them
+   to its missing-orders file (scripts/demo_audit.py),
+7. prints the audit's table, stops the emulator, and exits 1 if anything went otherwise.
 
-    python -m scripts.demo [--orders-per-month 300] [--months 3] [--keep]
+    python -m scripts.demo [--orders-per-month 300] [--months 3] [--keep] [--no-gap]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from scripts.demo_audit import day_to_leave_out, print_audit, run_audit, valid_orders_on
 from scripts.sample_warehouse import Warehouse, build_sqlite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,9 +52,15 @@ def airflow_env(
     end: date,
     poll_interval: float = 1.0,
     sample_size: int = 20,
+    leave_out_day: date | None = None,
 ) -> dict[str, str]:
-    """Environment for an isolated Airflow running the example DAG (used by the demo and the tests)."""
+    """Environment for an isolated Airflow running the example DAGs (used by the demo and the tests).
+
+    :param leave_out_day: demo only: a day its month's run leaves out (a gap for the audit to find)
+    """
+    gap = {"VOUCHERIFY_DEMO_LEAVE_OUT_DAY": leave_out_day.isoformat()} if leave_out_day else {}
     return {
+        **gap,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -152,7 +163,10 @@ def _line(first: str, second: str, cells: list[str]) -> str:
     return f"{first:8} {second:8} " + " ".join(f"{cell:>9}" for cell in cells)
 
 
-def print_summary(warehouse: Warehouse, results: list[dict[str, Any]], seconds: float) -> bool:
+def print_summary(
+    warehouse: Warehouse, results: list[dict[str, Any]], seconds: float, left_out: int = 0
+) -> bool:
+    """The months' table; ``left_out``: valid orders the demo's gap kept from the import."""
     ok = True
     print("\nVoucherify backfill demo: the reconciliation of each month\n")
     print(_line("month", "state", [name for name, _, _ in COLUMNS]) + "  catches corruption above")
@@ -168,10 +182,11 @@ def print_summary(warehouse: Warehouse, results: list[dict[str, Any]], seconds: 
         print(_line(result["month"], result["state"], cells) + f"  {power}")
         ok = ok and result["state"] == "success" and result["verified"] is not None
     print(_line("total", "", [str(value) for value in totals.values()]))
-    expected = warehouse.orders - warehouse.bad_orders
+    expected = warehouse.orders - warehouse.bad_orders - left_out
     ok = ok and totals["imported"] == expected and totals["matched"] == totals["sampled"]
+    gap = f" with {left_out} left out on purpose" if left_out else ""
     print(
-        f"\n{totals['imported']} orders imported (expected {expected}), {totals['rejected']} rejected "
+        f"\n{totals['imported']} orders imported (expected {expected}{gap}), {totals['rejected']} rejected "
         f"(bad on purpose: {warehouse.bad_orders}), {totals['matched']} of {totals['sampled']} sampled "
         f"orders matched what was sent field by field, in {seconds:.0f} s."
     )
@@ -183,7 +198,6 @@ def print_summary(warehouse: Warehouse, results: list[dict[str, Any]], seconds: 
         f"Rejected orders are listed in {DEMO_DIR.relative_to(ROOT)}/staging/{DAG_ID}/"
         "<month>/<run>/rejects.jsonl"
     )
-    print("PASSED" if ok else "FAILED: see the task logs above")
     return ok
 
 
@@ -193,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders-per-month", type=int, default=300)
     parser.add_argument(
         "--keep", action="store_true", help="leave the emulator's and Airflow's files in .demo/"
+    )
+    parser.add_argument(
+        "--no-gap", action="store_true", help="leave no day out: the audit then finds nothing missing"
     )
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -207,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
         DEMO_DIR / "warehouse.db", months=args.months, orders_per_month=args.orders_per_month
     )
     months = [month.start for month in warehouse.months]
+    left_out = None if args.no_gap else day_to_leave_out(months)
+    gap = valid_orders_on(DEMO_DIR / "warehouse.db", left_out) if left_out else set()
+    if left_out:
+        print(
+            f"Demo only: {left_out} is left out of its month's run ({len(gap)} valid orders), "
+            "for the audit to find"
+        )
     with EmulatorServer(DEMO_DIR / "emulator", orders_per_second=500) as emulator:
         print(f"Voucherify emulator listening on {emulator.url}")
         env = {
@@ -219,18 +243,23 @@ def main(argv: list[str] | None = None) -> int:
                 start=months[0],
                 # dag.test() names a run by its interval's end; the last one must not pass end_date.
                 end=next_month(months[-1]),
+                leave_out_day=left_out,
             ),
         }
         print("Preparing Airflow's metadata database in .demo/airflow (a minute on a new machine)")
         prepare_airflow(env)
         os.environ.update(env)
+        results: list[dict[str, Any]] = []
+        audit = None
         try:
             results = run_months(months)
+            audit = run_audit(months[0], months[-1], DEMO_DIR / "staging")
         except Exception as exc:  # the summary below still tells which months ran
             print(f"The demo stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
-            results = []
         stats = emulator.stats()
-    ok = print_summary(warehouse, results, time.monotonic() - started)
+    ok = print_summary(warehouse, results, time.monotonic() - started, left_out=len(gap))
+    ok = audit is not None and print_audit(audit, left_out, gap) and ok
+    print("PASSED" if ok else "FAILED: see the task logs above")
     print(f"Emulator: {json.dumps(stats)[:300]}")
     if not args.keep:
         shutil.rmtree(DEMO_DIR / "emulator", ignore_errors=True)

@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_voucherify.example.periods import BACKFILL_DONE
+
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(path for path in DAGS.glob("*.py") if not path.name.startswith("_"))
+IMPORTING_DAG_FILES = [DAGS / "voucherify_import_file.py", DAGS / "voucherify_orders_backfill.py"]
 
 # Run in a fresh interpreter: Airflow and the provider are imported first (their own start-up may
 # open the metadata DB), then an audit hook turns any connection into an error while the DAG
@@ -35,8 +38,12 @@ print(json.dumps(sorted(name for name, value in vars(module).items() if not name
 """
 
 
-def test_the_dags_folder_holds_the_two_examples() -> None:
-    assert [path.name for path in DAG_FILES] == ["voucherify_import_file.py", "voucherify_orders_backfill.py"]
+def test_the_dags_folder_holds_the_three_examples() -> None:
+    assert [path.name for path in DAG_FILES] == [
+        "voucherify_import_file.py",
+        "voucherify_orders_audit.py",
+        "voucherify_orders_backfill.py",
+    ]
 
 
 def test_every_dag_file_imports_with_no_errors(airflow_db: Path) -> None:
@@ -44,7 +51,11 @@ def test_every_dag_file_imports_with_no_errors(airflow_db: Path) -> None:
 
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) >= {"voucherify_orders_backfill", "voucherify_import_file"}
+    assert set(bag.dag_ids) >= {
+        "voucherify_orders_backfill",
+        "voucherify_import_file",
+        "voucherify_orders_audit",
+    }
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda path: path.name)
@@ -100,7 +111,24 @@ def test_the_backfill_runs_monthly_with_catchup_and_one_import_at_a_time(airflow
         "wait_for_import",
         "reconcile",
         "verify",
+        "hand_over_to_audit",
     ]
+    # The last month's run starts the audit: the asset the audit DAG is scheduled on.
+    assert [outlet.name for outlet in dag.get_task("hand_over_to_audit").outlets] == [BACKFILL_DONE]
+
+
+def test_the_audit_runs_after_the_backfill_and_compares_every_order_by_export(airflow_db: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "voucherify_orders_audit.py")).get_dag("voucherify_orders_audit")
+    assert [asset.name for asset in dag.timetable.asset_condition.objects] == [BACKFILL_DONE]
+    assert [t.task_id for t in dag.topological_sort()] == ["backfill_finished", "extract_period", "audit"]
+    audit = dag.get_task("audit")
+    assert (audit.method, audit.async_action_ids, audit.deferrable) == ("export", None, True)
+    assert "missing_orders_path" in audit.template_fields
+    # Waits for the other months rescheduled, never sooner than Airflow can safely resume a task.
+    wait = dag.get_task("backfill_finished")
+    assert (wait.mode, wait.poke_interval >= 60) == ("reschedule", True)
 
 
 def test_the_one_off_dag_asks_for_a_file_and_waits_deferred(airflow_db: Path) -> None:
@@ -124,7 +152,7 @@ def assert_one_import_at_a_time_without_a_pool(dag: Any) -> None:
     }
 
 
-@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda path: path.name)
+@pytest.mark.parametrize("dag_file", IMPORTING_DAG_FILES, ids=lambda path: path.name)
 def test_a_pool_named_in_the_environment_is_used(
     airflow_db: Path, dag_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

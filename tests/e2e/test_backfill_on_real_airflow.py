@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
-from scripts.demo import DAG_ID, POOL, airflow_env
+from scripts.demo import DAG_ID
 from scripts.sample_warehouse import Warehouse, build_sqlite
 from tests.e2e.airflow_cluster import AirflowCluster
+from tests.e2e.backfill_cluster import example_dags_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -42,25 +43,11 @@ def slow_emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def cluster(tmp_path: Path, warehouse: Warehouse, slow_emulator: EmulatorServer) -> Iterator[AirflowCluster]:
-    env = airflow_env(
-        tmp_path / "airflow",
-        warehouse_conn=json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}),
-        voucherify_conn=slow_emulator.conn_json,
-        staging=tmp_path / "staging",
-        start=date(2024, 1, 1),
-        end=date(2024, 2, 29),  # catchup makes exactly two runs: January and February
-        poll_interval=1.0,
-        sample_size=10,
-    )
-    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
-    airflow = AirflowCluster(tmp_path / "airflow", env)
-    airflow.migrate()
-    airflow.cli("pools", "set", POOL, "1", "Voucherify order imports")
-    airflow.start()
-    try:
+    # Catchup makes exactly two runs: January and February.
+    with example_dags_cluster(
+        tmp_path, slow_emulator.conn_json, start=date(2024, 1, 1), end=date(2024, 2, 29), sample_size=10
+    ) as airflow:
         yield airflow
-    finally:
-        airflow.stop()
 
 
 def stored_source_ids(server: EmulatorServer) -> set[str]:

@@ -24,9 +24,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
-from scripts.demo import DAG_ID, POOL, airflow_env
+from scripts.demo import DAG_ID
 from scripts.sample_warehouse import Warehouse, build_sqlite
 from tests.e2e.airflow_cluster import AirflowCluster
+from tests.e2e.backfill_cluster import example_dags_cluster
 from tests.e2e.test_backfill_on_real_airflow import stored_source_ids, valid_source_ids
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -50,25 +51,10 @@ def sandbox(tmp_path: Path) -> Iterator[EmulatorServer]:
 def cluster(tmp_path: Path, warehouse: Warehouse, sandbox: EmulatorServer) -> Iterator[AirflowCluster]:
     # The hook sleeps at most an emulated minute on a 429: a bulk window defers the task instead.
     conn = {**json.loads(sandbox.conn_json), "extra": {"max_rate_limit_wait": 60 / SCALE}}
-    env = airflow_env(
-        tmp_path / "airflow",
-        warehouse_conn=json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}),
-        voucherify_conn=json.dumps(conn),
-        staging=tmp_path / "staging",
-        start=date(2024, 1, 1),
-        end=date(2024, 2, 29),
-        poll_interval=1.0,
-        sample_size=5,
-    )
-    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
-    airflow = AirflowCluster(tmp_path / "airflow", env)
-    airflow.migrate()
-    airflow.cli("pools", "set", POOL, "1", "Voucherify order imports")
-    airflow.start()
-    try:
+    with example_dags_cluster(
+        tmp_path, json.dumps(conn), start=date(2024, 1, 1), end=date(2024, 2, 29), sample_size=5
+    ) as airflow:
         yield airflow
-    finally:
-        airflow.stop()
 
 
 def test_import_defers_on_a_bulk_limit_and_finishes_after_the_window(

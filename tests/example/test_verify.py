@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from airflow_provider_voucherify.example.verify import VerificationError, check_counts, count_orders
+from tests.example.sqlite_hook import SqliteHook
 
 RECONCILED = {"sent": 9, "done": 8, "failed": 1, "invalid": 2, "sampled": 5, "matched": 5, "mismatches": 0}
 
@@ -33,16 +33,6 @@ def test_a_month_whose_orders_were_all_rejected_adds_up() -> None:
     nothing_sent = {"done": 0, "failed": 0, "invalid": 4, "sampled": 0, "matched": 0}
 
     assert check_counts(4, nothing_sent)["rejected"] == 4
-
-
-class SqliteHook:
-    placeholder = "?"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def get_conn(self) -> Any:
-        return sqlite3.connect(self.path)
 
 
 def test_count_orders_reads_the_single_number(tmp_path: Path) -> None:
