@@ -7,6 +7,36 @@ DIST := .venv-distributed
 OPENLINEAGE := .venv-openlineage
 PY := $(VENV)/bin/python
 
+# ---- The version matrix: Python 3.10 to 3.13 x the newest patch of each supported Airflow minor ----
+# Users install Airflow against its constraints file (one per release and Python version, frozen
+# when the release is made: see README, Install). This machine cannot download them, so `make pins`
+# compiles the project's stand-ins, one file per cell in requirements/cells/, and each cell's
+# environment installs against its file, never unconstrained.
+MATRIX_PYTHONS := 3.10 3.11 3.12 3.13
+MATRIX_AIRFLOWS := 3.1.8 3.2.2 3.3.2
+# The day after each release was uploaded to PyPI: its cells resolve as of then (uv --exclude-newer),
+# as its constraints file did, so a rerun of `make pins` writes the same pins (and Airflow 3.1 does
+# not meet today's newest dependencies, which it was never released with).
+RELEASED_3.1.8 := 2026-03-12
+RELEASED_3.2.2 := 2026-05-30
+RELEASED_3.3.2 := 2026-09-18
+# The newest Airflow pre-release on the index (it needs Python 3.11 or newer): its job reports, and
+# never fails the build.
+PRERELEASE_CELL := py3.13-af3.4.0b2
+RELEASED_3.4.0b2 := 2026-10-21
+# The corners: the lowest Python with the lowest Airflow (3.1.0 and the lowest declared dependency
+# versions: requirements/test-lowest.txt, plus Python 3.10's backports), the highest with the highest.
+LOWEST_CELL := py3.10-af3.1.0
+HIGHEST_CELL := py3.13-af3.3.2
+# The main environment (.venv): Python 3.11 and requirements/test-latest.txt, today's newest.
+MAIN_CELL := py3.11-af3.3.2-main
+CELLS := $(foreach airflow,$(MATRIX_AIRFLOWS),$(foreach python,$(MATRIX_PYTHONS),py$(python)-af$(airflow)))
+MATRIX_CELLS := $(LOWEST_CELL) $(CELLS) $(PRERELEASE_CELL)
+MATRIX_DIR := .venv-cells
+MATRIX_ENVS := $(foreach cell,$(MATRIX_CELLS),$(MATRIX_DIR)/$(cell)/.installed)
+MATRIX_OUT := .test-output/matrix
+UV := $(VENV)/bin/uv
+
 # Byte-compile an environment's installed packages (once: compileall skips what is up to date).
 # Where PYTHONDONTWRITEBYTECODE is set (this machine and CI set it) Python never caches bytecode,
 # so every process of the suites (xdist workers, emulators, Airflow's CLI and components) would
@@ -159,36 +189,7 @@ browser:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-# ---- The version matrix: Python 3.10 to 3.13 x the newest patch of each supported Airflow minor ----
-# Users install Airflow against its constraints file (one per release and Python version, frozen
-# when the release is made: see README, Install). This machine cannot download them, so `make pins`
-# compiles the project's stand-ins, one file per cell in requirements/cells/, and each cell's
-# environment installs against its file, never unconstrained.
-MATRIX_PYTHONS := 3.10 3.11 3.12 3.13
-MATRIX_AIRFLOWS := 3.1.8 3.2.2 3.3.2
-# The day after each release was uploaded to PyPI: its cells resolve as of then (uv --exclude-newer),
-# as its constraints file did, so a rerun of `make pins` writes the same pins (and Airflow 3.1 does
-# not meet today's newest dependencies, which it was never released with).
-RELEASED_3.1.8 := 2026-03-12
-RELEASED_3.2.2 := 2026-05-30
-RELEASED_3.3.2 := 2026-09-18
-# The newest Airflow pre-release on the index (it needs Python 3.11 or newer): its job reports, and
-# never fails the build.
-PRERELEASE_CELL := py3.13-af3.4.0b2
-RELEASED_3.4.0b2 := 2026-10-21
-# The corners: the lowest Python with the lowest Airflow (3.1.0 and the lowest declared dependency
-# versions: requirements/test-lowest.txt, plus Python 3.10's backports), the highest with the highest.
-LOWEST_CELL := py3.10-af3.1.0
-HIGHEST_CELL := py3.13-af3.3.2
-# The main environment (.venv): Python 3.11 and requirements/test-latest.txt, today's newest.
-MAIN_CELL := py3.11-af3.3.2-main
-CELLS := $(foreach airflow,$(MATRIX_AIRFLOWS),$(foreach python,$(MATRIX_PYTHONS),py$(python)-af$(airflow)))
-MATRIX_CELLS := $(LOWEST_CELL) $(CELLS) $(PRERELEASE_CELL)
-MATRIX_DIR := .venv-cells
-MATRIX_ENVS := $(foreach cell,$(MATRIX_CELLS),$(MATRIX_DIR)/$(cell)/.installed)
-MATRIX_OUT := .test-output/matrix
-UV := $(VENV)/bin/uv
-
+# ---- The version matrix (its cells are defined at the top of this file) ----
 # The tiers (tests/tiers.py) each cell runs: `pure` everywhere (no Airflow database, no server);
 # the corners add the `emulator` tier, and the lowest the `airflow` tier too (Airflow runs the tasks).
 TIERS_$(LOWEST_CELL) := pure or emulator or airflow

@@ -49,7 +49,10 @@ modules = [package.__name__]
 for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
     importlib.import_module(info.name)
     modules.append(info.name)
-from airflow.dag_processing.dagbag import DagBag
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 3.1
+    from airflow.models.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1])
 print(json.dumps({"modules": modules, "dags": sorted(bag.dag_ids),
                   "import_errors": {k: v[-500:] for k, v in bag.import_errors.items()},
@@ -160,10 +163,12 @@ def fresh_env(name: str, python: str) -> dict[str, str]:
     home = OUT / f"{name}-airflow-home"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
+    # The user's environment (proxies, certificates), but none of Airflow's settings.
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
     return {
+        **inherited,
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         "VIRTUAL_ENV": str(venv),
-        "HOME": os.environ.get("HOME", str(home)),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
@@ -195,7 +200,9 @@ def check_installed(env: dict[str, str], cell: str) -> None:
     venv = Path(env["VIRTUAL_ENV"])
     python = str(venv / "bin" / "python")
     check_listed(env)
-    link = json.loads(run(python, "-c", DOCS_LINK, env=env, cwd=OUT).strip().splitlines()[-1])
+    # Airflow 3.1 keeps the space after the comma of METADATA's `Project-URL: Documentation, <url>`
+    # (an href, which browsers trim).
+    link = json.loads(run(python, "-c", DOCS_LINK, env=env, cwd=OUT).strip().splitlines()[-1]).strip()
     site = site_url()
     check(link == site, f"the Providers page links to {link!r}, the docs are published at {site!r}")
     run_quickstart(env, cell)
