@@ -55,12 +55,14 @@ import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, BaseHook, CronDataIntervalTimetable, ObjectStoragePath, Param, task
+from airflow.sdk import DAG, BaseHook, ObjectStoragePath, Param, task
 
 try:
+    from airflow.sdk import CronDataIntervalTimetable
     from airflow.sdk.exceptions import AirflowSkipException
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowSkipException
+    from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from airflow_provider_voucherify.operators.reconcile_orders import ReconcileOrdersOperator
