@@ -194,12 +194,10 @@ browser:
 # the corners add the `emulator` tier, and the lowest the `airflow` tier too (Airflow runs the tasks).
 TIERS_$(LOWEST_CELL) := pure or emulator or airflow
 TIERS_$(HIGHEST_CELL) := pure or emulator
-TIERS_$(PRERELEASE_CELL) := pure or emulator
 tiers_of = $(or $(TIERS_$(1)),pure)
-# The other cells leave out the `exhaustive` tests (thousands of generated examples or trials, half
-# a cell's time): the corners and the main cell run them. No cell collects the directories that
-# hold only the `process` tier.
-matrix_filter = $(if $(TIERS_$(1)),,and not exhaustive)
+# The cells leave out the `exhaustive` tests (thousands of generated examples or trials, half a
+# pure cell's time): the main cell runs them. No cell collects the directories that hold only the
+# `process` tier.
 MATRIX_IGNORE := $(foreach dir,openlineage e2e faults ui distributed benchmarks,--ignore=tests/$(dir))
 
 # A cell's parts: py3.10-af3.1.8 -> 3.10, 3.1.8.
@@ -229,7 +227,7 @@ $(MATRIX_DIR)/%/.installed: requirements/cells/%.txt pyproject.toml $(VENV)/.ins
 
 # One cell's tests, in one process (the cells run side by side under `make -j`).
 matrix-%: $(MATRIX_DIR)/%/.installed
-	$(call table_row,$*,$(call tiers_of,$*),$(if $(filter $(PRERELEASE_CELL),$*),report,fail),$(MATRIX_DIR)/$*/bin/python -m pytest -q -m "($(call tiers_of,$*)) and not bench $(call matrix_filter,$*)" $(MATRIX_IGNORE))
+	$(call table_row,$*,$(call tiers_of,$*),$(if $(filter $(PRERELEASE_CELL),$*),report,fail),$(MATRIX_DIR)/$*/bin/python -m pytest -q -m "($(call tiers_of,$*)) and not bench and not exhaustive" $(MATRIX_IGNORE))
 
 matrix: $(addprefix matrix-,$(MATRIX_CELLS))
 
