@@ -3,11 +3,39 @@
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 VENV := .venv
-LOWEST := .venv-lowest
 DIST := .venv-distributed
-AF32 := .venv-3.2
 OPENLINEAGE := .venv-openlineage
 PY := $(VENV)/bin/python
+
+# ---- The version matrix: Python 3.10 to 3.13 x the newest patch of each supported Airflow minor ----
+# Users install Airflow against its constraints file (one per release and Python version, frozen
+# when the release is made: see README, Install). This machine cannot download them, so `make pins`
+# compiles the project's stand-ins, one file per cell in requirements/cells/, and each cell's
+# environment installs against its file, never unconstrained.
+MATRIX_PYTHONS := 3.10 3.11 3.12 3.13
+MATRIX_AIRFLOWS := 3.1.8 3.2.2 3.3.2
+# The day after each release was uploaded to PyPI: its cells resolve as of then (uv --exclude-newer),
+# as its constraints file did, so a rerun of `make pins` writes the same pins (and Airflow 3.1 does
+# not meet today's newest dependencies, which it was never released with).
+RELEASED_3.1.8 := 2026-03-12
+RELEASED_3.2.2 := 2026-05-30
+RELEASED_3.3.2 := 2026-09-18
+# The newest Airflow pre-release on the index (it needs Python 3.11 or newer): its job reports, and
+# never fails the build.
+PRERELEASE_CELL := py3.13-af3.4.0b2
+RELEASED_3.4.0b2 := 2026-10-21
+# The corners: the lowest Python with the lowest Airflow (3.1.0 and the lowest declared dependency
+# versions: requirements/test-lowest.txt, plus Python 3.10's backports), the highest with the highest.
+LOWEST_CELL := py3.10-af3.1.0
+HIGHEST_CELL := py3.13-af3.3.2
+# The main environment (.venv): Python 3.11 and requirements/test-latest.txt, today's newest.
+MAIN_CELL := py3.11-af3.3.2-main
+CELLS := $(foreach airflow,$(MATRIX_AIRFLOWS),$(foreach python,$(MATRIX_PYTHONS),py$(python)-af$(airflow)))
+MATRIX_CELLS := $(LOWEST_CELL) $(CELLS) $(PRERELEASE_CELL)
+MATRIX_DIR := .venv-cells
+MATRIX_ENVS := $(foreach cell,$(MATRIX_CELLS),$(MATRIX_DIR)/$(cell)/.installed)
+MATRIX_OUT := .test-output/matrix
+UV := $(VENV)/bin/uv
 
 # Byte-compile an environment's installed packages (once: compileall skips what is up to date).
 # Where PYTHONDONTWRITEBYTECODE is set (this machine and CI set it) Python never caches bytecode,
@@ -15,7 +43,7 @@ PY := $(VENV)/bin/python
 # compile Airflow's modules again: about 4 s of CPU each, measured 7.5 s -> 3.6 s per import.
 compile_env = $(1) -m compileall -q -j 0 "$$($(1) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null
 
-.PHONY: demo test check check-tests setup system-packages lint typecheck unit-lowest unit-3.2 pytest openlineage distributed bench clean postgresql redis browser release-check docs docs-build docs-publish
+.PHONY: demo test check check-tests setup system-packages lint typecheck pytest openlineage distributed bench clean postgresql redis browser release-check docs docs-build docs-publish pins matrix matrix-table
 
 $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,13 +51,6 @@ $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/test-latest.txt
 	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
 	$(call compile_env,$(PY))
-	touch $@
-
-$(LOWEST)/.installed: requirements/test-lowest.txt pyproject.toml $(VENV)/.installed
-	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
-	$(VENV)/bin/uv pip install -q --python $(LOWEST)/bin/python -r requirements/test-lowest.txt
-	$(VENV)/bin/uv pip install -q --python $(LOWEST)/bin/python --no-deps -e .
-	$(call compile_env,$(LOWEST)/bin/python)
 	touch $@
 
 # The distributed test's own venv: test-latest plus the Celery and Amazon providers and moto,
@@ -73,9 +94,12 @@ demo: $(VENV)/.installed
 # the independent steps run three at a time, the longest first: most of their time is spent
 # waiting on servers (emulators, Airflow components), not on the 2 cores. Each step's output is
 # printed when it ends.
-SUITES := pytest distributed unit-lowest unit-3.2 release-check openlineage
+# Every suite runs even when one fails (-k), so the matrix's table at the end is complete.
+SUITES := pytest distributed matrix release-check openlineage
 test: setup
-	$(MAKE) -j3 --output-sync=target lint typecheck $(SUITES) docs-build
+	rm -rf $(MATRIX_OUT)
+	$(MAKE) -j3 -k --output-sync=target lint typecheck $(SUITES) docs-build; status=$$?; \
+		$(MAKE) -s matrix-table; exit $$status
 
 # The quick loop while working: ruff, mypy and the `pure` and `emulator` tiers of the main
 # environment (no Airflow task run, no process of its own: tests/tiers.py), all at once.
@@ -93,8 +117,8 @@ XDIST ?= -n 2
 # in 311 s of wall time at -n 2), so twice the workers of the cores keep both cores busy.
 CHECK_XDIST ?= -n 4
 
-setup: $(VENV)/.installed $(VENV)/.release $(VENV)/.browser $(VENV)/.docs $(LOWEST)/.installed \
-		$(AF32)/.installed $(OPENLINEAGE)/.installed $(DIST)/.installed system-packages
+setup: $(VENV)/.installed $(VENV)/.release $(VENV)/.browser $(VENV)/.docs $(MATRIX_ENVS) \
+		$(OPENLINEAGE)/.installed $(DIST)/.installed system-packages
 
 # Debian's packages the tests start themselves: PostgreSQL (warehouse and Airflow metadata DB), Redis
 # (Celery broker), Chromium and its driver (the UI test). One apt-get for whatever is missing.
@@ -108,10 +132,12 @@ system-packages:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 
-# Build the sdist and the wheel, twine-check them, install the wheel with its extras into a fresh
-# environment with only Airflow, and check the provider, its modules, the emulator and the DAGs there.
+# Build the sdist and the wheel, twine-check them, and follow the README's install commands in fresh
+# environments on the lowest and the highest Python (a cell's pins for the constraints URL): the
+# provider is listed, the quickstart DAG runs against the emulator, every module imports.
+RELEASE_CELLS = py3.10-af3.1.8 $(HIGHEST_CELL)
 release-check: $(VENV)/.release
-	$(PY) -m scripts.check_release
+	$(PY) -m scripts.check_release $(foreach cell,$(RELEASE_CELLS),$(cell)=$(call interpreter,$(call cell_python,$(cell))))
 
 # The documentation site: `make docs` serves it on http://127.0.0.1:8001, `make docs-build`
 # builds it into site/ with every warning an error.
@@ -134,8 +160,9 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy airflow_provider_voucherify
 
+# The main cell (Python 3.11, requirements/test-latest.txt): every tier.
 pytest: $(VENV)/.installed $(VENV)/.browser postgresql browser
-	$(PY) -m pytest $(XDIST) -m "not bench and not distributed" --ignore=tests/openlineage
+	$(call table_row,$(MAIN_CELL),everything,fail,$(PY) -m pytest $(XDIST) -m "not bench and not distributed" --ignore=tests/openlineage)
 
 openlineage: $(OPENLINEAGE)/.installed
 	$(OPENLINEAGE)/bin/python -m pytest -m "not bench" tests/openlineage
@@ -165,31 +192,88 @@ browser:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-# The unit tests again on the lowest Airflow release we declare (pyproject: apache-airflow>=3.1.0):
-# the tiers whose outcome depends on Airflow's version, `pure` (the package's code in-process) and
-# `airflow` (Airflow runs the tasks); the `emulator` tier (our code against the emulator over HTTP,
-# no Airflow task run) runs on the main environment only.
-UNIT_TIERS := (pure or airflow) and not bench and not e2e and not postgres
-UNIT_TESTS := tests/hooks tests/test_models.py tests/test_provider_info.py tests/test_error_policy.py tests/test_dates.py \
-	tests/operators tests/sensors tests/triggers tests/example tests/reconcile tests/importing tests/waiting
+# ---- The version matrix (its cells are defined at the top of this file) ----
+# The tiers (tests/tiers.py) each cell runs: `pure` everywhere (no Airflow database, no server);
+# the corners add the `emulator` tier, and the lowest the `airflow` tier too (Airflow runs the tasks).
+TIERS_$(LOWEST_CELL) := pure or emulator or airflow
+TIERS_$(HIGHEST_CELL) := pure or emulator
+tiers_of = $(or $(TIERS_$(1)),pure)
+# The cells leave out the `exhaustive` tests (thousands of generated examples or trials, half a
+# pure cell's time): the main cell runs them. No cell collects the directories that hold only the
+# `process` tier.
+MATRIX_IGNORE := $(foreach dir,openlineage e2e faults ui distributed benchmarks,--ignore=tests/$(dir))
 
-unit-lowest: $(LOWEST)/.installed
-	$(LOWEST)/bin/python -m pytest $(XDIST) -m "$(UNIT_TIERS)" $(UNIT_TESTS)
+# A cell's parts: py3.10-af3.1.8 -> 3.10, 3.1.8.
+cell_python = $(patsubst py%,%,$(word 1,$(subst -, ,$(1))))
+cell_airflow = $(patsubst af%,%,$(word 2,$(subst -, ,$(1))))
+# The interpreter of a Python version: PYTHON_3.10=... if given, else pyenv's, else python3.10 on PATH.
+interpreter = $(or $(PYTHON_$(1)),$(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)) python$(1)))
 
-# The unit tests on Airflow 3.2.0 too: the first release whose connection form comes from the
-# declared fields (conn-fields), between the lowest (3.1.0) and the newest (3.3.2).
-$(AF32)/.installed: requirements/test-3.2.txt pyproject.toml $(VENV)/.installed
-	test -x $(AF32)/bin/python || $(PYTHON) -m venv $(AF32)
-	$(VENV)/bin/uv pip install -q --python $(AF32)/bin/python -r requirements/test-3.2.txt
-	$(VENV)/bin/uv pip install -q --python $(AF32)/bin/python --no-deps -e .
-	$(call compile_env,$(AF32)/bin/python)
+# $(call table_row,<cell>,<tiers>,<fail|report>,<command>): run the command, then write the cell's
+# row of the table `make test` ends with; `report` rows never fail the build.
+define table_row
+@mkdir -p $(MATRIX_OUT)
+@echo '$(4)'
+@if $(4); then result=passed; else result=failed; fi; \
+	printf '| %s | %s | %s | %s |\n' $(call cell_python,$(1)) $(call cell_airflow,$(1)) "$(2)" \
+		"$$result$(if $(filter report,$(3)), (reported))" > $(MATRIX_OUT)/$(1).md; \
+	$(if $(filter report,$(3)),true,test $$result = passed)
+endef
+
+# A cell's environment: a fresh venv on its Python, the package (editable) with its test tools
+# installed against the cell's pins, from uv's cache once it is warm. No byte-compiling: a cell runs
+# one process.
+$(MATRIX_DIR)/%/.installed: requirements/cells/%.txt pyproject.toml $(VENV)/.installed
+	$(UV) venv -q --clear --python $(call interpreter,$(call cell_python,$*)) $(MATRIX_DIR)/$*
+	$(UV) pip install -q --python $(MATRIX_DIR)/$*/bin/python -c $< -e ".[testing]" --group pyproject.toml:dev
 	touch $@
 
-unit-3.2: $(AF32)/.installed
-	$(AF32)/bin/python -m pytest $(XDIST) -m "$(UNIT_TIERS)" $(UNIT_TESTS)
+# One cell's tests, in one process (the cells run side by side under `make -j`).
+matrix-%: $(MATRIX_DIR)/%/.installed
+	$(call table_row,$*,$(call tiers_of,$*),$(if $(filter $(PRERELEASE_CELL),$*),report,fail),$(MATRIX_DIR)/$*/bin/python -m pytest -q -m "($(call tiers_of,$*)) and not bench and not exhaustive" $(MATRIX_IGNORE))
+
+matrix: $(addprefix matrix-,$(MATRIX_CELLS))
+
+# The table of every cell that `make test` ends with (rows from $(MATRIX_OUT)).
+matrix-table:
+	@echo "| Python | Airflow | tiers | result |"
+	@echo "|---|---|---|---|"
+	@for cell in $(MAIN_CELL) $(MATRIX_CELLS); do \
+		cat $(MATRIX_OUT)/$$cell.md 2>/dev/null || echo "| $$cell | | | not run |"; done
+
+# Recompile every pinned requirements file. The cells: one per Python and Airflow release, with the
+# package's extras and the test tools (a constraints file lists more than one install takes).
+# requirements/test-latest.txt: today's index (what a fresh install resolves now), and the files
+# compiled against it. The lowest corner keeps requirements/test-lowest.txt's pins.
+pins: $(VENV)/.installed $(addprefix pins-,$(CELLS) $(PRERELEASE_CELL)) pins-lowest pins-latest
+
+pins-py%:
+	echo "apache-airflow==$(call cell_airflow,py$*)" | $(UV) pip compile -q --upgrade pyproject.toml - \
+		--extra testing --extra openlineage --group pyproject.toml:dev \
+		--python-version $(call cell_python,py$*) --exclude-newer $(RELEASED_$(call cell_airflow,py$*)) \
+		$(if $(filter $(PRERELEASE_CELL),py$*),--prerelease allow) \
+		--custom-compile-command "make pins" -o requirements/cells/py$*.txt
+
+pins-lowest:
+	$(UV) pip compile -q requirements/test-lowest.txt --python-version $(call cell_python,$(LOWEST_CELL)) \
+		--custom-compile-command "make pins" -o requirements/cells/$(LOWEST_CELL).txt
+
+pins-latest:
+	echo "apache-airflow==$(call cell_airflow,$(MAIN_CELL))" | $(UV) pip compile -q --upgrade pyproject.toml - \
+		--extra testing --group pyproject.toml:dev --group pyproject.toml:bench --python-version 3.11 \
+		--custom-compile-command "make pins" -o requirements/test-latest.txt
+	for group in release docs browser; do \
+		$(UV) pip compile -q --upgrade --group pyproject.toml:$$group -c requirements/test-latest.txt \
+			--python-version 3.11 --custom-compile-command "make pins" -o requirements/$$group.txt || exit 1; done
+	$(UV) pip compile -q --upgrade pyproject.toml --extra openlineage -c requirements/test-latest.txt \
+		--python-version 3.11 --custom-compile-command "make pins" -o requirements/openlineage.txt
+	@# botocore (the Amazon provider, moto) needs python-dateutil<3: requirements/distributed.txt pins its own.
+	grep -v '^python-dateutil==' requirements/test-latest.txt > $(VENV)/distributed-constraints.txt
+	$(UV) pip compile -q --upgrade requirements/distributed.in -c $(VENV)/distributed-constraints.txt \
+		--python-version 3.11 --custom-compile-command "make pins" -o requirements/distributed.txt
 
 bench: $(VENV)/.installed
 	$(PY) -m pytest -m bench -s -p no:randomly tests/benchmarks
 
 clean:
-	rm -rf $(VENV) $(LOWEST) $(AF32) $(OPENLINEAGE) $(DIST) .demo .airflow-test .release .site .test-output
+	rm -rf $(VENV) $(MATRIX_DIR) $(OPENLINEAGE) $(DIST) .demo .airflow-test .release .site .test-output

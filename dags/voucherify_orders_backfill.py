@@ -67,12 +67,14 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, Asset, BaseHook, CronDataIntervalTimetable, ObjectStoragePath, Param, task
+from airflow.sdk import DAG, Asset, BaseHook, ObjectStoragePath, Param, task
 
 try:
+    from airflow.sdk import CronDataIntervalTimetable
     from airflow.sdk.exceptions import AirflowSkipException
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowSkipException
+    from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_voucherify.example.periods import BACKFILL_DONE, month_start, parts
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator

@@ -103,7 +103,13 @@ def run_months(months: list[date], conf: dict[str, Any] | None = None) -> list[d
 
     :param conf: the runs' params (``{"dry_run": True}``...)
     """
-    from airflow.dag_processing.dagbag import DagBag  # after the environment: reads AIRFLOW_HOME
+    # After the environment: it reads AIRFLOW_HOME.
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    try:
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag, sync_bag_to_db
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -113,6 +119,9 @@ def run_months(months: list[date], conf: dict[str, Any] | None = None) -> list[d
     bag = DagBag(dag_folder=str(ROOT / "dags" / f"{DAG_ID}.py"))
     if bag.import_errors:
         raise RuntimeError(f"the DAG does not import: {bag.import_errors}")
+    # dag.test() on Airflow 3.1 runs only a DAG the metadata DB holds serialized.
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(bag, "dags-folder", None)
     dag = bag.get_dag(DAG_ID)
     results = []
     for month in months:

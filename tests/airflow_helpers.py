@@ -25,15 +25,20 @@ def register_dag(dag: Any) -> None:
     """Make the metadata DB know a DAG defined in a test: ``dag.test()`` runs only those."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 
-    try:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow < 3.2
-        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
-
+    dagbag = dagbag_module()
     DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder="/dev/null", collect_dags=False)
+    bag = dagbag.DagBag(dag_folder="/dev/null", collect_dags=False)
     bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
+    dagbag.sync_bag_to_db(bag, "dags-folder", None)
+
+
+def dagbag_module() -> Any:
+    """Airflow's module of ``DagBag`` and ``sync_bag_to_db``, which moved in 3.2."""
+    try:
+        from airflow.dag_processing import dagbag
+    except ImportError:  # Airflow < 3.2
+        from airflow.models import dagbag  # type: ignore[no-redef]
+    return dagbag
 
 
 def run_test_dag(dag: Any) -> Any:

@@ -11,7 +11,8 @@
   hook tests' scripted server does).
 
 The first that applies wins, in that order. ``make check`` runs ``pure`` and ``emulator``; the
-older Airflow environments run ``pure`` and ``airflow``.
+version matrix of ``make test`` runs ``pure`` on every cell, ``emulator`` on its corners and
+``airflow`` on the lowest (the Makefile's ``TIERS_<cell>``).
 
 A guard checks the tier while each test sets up and runs: a ``pure`` test that starts any
 process, or an ``emulator`` test that starts one other than the emulator, fails with a message

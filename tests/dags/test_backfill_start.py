@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.airflow_helpers import dagbag_module
+
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "voucherify_orders_backfill.py"
 
 
 def first_interval(monkeypatch: pytest.MonkeyPatch, start: str) -> tuple[datetime, datetime]:
     """The data interval of the DAG's first scheduled run, as the scheduler computes it."""
-    from airflow.dag_processing.dagbag import DagBag
+    DagBag = dagbag_module().DagBag
     from airflow.timetables.base import TimeRestriction
     from airflow.timetables.interval import CronDataIntervalTimetable
 

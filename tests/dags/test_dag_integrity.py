@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_voucherify.example.periods import BACKFILL_DONE
+from tests.airflow_helpers import dagbag_module
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(path for path in DAGS.glob("*.py") if not path.name.startswith("_"))
@@ -47,7 +48,7 @@ def test_the_dags_folder_holds_the_three_examples() -> None:
 
 
 def test_every_dag_file_imports_with_no_errors(airflow_db: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    DagBag = dagbag_module().DagBag
 
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
@@ -88,7 +89,7 @@ def _parse(dag_file: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_backfill_runs_monthly_with_catchup_and_one_import_at_a_time(airflow_db: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    DagBag = dagbag_module().DagBag
 
     dag = DagBag(dag_folder=str(DAGS / "voucherify_orders_backfill.py")).get_dag("voucherify_orders_backfill")
     assert dag.catchup is True
@@ -132,7 +133,7 @@ def test_the_audit_runs_after_the_backfill_and_compares_every_order_by_export(ai
 
 
 def test_the_one_off_dag_asks_for_a_file_and_waits_deferred(airflow_db: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    DagBag = dagbag_module().DagBag
 
     dag = DagBag(dag_folder=str(DAGS / "voucherify_import_file.py")).get_dag("voucherify_import_file")
     assert type(dag.timetable).__name__ == "NullTimetable"
@@ -156,7 +157,7 @@ def assert_one_import_at_a_time_without_a_pool(dag: Any) -> None:
 def test_a_pool_named_in_the_environment_is_used(
     airflow_db: Path, dag_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    DagBag = dagbag_module().DagBag
 
     monkeypatch.setenv("VOUCHERIFY_IMPORT_POOL", "voucherify_imports")
     bag = DagBag(dag_folder=str(dag_file))

@@ -28,9 +28,23 @@ def test_the_extras_named_exist() -> None:
 
 
 def test_the_airflow_pinned_in_install_lines_is_the_tested_one() -> None:
-    pins = set(re.findall(r'pip install "apache-airflow==([^"]+)"', text_of_pages()))
+    text = text_of_pages()
+    pins = set(re.findall(r'pip install "apache-airflow==([^"$]+)"', text))
+    pins |= set(re.findall(r"^AIRFLOW_VERSION=(\S+)$", text, re.M))
     tested = re.search(
         r"^apache-airflow==(\S+)$", (ROOT / "requirements" / "test-latest.txt").read_text(), re.M
     )
     assert tested
     assert pins == {tested.group(1)}
+
+
+def test_every_install_of_airflow_is_against_its_constraints_file() -> None:
+    """As Airflow's documentation installs it: unconstrained, an older Airflow resolves today's
+    newest dependencies and may not even import."""
+    lines = re.findall(r"^pip install [^\n]*apache-airflow==[^\n]*$", text_of_pages(), re.M)
+    assert lines
+    unconstrained = [line for line in lines if " -c " not in line]
+    assert not unconstrained
+    urls = set(re.findall(r'^CONSTRAINTS="([^"]+)"$', text_of_pages(), re.M))
+    expected = "https://raw.githubusercontent.com/apache/airflow/constraints-${AIRFLOW_VERSION}"
+    assert urls == {f"{expected}/constraints-${{PYTHON_VERSION}}.txt"}

@@ -51,6 +51,7 @@ def _same(left: Any, right: Any) -> bool:
     return bool(left == right)
 
 
+@pytest.mark.exhaustive
 @settings(max_examples=400, deadline=None)
 @given(st.lists(values, min_size=1, max_size=5), dumps)
 def test_a_body_reads_and_writes_back_as_the_standard_library_would(documents: list[Any], dump: Any) -> None:

@@ -176,6 +176,7 @@ dumps = st.sampled_from(
 PATHS: dict[str, int] = {"fast": 0, "reference accepted": 0, "refused": 0}
 
 
+@pytest.mark.exhaustive
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies, dumps)
 def test_the_fast_path_answers_every_body_as_the_reference_does(body: Any, dump: Any) -> None:

@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from airflow_provider_voucherify.importing.pipeline import ImportRules
 from airflow_provider_voucherify.reconcile.sample import OrderSample, draw_sample
 from tests.operators.conftest import order_dict
@@ -27,6 +29,7 @@ def test_the_sample_holds_at_most_its_size_and_is_repeatable_by_seed() -> None:
     assert [o.source_id for o in again.orders] == [o.source_id for o in sample.orders]
 
 
+@pytest.mark.exhaustive
 def test_every_order_is_equally_likely_to_be_sampled() -> None:
     lines = records([order_dict(n) for n in range(20)])
     seen: Counter[str] = Counter()

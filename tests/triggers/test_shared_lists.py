@@ -186,7 +186,15 @@ def test_cancelling_one_trigger_mid_read_leaves_the_others_waiting(
     clients: list[httpx.AsyncClient] = []
 
     async def cancel_the_first(tasks: list[asyncio.Task[Verdict]]) -> None:
-        await until(lambda: len(reads.asked) >= 3 and reads.seen[0]._task is not None)
+        # The read's task opens the shared client once it runs (later than it is created, on a slow
+        # machine): wait for both (`until` fails the test if they never come).
+        await until(
+            lambda: (
+                len(reads.asked) >= 3
+                and reads.seen[0]._task is not None
+                and reads.seen[0].hook._async_client is not None
+            )
+        )
         coalescer = reads.seen[0]
         assert coalescer.hook._async_client is not None
         clients.append(coalescer.hook._async_client)
