@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-import re
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -172,17 +172,27 @@ def one_import_at_a_time(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "max_active_tis_per_dag": 1}
 
 
-# Whether the scheduler counts deferred task instances against max_active_tis_per_dag: from Airflow
-# 3.3 (apache/airflow#61769); 3.1 and 3.2.0 count running and queued ones only (#61700).
 AIRFLOW_VERSION = version("apache-airflow")
-DEFERRED_COUNT_AGAINST_LIMITS = tuple(int(n) for n in re.findall(r"\d+", AIRFLOW_VERSION)[:2]) >= (3, 3)
+
+
+@functools.cache
+def deferred_count_against_limits() -> bool:
+    """Whether this Airflow's scheduler counts deferred task instances against
+    ``max_active_tis_per_dag``: the fix of apache/airflow#61700 (#61769) brought
+    ``TaskInstance.get_num_active_task_instances`` (Airflow 3.3, and 3.2.2 by backport); 3.1 and
+    3.2.0 count running and queued ones only. Told by the method, not by the version number, and
+    asked when a task runs (the scheduler's models are not imported when a DAG is parsed).
+    """
+    from airflow.models.taskinstance import TaskInstance
+
+    return hasattr(TaskInstance, "get_num_active_task_instances")
 
 
 def worker_waits_why(max_active_tis_per_dag: int | None) -> str | None:
     """Why an import waits for a rate-limit window in the worker although deferrable, or ``None``
     when it may defer: limited to N at a time on an Airflow whose scheduler does not count a
     deferred task against that limit, a deferred import would let another run's import start."""
-    if max_active_tis_per_dag is None or DEFERRED_COUNT_AGAINST_LIMITS:
+    if max_active_tis_per_dag is None or deferred_count_against_limits():
         return None
     return (
         f"rate-limit windows are waited for in the worker, not deferred: on Airflow "

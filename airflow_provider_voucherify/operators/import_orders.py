@@ -90,8 +90,8 @@ class ImportOrdersOperator(BaseOperator):
     One import at a time: Voucherify runs one order import per project at a time, so unless told
     otherwise the task runs one instance at a time across all runs of its DAG
     (``max_active_tis_per_dag=1``, enforced by the scheduler, no pool to create): a run triggered
-    by hand for a month whose scheduled run is importing waits for it (before Airflow 3.3, where a
-    deferred task does not count, the import then waits for rate-limit windows in the worker).
+    by hand for a month whose scheduled run is importing waits for it (on Airflow 3.1 and 3.2.0,
+    which do not count a deferred task, the import then waits for rate-limit windows in the worker).
     Widen it with ``max_active_tis_per_dag=N`` (or ``None``); a one-slot pool shares the limit.
 
     XComs: ``return_value`` is the list of async action ids (one per batch); ``import_summary`` is

@@ -64,12 +64,15 @@ def test_the_limit_reaches_the_scheduler() -> None:
     assert restored.get_task("import_orders").max_active_tis_per_dag == 1
 
 
-def test_the_rule_knows_whether_this_airflow_counts_deferred_tasks_against_the_limit() -> None:
-    # The scheduler's count of a task's active instances took in deferred ones with this method.
-    from airflow.models.taskinstance import TaskInstance
-
-    counts_deferred = hasattr(TaskInstance, "get_num_active_task_instances")
-    assert counts_deferred == _task.DEFERRED_COUNT_AGAINST_LIMITS
+def test_the_rule_knows_what_the_airflow_releases_do() -> None:
+    # 3.3 counts deferred task instances against the limit (apache/airflow#61769); 3.1 does not.
+    released = tuple(int(part) for part in _task.AIRFLOW_VERSION.split(".")[:2])
+    if released >= (3, 3):
+        assert _task.deferred_count_against_limits()
+    if released < (3, 2):
+        assert not _task.deferred_count_against_limits()
+        assert "does not count against max_active_tis_per_dag=1" in str(_task.worker_waits_why(1))
+    assert _task.worker_waits_why(None) is None
 
 
 @pytest.mark.usefixtures("no_defer_floor")  # deferrals driven in-process
@@ -86,7 +89,7 @@ def test_a_limited_import_defers_only_where_a_deferred_one_still_holds_the_limit
     limit: int | None,
     defers: bool,
 ) -> None:
-    monkeypatch.setattr(_task, "DEFERRED_COUNT_AGAINST_LIMITS", counted)  # as that Airflow does
+    monkeypatch.setattr(_task, "deferred_count_against_limits", lambda: counted)  # as that Airflow does
     server.set_faults(bulk_calls_per_hour=3, retry_after_seconds=2)
     orders = [order_dict(n) for n in range(20)]  # 4 batches, the 4th refused for 2 s
     operator = ImportOrdersOperator(
