@@ -202,6 +202,10 @@ tiers_of = $(or $(TIERS_$(1)),pure)
 # pure cell's time): the main cell runs them. No cell collects the directories that hold only the
 # `process` tier.
 MATRIX_IGNORE := $(foreach dir,openlineage e2e faults ui distributed benchmarks,--ignore=tests/$(dir))
+# The lowest corner leaves out tests/dags too: the example DAGs' own tests were written for the
+# newest Airflow (its DagBag's module, its metadata); on 3.1 the release check parses the example
+# DAGs and runs the quickstart instead.
+MATRIX_IGNORE_$(LOWEST_CELL) := --ignore=tests/dags
 
 # A cell's parts: py3.10-af3.1.8 -> 3.10, 3.1.8.
 cell_python = $(patsubst py%,%,$(word 1,$(subst -, ,$(1))))
@@ -230,7 +234,7 @@ $(MATRIX_DIR)/%/.installed: requirements/cells/%.txt pyproject.toml $(VENV)/.ins
 
 # One cell's tests, in one process (the cells run side by side under `make -j`).
 matrix-%: $(MATRIX_DIR)/%/.installed
-	$(call table_row,$*,$(call tiers_of,$*),$(if $(filter $(PRERELEASE_CELL),$*),report,fail),$(MATRIX_DIR)/$*/bin/python -m pytest -q -m "($(call tiers_of,$*)) and not bench and not exhaustive" $(MATRIX_IGNORE))
+	$(call table_row,$*,$(call tiers_of,$*),$(if $(filter $(PRERELEASE_CELL),$*),report,fail),$(MATRIX_DIR)/$*/bin/python -m pytest -q -m "($(call tiers_of,$*)) and not bench and not exhaustive" $(MATRIX_IGNORE) $(MATRIX_IGNORE_$*))
 
 matrix: $(addprefix matrix-,$(MATRIX_CELLS))
 
