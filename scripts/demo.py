@@ -130,18 +130,18 @@ def run_months(months: list[date], conf: dict[str, Any] | None = None) -> list[d
         started = time.monotonic()
         print(f"Running {DAG_ID} for {month:%Y-%m} ...", flush=True)
         run = dag.test(logical_date=when, run_conf=conf)
-        # Airflow's own query, not its tables (3.4 moved XComs to a per-attempt table).
+        # Airflow's own query, not its tables (3.4 moved XComs to a per-attempt table); a task that
+        # failed or did not run returned nothing (None).
         with create_session() as session:
-            verified, reconciled = (
-                XComModel.deserialize_value(
-                    session.scalars(
-                        XComModel.get_many(
-                            run_id=run.run_id, task_ids=task_id, dag_ids=DAG_ID, key="return_value"
-                        )
-                    ).one()
-                )
+            rows = (
+                session.scalars(
+                    XComModel.get_many(
+                        run_id=run.run_id, task_ids=task_id, dag_ids=DAG_ID, key="return_value"
+                    )
+                ).one_or_none()
                 for task_id in ("verify", "reconcile")
             )
+            verified, reconciled = (None if row is None else XComModel.deserialize_value(row) for row in rows)
         results.append(
             {
                 "month": f"{month:%Y-%m}",

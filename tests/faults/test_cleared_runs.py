@@ -15,10 +15,11 @@ from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from airflow_provider_voucherify.sensors.async_action import AsyncActionSensor
 from tests.airflow_helpers import point_connection
+from tests.airflow_helpers import task_states as states
 from tests.clearing import run_cleared, run_first
 from tests.faults.matrix import ALL_SOURCE_IDS, BATCH_SIZE, BATCHES, Case
 from tests.operators.test_import_orders import AIRFLOW_3_3
-from tests.operators.test_reruns import dag_id, states
+from tests.operators.test_reruns import dag_id
 
 LOGICAL_DATE = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
