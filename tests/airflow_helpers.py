@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -77,3 +78,19 @@ def rendered_fields(dag_run: Any, task_id: str) -> dict[str, Any]:
 def task_states(dag_run: Any) -> dict[str, str]:
     """Task id -> state of ``dag_run``'s task instances, read back from the metadata database."""
     return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
+
+
+class LogLines(logging.Handler):
+    """The messages of a logger of the test's own, in order (where Airflow sends a task's log
+    outside a task run, and how it renders it, differs between releases: 3.1 drops INFO there)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+        self.logger = logging.getLogger(f"tests.log_lines.{id(self)}")
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())

@@ -4,6 +4,7 @@ migrated once per environment, and the tiers every test is marked with."""
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import sqlite3
@@ -28,7 +29,7 @@ _DB_PATH = _AIRFLOW_HOME / "airflow.db"
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_DB_PATH}"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 # The leak guard greps every worker's home at the end of the session (see tests/leak_guard.py).
 os.environ["VOUCHERIFY_TEST_AIRFLOW_HOMES"] = str(ENV_DIR)
@@ -59,10 +60,35 @@ def migrated_template() -> Path:
     return template
 
 
+def reuse_the_in_process_execution_api() -> None:
+    """``dag.test()`` on Airflow 3.1 and 3.2 builds a new in-process Execution API for every task it
+    runs: a FastAPI app whose versioned routes (Cadwyn) take 3-4 CPU-seconds to generate, 65% of an
+    airflow-tier test's CPU on 3.10 x 3.1.0 (5-8 CPU-s per ``dag.test()`` there, 0.5-0.9 on 3.3).
+    Airflow 3.3 builds it once per process (apache/airflow#65235: ``functools.lru_cache`` on
+    ``in_process_api_server``, and a task run without a DAG drops the DAG bag a previous run left);
+    this gives the test process of the older releases the same fix. A no-op where it is there."""
+    from airflow.sdk.execution_time import supervisor
+
+    if hasattr(supervisor.in_process_api_server, "cache_info"):
+        return
+    supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(supervisor.in_process_api_server)
+    api_client = supervisor.InProcessTestSupervisor._api_client
+
+    def _api_client(dag=None):  # type: ignore[no-untyped-def]
+        if dag is None:
+            from airflow.api_fastapi.common.dagbag import dag_bag_from_app
+
+            supervisor.in_process_api_server().app.dependency_overrides.pop(dag_bag_from_app, None)
+        return api_client(dag)
+
+    supervisor.InProcessTestSupervisor._api_client = staticmethod(_api_client)
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated Airflow metadata database (for ``dag.test()``): this worker's own, a fresh copy of
     the environment's migrated template, written through SQLite so open connections see it."""
+    reuse_the_in_process_execution_api()
     source = sqlite3.connect(migrated_template())
     target = sqlite3.connect(_DB_PATH)
     try:

@@ -13,10 +13,10 @@ import pytest
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
 from airflow_provider_voucherify.rate_limits import MIN_DEFER_SECONDS, should_defer
+from tests.airflow_helpers import LogLines
 from tests.operators.conftest import order_dict
 from tests.operators.deferral import drive
 from tests.operators.test_import_orders import FakeTI, stored
-from tests.operators.test_plan_progress import LogLines
 from tests.operators.test_reconcile_rate_limits import FakeTI as ReconcileTI
 from tests.operators.test_reconcile_rate_limits import operator as reconcile_operator
 from tests.operators.test_reconcile_rate_limits import sandbox  # noqa: F401 - a fixture
