@@ -60,7 +60,31 @@ def migrated_template() -> Path:
     return template
 
 
-def reuse_the_in_process_execution_api() -> None:
+def backport_dag_test_fixes() -> None:
+    """Two fixes later Airflow releases made to ``dag.test()``, for the test process of the older ones.
+
+    Its in-process Execution API is built once (``_reuse_the_in_process_execution_api``), and a
+    rescheduled sensor's first reschedule date arrives as a datetime: on 3.1.0 the in-process client
+    handed the task the JSON string (``model_construct``), so a rescheduled try that poked ``False``
+    failed with ``TypeError`` in ``BaseSensorOperator.execute`` (fixed by 3.1.8, which validates it).
+    Outside ``dag.test()`` the message always went through validation, so users never met it.
+    """
+    _reuse_the_in_process_execution_api()
+    from airflow.sdk.api.client import TaskInstanceOperations
+
+    read = TaskInstanceOperations.get_reschedule_start_date
+    if getattr(read, "validated", False):
+        return
+
+    def get_reschedule_start_date(self, id, try_number=1):  # type: ignore[no-untyped-def]
+        answer = read(self, id, try_number)
+        return type(answer).model_validate(answer.model_dump())
+
+    get_reschedule_start_date.validated = True  # type: ignore[attr-defined]
+    TaskInstanceOperations.get_reschedule_start_date = get_reschedule_start_date
+
+
+def _reuse_the_in_process_execution_api() -> None:
     """``dag.test()`` on Airflow 3.1 and 3.2 builds a new in-process Execution API for every task it
     runs: a FastAPI app whose versioned routes (Cadwyn) take 3-4 CPU-seconds to generate, 65% of an
     airflow-tier test's CPU on 3.10 x 3.1.0 (5-8 CPU-s per ``dag.test()`` there, 0.5-0.9 on 3.3).
@@ -88,7 +112,7 @@ def reuse_the_in_process_execution_api() -> None:
 def airflow_db() -> Path:
     """A migrated Airflow metadata database (for ``dag.test()``): this worker's own, a fresh copy of
     the environment's migrated template, written through SQLite so open connections see it."""
-    reuse_the_in_process_execution_api()
+    backport_dag_test_fixes()
     source = sqlite3.connect(migrated_template())
     target = sqlite3.connect(_DB_PATH)
     try:

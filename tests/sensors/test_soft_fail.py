@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from airflow import __version__ as AIRFLOW_VERSION
-from packaging.version import Version
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
@@ -110,14 +108,9 @@ def test_soft_fail_skips_what_waiting_decided_and_never_an_error_waiting_cannot_
     mode: str,
     case: str,
     soft_fail: bool,
-    request: pytest.FixtureRequest,
 ) -> None:
-    if mode == "reschedule" and case == "timeout" and soft_fail and Version(AIRFLOW_VERSION) < Version("3.2"):
-        # Airflow 3.1's BaseSensorOperator.execute computes the reschedule timeout from
-        # ti.get_first_reschedule_date(), which returns a str under dag.test(): `utcnow() - str`
-        # raises TypeError after the first reschedule, so the task fails before soft_fail applies.
-        # Fixed in Airflow 3.2; strict, so the mark goes when 3.1 starts skipping.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="Airflow 3.1 reschedule timeout bug"))
+    # On Airflow 3.1.0 the reschedule cases run with the fix 3.1.8 made to dag.test()'s first
+    # reschedule date (tests/conftest.py, backport_dag_test_fixes).
     queue, kwargs = scenario(case, slow_emulator, forget_after_first_poll)
 
     seen = run_dag(queue, soft_fail=soft_fail, **MODES[mode], **kwargs)
