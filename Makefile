@@ -36,6 +36,10 @@ MATRIX_DIR := .venv-cells
 MATRIX_ENVS := $(foreach cell,$(MATRIX_CELLS),$(MATRIX_DIR)/$(cell)/.installed)
 MATRIX_OUT := .test-output/matrix
 UV := $(VENV)/bin/uv
+# `make test` builds each suite's environment as the suite starts, beside suites already running:
+# one install at a time (uv's cache is safe to share, but each install builds this project's
+# editable wheel from the same source tree).
+INSTALL := flock $(VENV)/.install.lock $(UV)
 
 # Python caches each module's bytecode the first time it imports it. This machine and CI set
 # PYTHONDONTWRITEBYTECODE, under which every process of the suites (xdist workers, emulators, the
@@ -58,50 +62,52 @@ $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 # The distributed test's own venv: test-latest plus the Celery and Amazon providers and moto,
 # whose botocore needs an older python-dateutil than test-latest pins (see requirements/distributed.txt).
 $(DIST)/.installed: requirements/test-latest.txt requirements/distributed.txt pyproject.toml $(VENV)/.installed
-	test -x $(DIST)/bin/python || $(PYTHON) -m venv $(DIST)
-	$(VENV)/bin/uv pip install -q --python $(DIST)/bin/python -r requirements/test-latest.txt
-	$(VENV)/bin/uv pip install -q --python $(DIST)/bin/python -r requirements/distributed.txt
-	$(VENV)/bin/uv pip install -q --python $(DIST)/bin/python --no-deps -e .
+	test -x $(DIST)/bin/python || $(INSTALL) venv -q --python $(PYTHON) $(DIST)
+	$(INSTALL) pip install -q --python $(DIST)/bin/python -r requirements/test-latest.txt
+	$(INSTALL) pip install -q --python $(DIST)/bin/python -r requirements/distributed.txt
+	$(INSTALL) pip install -q --python $(DIST)/bin/python --no-deps -e .
 	touch $@
 
 # Extra pinned tool sets, installed into .venv on demand (requirements/<name>.txt).
 $(VENV)/.release: requirements/release.txt $(VENV)/.installed
-	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/release.txt
+	$(INSTALL) pip install -q --python $(PY) -r requirements/release.txt
 	touch $@
 
 $(VENV)/.browser: requirements/browser.txt $(VENV)/.installed
-	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/browser.txt
+	$(INSTALL) pip install -q --python $(PY) -r requirements/browser.txt
 	touch $@
 
 $(VENV)/.docs: requirements/docs.txt $(VENV)/.installed
-	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/docs.txt
+	$(INSTALL) pip install -q --python $(PY) -r requirements/docs.txt
 	touch $@
 
 # The OpenLineage tests need the real OpenLineage provider, which the main environment leaves out
 # (it would emit lineage from every test's DAG run).
 $(OPENLINEAGE)/.installed: requirements/test-latest.txt requirements/openlineage.txt pyproject.toml $(VENV)/.installed
-	test -x $(OPENLINEAGE)/bin/python || $(PYTHON) -m venv $(OPENLINEAGE)
-	$(VENV)/bin/uv pip install -q --python $(OPENLINEAGE)/bin/python -r requirements/test-latest.txt \
+	test -x $(OPENLINEAGE)/bin/python || $(INSTALL) venv -q --python $(PYTHON) $(OPENLINEAGE)
+	$(INSTALL) pip install -q --python $(OPENLINEAGE)/bin/python -r requirements/test-latest.txt \
 		-r requirements/openlineage.txt
-	$(VENV)/bin/uv pip install -q --python $(OPENLINEAGE)/bin/python --no-deps -e .
+	$(INSTALL) pip install -q --python $(OPENLINEAGE)/bin/python --no-deps -e .
 	touch $@
 
 demo: $(VENV)/.installed
 	$(PY) -m scripts.demo
 
-# Everything is installed first, one step at a time (apt and uv must not run twice at once). Then
-# the main cell's suite starts at once: it is the longest (its process tier waits minutes on real
-# Airflow clusters), and make's own job order did not start it first (it started 13 minutes in).
-# Beside it the other steps share TEST_JOBS slots, the longest first: most of their time is spent
-# waiting on servers (emulators, Airflow components), not on the 2 cores. Each step's output is
-# printed when it ends (the main cell's from .test-output/pytest.log). Every step runs even when one
-# fails (-k), so the matrix's table at the end is complete.
+# The main environment and the system packages are installed first (apt-get must not run twice at
+# once). Then the main cell's suite starts at once: it is the longest (its process tier waits
+# minutes on real Airflow clusters), and make's own job order did not start it first. Beside it the
+# other steps share TEST_JOBS slots, the longest first, each building its own environment as it
+# starts (one install at a time: INSTALL), so the installs overlap the running suites instead of
+# delaying them all. Most of the suites' time is spent waiting on servers (emulators, Airflow
+# components), not on the 2 cores. Each step's output is printed when it ends (the main cell's
+# from .test-output/pytest.log). Every step runs even when one fails (-k), so the matrix's table at
+# the end is complete.
 TEST_JOBS ?= 2
 SUITES := matrix-$(LOWEST_CELL) matrix-$(HIGHEST_CELL) distributed release-check matrix openlineage
-test: setup
-	rm -rf $(MATRIX_OUT) && mkdir -p $(MATRIX_OUT)
+test: system-packages $(VENV)/.installed
+	rm -rf $(MATRIX_OUT) && mkdir -p $(MATRIX_OUT) .test-output
 	$(MAKE) -s pytest > .test-output/pytest.log 2>&1 & main=$$!; \
-		$(MAKE) -j$(TEST_JOBS) -k --output-sync=target lint typecheck $(SUITES) docs-build; status=$$?; \
+		$(MAKE) -j$(TEST_JOBS) -k --output-sync=target $(SUITES) docs-build lint typecheck; status=$$?; \
 		wait $$main || status=1; cat .test-output/pytest.log; \
 		$(MAKE) -s matrix-table; exit $$status
 
@@ -115,8 +121,10 @@ check-tests: $(VENV)/.installed
 	$(PY) -m pytest $(CHECK_XDIST) -q -m "(pure or emulator) and not bench" --ignore=tests/openlineage
 
 # Workers per pytest run (pytest-xdist): each has its own Airflow home, SQLite database and
-# emulators (tests/conftest.py). `make XDIST= pytest` runs in one process.
-XDIST ?= -n 2
+# emulators (tests/conftest.py). `make XDIST= pytest` runs in one process. Three: the main cell's
+# suite is the longest step of `make test` and mostly waits (740 CPU-s in 992 s at -n 3 beside the
+# other steps; 1,103 s at -n 2).
+XDIST ?= -n 3
 # `make check`'s tiers spend most of their time waiting on their emulators (measured: 137 CPU-s
 # in 311 s of wall time at -n 2), so twice the workers of the cores keep both cores busy.
 CHECK_XDIST ?= -n 4
@@ -231,8 +239,8 @@ endef
 # A cell's environment: a fresh venv on its Python, the package (editable) with its test tools
 # installed against the cell's pins, from uv's cache once it is warm.
 $(MATRIX_DIR)/%/.installed: requirements/cells/%.txt pyproject.toml $(VENV)/.installed
-	$(UV) venv -q --clear --python $(call interpreter,$(call cell_python,$*)) $(MATRIX_DIR)/$*
-	$(UV) pip install -q --python $(MATRIX_DIR)/$*/bin/python -c $< -e ".[testing]" --group pyproject.toml:dev
+	$(INSTALL) venv -q --clear --python $(call interpreter,$(call cell_python,$*)) $(MATRIX_DIR)/$*
+	$(INSTALL) pip install -q --python $(MATRIX_DIR)/$*/bin/python -c $< -e ".[testing]" --group pyproject.toml:dev
 	touch $@
 
 # One cell's tests: in one process (the cells run side by side under `make -j`), the corners, whose

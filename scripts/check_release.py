@@ -1,7 +1,7 @@
 """Prove the release artefacts as a user would get them: ``python -m scripts.check_release CELL=PYTHON...``.
 
-1. Build the sdist and the wheel from a clean copy of the sources (``uv build``, build isolation:
-   the declared ``build-system.requires`` must be enough).
+1. Build the sdist and the wheel from a copy of the tracked sources (``git ls-files``; ``uv build``,
+   build isolation: the declared ``build-system.requires`` must be enough).
 2. ``twine check --strict`` both; the sdist holds the package and its metadata but no test tree;
    both carry the LICENSE and the SPDX license expression.
 3. For each cell given (``py3.10-af3.1.8=/path/to/python3.10``): a fresh virtual environment on that
@@ -89,8 +89,17 @@ def check(condition: bool, message: str) -> None:
 
 
 def build() -> tuple[Path, Path]:
+    """Build from a copy of the tracked files: no stray file of the checkout reaches the sdist, and the
+    build (setuptools writes ``build/`` and ``*.egg-info`` beside the sources) never meets the
+    editable installs that ``make test`` runs from the checkout at the same time."""
     shutil.rmtree(DIST, ignore_errors=True)
-    run(UV, "build", "--quiet", "--sdist", "--wheel", "--out-dir", str(DIST), "--no-build-logs", str(ROOT))
+    source = OUT / "source"
+    shutil.rmtree(source, ignore_errors=True)
+    for name in run("git", "ls-files", "-z").split("\0"):
+        if name and (ROOT / name).is_file():  # a tracked file deleted in the checkout is left out
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    run(UV, "build", "--quiet", "--sdist", "--wheel", "--out-dir", str(DIST), "--no-build-logs", str(source))
     (sdist,) = DIST.glob("*.tar.gz")
     (wheel,) = DIST.glob("*.whl")
     run(sys.executable, "-m", "twine", "check", "--strict", str(sdist), str(wheel))

@@ -202,6 +202,7 @@ def test_altered_orders_fail_the_task_with_their_source_ids(server: EmulatorServ
         assert field == (expected or "metadata.original_created_at")
 
 
+@pytest.mark.exhaustive  # 100 trials: the sampling's statistics, which no version changes
 def test_five_percent_altered_is_caught_by_a_sample_of_100_in_99_of_100_runs(
     server: EmulatorServer, tmp_path: Path
 ) -> None:
