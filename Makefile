@@ -57,6 +57,9 @@ $(VENV)/.installed: requirements/test-latest.txt pyproject.toml
 	$(PY) -m pip install -q uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements/test-latest.txt
 	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	@# Bytecode for what every suite imports, written once here rather than by each of the xdist
+	@# workers that would otherwise start at once and each compile it (see PYTHONDONTWRITEBYTECODE).
+	$(PY) -c "import airflow.sdk, airflow.models, fastapi, uvicorn, hypothesis, airflow_provider_voucherify.hooks.voucherify"
 	touch $@
 
 # The distributed test's own venv: test-latest plus the Celery and Amazon providers and moto,
@@ -112,22 +115,26 @@ test: system-packages $(VENV)/.installed
 		$(MAKE) -s matrix-table; exit $$status
 
 # The quick loop while working: ruff, mypy and the `pure` and `emulator` tiers of the main
-# environment (no Airflow task run, no process of its own: tests/tiers.py), all at once.
-# `make test` remains the whole truth.
+# environment (no Airflow task run, no process of its own: tests/tiers.py), all at once. As in the
+# version matrix, the `exhaustive` tests (thousands of generated examples or trials: 35 of its
+# CPU-seconds) are left to `make test`, which remains the whole truth.
 check: $(VENV)/.installed
 	$(MAKE) -j3 --output-sync=target lint typecheck check-tests
 
 check-tests: $(VENV)/.installed
-	$(PY) -m pytest $(CHECK_XDIST) -q -m "(pure or emulator) and not bench" --ignore=tests/openlineage
+	$(PY) -m pytest $(CHECK_XDIST) -q -m "(pure or emulator) and not bench and not exhaustive" \
+		--ignore=tests/openlineage
 
 # Workers per pytest run (pytest-xdist): each has its own Airflow home, SQLite database and
 # emulators (tests/conftest.py). `make XDIST= pytest` runs in one process. Three: the main cell's
 # suite is the longest step of `make test` and mostly waits (740 CPU-s in 992 s at -n 3 beside the
-# other steps; 1,103 s at -n 2).
-XDIST ?= -n 3
+# other steps; 1,103 s at -n 2). `worksteal`: a worker that runs out of tests takes half of the
+# busiest one's queue; xdist's default hands every test out once and never moves it, and `make
+# check` ran 80 s of its 190 on one worker while the other three had finished (110 s with it).
+XDIST ?= -n 3 --dist worksteal
 # `make check`'s tiers spend most of their time waiting on their emulators (measured: 137 CPU-s
 # in 311 s of wall time at -n 2), so twice the workers of the cores keep both cores busy.
-CHECK_XDIST ?= -n 4
+CHECK_XDIST ?= -n 4 --dist worksteal
 
 setup: $(VENV)/.installed $(VENV)/.release $(VENV)/.browser $(VENV)/.docs $(MATRIX_ENVS) \
 		$(OPENLINEAGE)/.installed $(DIST)/.installed system-packages
@@ -169,8 +176,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
+# mypy's cache lives with uv's, outside the checkout, so a new clone starts warm (a cold run is 25
+# of `make check`'s CPU-seconds). It stays valid across clones: mypy re-checks a module whose file
+# changed (by its hash when the modification time differs), and writes each entry atomically.
+MYPY_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/airflow-provider-voucherify/mypy
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy airflow_provider_voucherify
+	$(VENV)/bin/mypy --cache-dir $(MYPY_CACHE_DIR) airflow_provider_voucherify
 
 # The main cell (Python 3.11, requirements/test-latest.txt): every tier.
 pytest: $(VENV)/.installed $(VENV)/.browser postgresql browser
