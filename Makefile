@@ -127,10 +127,11 @@ check-tests: $(VENV)/.installed
 
 # Workers per pytest run (pytest-xdist): each has its own Airflow home, SQLite database and
 # emulators (tests/conftest.py). `make XDIST= pytest` runs in one process. Three: the main cell's
-# suite is the longest step of `make test` and mostly waits (740 CPU-s in 992 s at -n 3 beside the
-# other steps; 1,103 s at -n 2). `worksteal`: a worker that runs out of tests takes half of the
-# busiest one's queue; xdist's default hands every test out once and never moves it, and `make
-# check` ran 80 s of its 190 on one worker while the other three had finished (110 s with it).
+# suite is the longest step of `make test` and mostly waits (759 CPU-s in 806 s at -n 3 beside the
+# other steps, with worksteal; 992 s without, 1,103 s at -n 2). `worksteal`: a worker that runs
+# out of tests takes half of the busiest one's queue; xdist's default hands every test out once and
+# never moves it, and `make check` ran 80 s of its 190 on one worker while the other three had
+# finished (110 s with it).
 XDIST ?= -n 3 --dist worksteal
 # `make check`'s tiers spend most of their time waiting on their emulators (measured: 137 CPU-s
 # in 311 s of wall time at -n 2), so twice the workers of the cores keep both cores busy.
