@@ -20,12 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
 from airflow_provider_voucherify.exceptions import InvalidOrderError
 from airflow_provider_voucherify.models import parse_order
+from airflow_provider_voucherify.paths import unaddressable_reason
 
 FUZZ = settings(
     max_examples=300,
@@ -231,17 +232,38 @@ shared_orders = st.fixed_dictionaries(
 )
 
 
+def _unaddressable(record: dict[str, Any]) -> str | None:
+    """The first order or customer ``source_id`` no URL path can read back (``"."``, ``".."``)."""
+    for value in (record.get("source_id"), record.get("customer", {}).get("source_id")):
+        if isinstance(value, str) and unaddressable_reason(value) is not None:
+            return value
+    return None
+
+
 def test_the_client_accepts_an_order_iff_the_emulator_does(client: httpx.Client) -> None:
+    """One deliberate difference: the client refuses an order or customer ``source_id`` of ``"."``
+    or ``".."``, which the import accepts but ``GET /v1/orders/{source_id}`` can never read back
+    (the path means the collection or its parent), so verification could never find it."""
     agreement: Counter[str] = Counter()
 
     @FUZZ
     @given(record=shared_orders)
+    @example(record={"source_id": "."})
+    @example(record={"source_id": "o", "customer": {"source_id": ".."}})
     def check(record: dict[str, Any]) -> None:
+        refusal = ""
         try:
             parse_order(json.dumps(record))
             client_accepts = True
-        except InvalidOrderError:
+        except InvalidOrderError as error:
             client_accepts = False
+            refusal = str(error)
+        unreadable = _unaddressable(record)
+        if unreadable is not None:
+            assert not client_accepts, record
+            assert "read it back" in refusal, refusal
+            agreement["unaddressable refused"] += 1
+            return
         response = client.post("/v1/orders/import", content=json.dumps([record]).encode())
         assert response.status_code in (200, 400), response.text
         assert client_accepts == (response.status_code == 200), (record, response.text)

@@ -194,6 +194,7 @@ class Emulator:
         self.store.close()
 
     def reset(self) -> None:
+        self.clock.back_to_real_time()
         self.store.reset()
         self.counter.clear()
         self.faults.configure(FaultConfig())

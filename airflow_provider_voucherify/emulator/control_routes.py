@@ -51,12 +51,33 @@ def control_routes(app: FastAPI, emulator: Emulator, _json: JsonAnswer) -> None:
             )
         return _json(faults_body())
 
+    def clock_body() -> dict[str, Any]:
+        clock = emulator.clock
+        real_now = clock.real()
+        return {
+            "now": clock.emulated_at(real_now),
+            "real_now": real_now,
+            "time_scale": clock.scale,
+            "skipped": clock.skipped,
+        }
+
     @app.get("/_emulator/clock")
     async def clock() -> Response:
-        """The emulated clock: ``now`` (emulated epoch seconds), ``real_now`` and ``time_scale``."""
-        real_now = emulator.clock.real()
-        now = emulator.clock.origin + (real_now - emulator.clock.origin) * emulator.clock.scale
-        return _json({"now": now, "real_now": real_now, "time_scale": emulator.clock.scale})
+        """The emulated clock: ``now`` (emulated epoch seconds), ``real_now``, ``time_scale`` and
+        ``skipped`` (the emulated seconds it was moved forward by)."""
+        return _json(clock_body())
+
+    @app.post("/_emulator/clock")
+    async def advance_clock(request: Request) -> Response:
+        """Move the emulated clock forward: ``{"advance": seconds, "to_top_of": 3600}`` (either or
+        both; emulated seconds). Answers as ``GET``; ``422`` for a negative or malformed move."""
+        try:
+            move = json.loads(await request.body() or b"{}")
+            emulator.clock.advance(float(move.get("advance", 0.0)), move.get("to_top_of"))
+        except (ValueError, TypeError, AttributeError) as exc:
+            return _json({"error": "invalid clock move", "details": str(exc)}, 422)
+        emulator.wake_workers()  # imports and exports paced on the clock look again
+        return _json(clock_body())
 
     @app.get("/_emulator/stats")
     async def stats() -> Response:

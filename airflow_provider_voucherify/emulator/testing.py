@@ -179,6 +179,19 @@ class EmulatorServer:
         body = self._checked(self._control.get("/_emulator/clock")).json()
         return float(body["now"]), float(body["real_now"])
 
+    def advance_clock(self, seconds: float = 0.0, *, to_top_of: float | None = None) -> float:
+        """Move the emulated clock forward by ``seconds`` emulated seconds, then with ``to_top_of``
+        on to the start of the next window of that length (``to_top_of=3600``: the next hour), so a
+        test starts a rate-limit window at a known moment without waiting for it.
+
+        :returns: the emulated epoch seconds after the move
+        :raises EmulatorError: for a negative move
+        """
+        move: dict[str, float] = {"advance": seconds}
+        if to_top_of is not None:
+            move["to_top_of"] = to_top_of
+        return float(self._checked(self._control.post("/_emulator/clock", json=move)).json()["now"])
+
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Replace the fault config (see ``FaultConfig``); unnamed faults are cleared."""
         return dict(self._checked(self._control.post("/_emulator/faults", json=faults)).json())

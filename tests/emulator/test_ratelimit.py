@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from airflow_provider_voucherify.emulator.clock import EmulatedClock
 from airflow_provider_voucherify.emulator.plans import MINUTE, Limits
@@ -16,6 +18,7 @@ from tests.emulator.helpers import order
 
 def test_api_calls_limit_and_headers(emulator: EmulatorServer) -> None:
     emulator.set_faults(rate_limit_per_minute=3)
+    emulator.advance_clock(to_top_of=60)  # four calls in one calendar minute, however slow
     with emulator.client() as client:
         answers = [client.get("/v1/async-actions") for _ in range(4)]
     assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
@@ -25,7 +28,9 @@ def test_api_calls_limit_and_headers(emulator: EmulatorServer) -> None:
     retry_after = int(limited.headers["retry-after"])
     assert 1 <= retry_after <= 60
     retry_at = int(limited.headers["x-rate-limit-retry"])
-    assert retry_at % 60 == 0  # a calendar minute: the window reopens at the top of the next minute
+    emulated, real = emulator.clock()
+    # A calendar minute: the window reopens at the top of the next (emulated) minute, given in real time.
+    assert retry_at == pytest.approx(real + math.ceil(emulated / 60) * 60 - emulated, abs=1)
     assert abs(retry_at - (time.time() + retry_after)) <= 2
     assert limited.headers["x-rate-limit-type"] == "api_calls"
     body = limited.json()
@@ -36,6 +41,7 @@ def test_api_calls_limit_and_headers(emulator: EmulatorServer) -> None:
 
 def test_bulk_calls_limit_imports_only(emulator: EmulatorServer) -> None:
     emulator.set_faults(bulk_calls_per_hour=1)
+    emulator.advance_clock(to_top_of=3600)
     with emulator.client() as client:
         assert client.post("/v1/orders/import", json=[order("bulk-1")]).status_code == 200
         limited = client.post("/v1/orders/import", json=[order("bulk-2")])
@@ -43,7 +49,9 @@ def test_bulk_calls_limit_imports_only(emulator: EmulatorServer) -> None:
     assert limited.status_code == 429
     assert limited.headers["x-rate-limit-type"] == "bulk_api_calls"
     assert 1 <= int(limited.headers["retry-after"]) <= 3600
-    assert int(limited.headers["x-rate-limit-retry"]) % 3600 == 0  # the top of the next hour
+    emulated, real = emulator.clock()  # the top of the next hour, given in real time:
+    reopens = real + math.ceil(emulated / 3600) * 3600 - emulated
+    assert int(limited.headers["x-rate-limit-retry"]) == pytest.approx(reopens, abs=1)
     assert emulator.stats()["imports_accepted"] == 1
 
 
@@ -88,11 +96,35 @@ def test_without_an_ordinary_limit_calls_are_counted_per_minute_and_never_refuse
     )
 
 
+def test_a_moved_clock_reopens_windows_and_answers_in_real_time(emulator: EmulatorServer) -> None:
+    emulator.set_faults(bulk_calls_per_hour=1)
+    start = emulator.advance_clock(to_top_of=3600)
+    assert start % 3600 < 5  # the start of an emulated hour (less the few seconds since)
+    with emulator.client() as client:
+        assert client.post("/v1/orders/import", json=[order("moved-1")]).status_code == 200
+        limited = client.post("/v1/orders/import", json=[order("moved-2")])
+        assert limited.status_code == 429
+        # The window reopens at the next emulated hour, given in real time: the skip is not real.
+        emulated, real = emulator.clock()
+        reopens = int(limited.headers["x-rate-limit-retry"])
+        assert reopens == pytest.approx(real + math.ceil(emulated / 3600) * 3600 - emulated, abs=1)
+        assert emulator.advance_clock(3599) >= start + 3599
+        emulator.advance_clock(to_top_of=3600)
+        assert client.post("/v1/orders/import", json=[order("moved-2")]).status_code == 200
+    with httpx.Client(base_url=emulator.url) as raw:
+        assert raw.post("/_emulator/clock", json={"advance": -1}).status_code == 422
+        assert raw.post("/_emulator/clock", json={"to_top_of": 0}).status_code == 422
+        assert raw.get("/_emulator/clock").json()["skipped"] > 3599
+    emulator.reset()  # forgets every count, and the moves with them
+    assert emulator.clock()[0] == pytest.approx(time.time(), abs=1)
+
+
 def test_limit_flags_apply_and_survive_reset(tmp_path: Path) -> None:
     with EmulatorServer(
         tmp_path, rate_limit_per_minute=2, bulk_calls_per_hour=5, orders_per_second=0
     ) as server:
         for _ in range(2):
+            server.advance_clock(to_top_of=60)  # three calls in one calendar minute, however slow
             with server.client() as client:
                 assert [client.get("/v1/orders").status_code for _ in range(3)] == [200, 200, 429]
             server.reset()

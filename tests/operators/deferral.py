@@ -7,6 +7,7 @@ then resumed by calling the method it named, with the kwargs it deferred with, a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,12 +28,19 @@ class Drive:
 
 
 def drive(
-    operator: Any, context: dict[str, Any], *, max_deferrals: int = 1000, drop_kwargs: bool = False
+    operator: Any,
+    context: dict[str, Any],
+    *,
+    max_deferrals: int = 1000,
+    drop_kwargs: bool = False,
+    wait: Callable[[float], object] = time.sleep,
 ) -> Drive:
     """Run ``operator.execute(context)`` to the end, waiting out every time-trigger deferral.
 
     :param drop_kwargs: resume as ``dag.test()`` and ``airflow dags test`` do: with the trigger's
         event, without the kwargs the task deferred with
+    :param wait: waits the real seconds until a trigger's moment; a test on a time-scaled emulator
+        may move the emulator's clock there instead (``lambda s: server.advance_clock(s * scale)``)
     """
     outcome = Drive()
     step: Any = lambda: operator.execute(context)  # noqa: E731
@@ -45,7 +53,7 @@ def drive(
             outcome.deferrals.append(deferred)
             moment = deferred.trigger.moment.timestamp()
             paused = time.monotonic()
-            time.sleep(max(moment - time.time(), 0.0))  # the trigger's own wait
+            wait(max(moment - time.time(), 0.0))  # the trigger's own wait
             outcome.deferred_seconds += time.monotonic() - paused
             method = getattr(operator, deferred.method_name)
             kwargs = {} if drop_kwargs else deferred.kwargs or {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -69,13 +69,17 @@ def sandbox(
         with OrderSource(str(path)) as source:
             ids = [VoucherifyHook().import_orders([json.loads(line) for _, line in source])]
         wait_for_actions(server, ids)
-        emulated, real = server.clock()
-        top = math.ceil(emulated / 3600) * 3600  # the next emulated hour
-        time.sleep(max((top - emulated) / SCALE - (time.time() - real), 0.0) + 0.05)  # a known moment
-        server.reopens = real + (top + 3600 - emulated) / SCALE  # type: ignore[attr-defined]
+        server.advance_clock(to_top_of=3600)  # a known moment: the start of an emulated hour
         server.set_faults(plan="sandbox")  # forgets every count: 100 calls left in this hour
+        emulated, real = server.clock()
+        server.reopens = real + (math.ceil(emulated / 3600) * 3600 - emulated) / SCALE  # type: ignore[attr-defined]
         server.before = server.stats()["requests"]  # type: ignore[attr-defined]
         yield server, path, ids
+
+
+def skip(server: EmulatorServer) -> Callable[[float], float]:
+    """A deferral's wait on the emulator's clock: moved forward by the emulated time it lasts."""
+    return lambda seconds: server.advance_clock(seconds * SCALE)
 
 
 def drawn_ids(path: Path) -> set[str]:
@@ -108,7 +112,7 @@ def test_deferrable_defers_until_the_window_reopens_and_compares_the_rest(
 ) -> None:
     server, path, ids = sandbox
 
-    run = drive(operator(path, ids, deferrable=True), {"ti": FakeTI()})
+    run = drive(operator(path, ids, deferrable=True), {"ti": FakeTI()}, wait=skip(server))
 
     assert len(run.deferrals) == 1
     deferral = run.deferrals[0]
@@ -138,7 +142,7 @@ def test_a_deferral_resumed_without_its_kwargs_continues_from_the_state_it_store
     server, path, ids = sandbox
     ti = FakeTI()
 
-    run = drive(operator(path, ids, deferrable=True), {"ti": ti}, drop_kwargs=True)
+    run = drive(operator(path, ids, deferrable=True), {"ti": ti}, drop_kwargs=True, wait=skip(server))
 
     assert len(run.deferrals) == 1
     assert ti.xcom["deferral_state"] == run.deferrals[0].kwargs
@@ -188,7 +192,7 @@ def test_a_seedless_deferral_carries_the_seed_it_picked(
         task_id="reconcile", orders=str(path), async_action_ids=ids, sample_size=SAMPLE, deferrable=True
     )
 
-    run = drive(reconcile, {"ti": FakeTI()})
+    run = drive(reconcile, {"ti": FakeTI()}, wait=skip(server))
 
     picked = run.deferrals[0].kwargs["state"]["seed"]
     assert run.result["seed"] == picked
