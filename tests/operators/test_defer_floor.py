@@ -6,20 +6,25 @@ failed with nothing in its log; both operators defer only for waits of ``MIN_DEF
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer
+from airflow_provider_voucherify.operators import _reconcile_sample
 from airflow_provider_voucherify.operators.import_orders import ImportOrdersOperator
-from airflow_provider_voucherify.rate_limits import MIN_DEFER_SECONDS, should_defer
+from airflow_provider_voucherify.rate_limits import MIN_DEFER_SECONDS, should_defer, sleep_until
 from tests.airflow_helpers import LogLines
 from tests.operators.conftest import order_dict
 from tests.operators.deferral import drive
 from tests.operators.test_import_orders import FakeTI, stored
+from tests.operators.test_reconcile_rate_limits import (
+    SCALE,
+    sandbox,  # noqa: F401 - a fixture
+)
 from tests.operators.test_reconcile_rate_limits import FakeTI as ReconcileTI
 from tests.operators.test_reconcile_rate_limits import operator as reconcile_operator
-from tests.operators.test_reconcile_rate_limits import sandbox  # noqa: F401 - a fixture
 
 
 def test_the_floor_is_tens_of_seconds() -> None:
@@ -49,10 +54,26 @@ def test_the_import_waits_for_a_window_seconds_away_in_the_worker(
 def test_the_reconciliation_waits_for_a_window_seconds_away_in_the_worker(
     sandbox: tuple[EmulatorServer, Path, list[str]],  # noqa: F811 - the fixture imported above
     capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _, path, ids = sandbox  # the window reopens within 10 real seconds
+    server, path, ids = sandbox  # the window reopens within 10 real seconds
+    waits: list[tuple[float, float]] = []  # (the moment waited for, when the worker began the wait)
+
+    def on_the_emulator_clock(seconds: float) -> None:
+        server.advance_clock(seconds * SCALE)
+
+    def wait_in_the_worker(moment: float) -> None:
+        # The worker's wait, its sleep seam on the emulator's clock: moved forward to the moment
+        # instead of slept to it.
+        waits.append((moment, time.time()))
+        sleep_until(moment, sleep=on_the_emulator_clock)
+
+    monkeypatch.setattr(_reconcile_sample, "sleep_until", wait_in_the_worker)
     run = drive(reconcile_operator(path, ids, deferrable=True), {"ti": ReconcileTI()})
     assert run.deferrals == []
+    # One wait in the worker, seconds away, until the window reopens.
+    assert [moment for moment, _ in waits] == [pytest.approx(server.reopens, abs=0.25)]  # type: ignore[attr-defined]
+    assert all(moment - began < MIN_DEFER_SECONDS for moment, began in waits)
     assert run.result["matched"] == run.result["sampled"] == 100
     text = "".join(capfd.readouterr())
     assert "reads remain; waiting in the worker (a wait under" in text

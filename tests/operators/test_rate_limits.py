@@ -1,8 +1,14 @@
-"""ImportOrdersOperator on a rate-limited plan: defer or wait for the window, continue, send nothing twice."""
+"""ImportOrdersOperator on a rate-limited plan: defer or wait for the window, continue, send nothing twice.
+
+The deferral tests wait out each deferral on the emulator's clock (``drive(..., wait=skip(server))``):
+moved forward to the trigger's moment, not slept to it. A deferral's moment that came before the window
+reopened would meet a second 429, which the request counts would show.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +28,19 @@ pytestmark = pytest.mark.usefixtures("no_defer_floor")  # deferrals driven in-pr
 
 ORDERS = 50
 BATCH = 5  # 10 batches
+# The length of a bulk window (real seconds, from its first import): long enough for its three
+# imports on a loaded machine, and never waited for in real time (see skip).
+WINDOW = 30
 
 
 @pytest.fixture
 def orders_path(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "orders.jsonl.gz", (order_dict(n) for n in range(ORDERS)), gz=True)
+
+
+def skip(server: EmulatorServer) -> Callable[[float], float]:
+    """A deferral's wait on the emulator's clock (not time-scaled): moved forward by as long."""
+    return lambda seconds: server.advance_clock(seconds)
 
 
 def _operator(orders: Any, **kwargs: Any) -> ImportOrdersOperator:
@@ -40,9 +54,9 @@ def _operator(orders: Any, **kwargs: Any) -> ImportOrdersOperator:
 def test_bulk_limit_defers_until_the_window_reopens_and_continues(
     server: EmulatorServer, orders_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    server.set_faults(bulk_calls_per_hour=3, retry_after_seconds=2)  # 3 imports per 2-s window
+    server.set_faults(bulk_calls_per_hour=3, retry_after_seconds=WINDOW)  # 3 imports per window
     ti = FakeTI()
-    run = drive(_operator(str(orders_path), deferrable=True), {"ti": ti})
+    run = drive(_operator(str(orders_path), deferrable=True), {"ti": ti}, wait=skip(server))
     ids = run.result
     assert len(ids) == len(set(ids)) == ORDERS // BATCH
     assert len(run.deferrals) == 3  # batches 4, 7 and 10 were refused once each
@@ -73,10 +87,10 @@ def test_a_deferral_resumed_without_its_kwargs_continues_at_the_refused_batch(
 ) -> None:
     # What dag.test() and `airflow dags test` do: the resumed method gets the trigger's event only.
     # No task state store here either: the deferral's own XCom is what the import resumes from.
-    server.set_faults(bulk_calls_per_hour=3, retry_after_seconds=2)
+    server.set_faults(bulk_calls_per_hour=3, retry_after_seconds=WINDOW)
     ti = FakeTI()
 
-    run = drive(_operator(str(orders_path), deferrable=True), {"ti": ti}, drop_kwargs=True)
+    run = drive(_operator(str(orders_path), deferrable=True), {"ti": ti}, drop_kwargs=True, wait=skip(server))
 
     assert len(run.deferrals) == 3
     assert ti.xcom["deferral_state"] == run.deferrals[-1].kwargs

@@ -3,18 +3,24 @@
 The planner's decisions are specified in ``tests/waiting/test_planner.py``; these tests prove that each
 runner carries them out: the hook's ``rate_limit`` reaches the budget, and a 429 the hook raises
 (``VoucherifyRateLimitError``) is slept through until its window reopens.
+
+The budget test waits in real time: the imports it waits on run at a real pace (the emulator's
+import speed is scaled, and moving its clock does not move them). The 429 test waits on imports
+already finished, so its runner's sleeps move the emulator's clock instead (:class:`EmulatorTime`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from airflow_provider_voucherify.emulator.testing import EmulatorServer, wait_for_actions
+from airflow_provider_voucherify.hooks import voucherify
 from airflow_provider_voucherify.hooks.voucherify import VoucherifyHook
 from airflow_provider_voucherify.waiting import await_until_finished, pacing, wait_until_finished
 from airflow_provider_voucherify.waiting.verdict import Outcome, Verdict
@@ -63,6 +69,39 @@ def wait(runner: str, ids: list[str], **kwargs: Any) -> Verdict:
         hook.close()
 
 
+class EmulatorTime:
+    """The wait's time on the emulator's clock: a sleep moves the emulator forward by the emulated
+    time it lasts, and this clock (the runner's and the hook's) by as much, so both sides see the
+    same time pass, in real seconds, without waiting for it.
+
+    The hook reads the wall clock itself (``time.time()``: when an answer came, when a 429's window
+    reopens) and sleeps between its retries (``time.sleep``): :meth:`patch` points both here, or the
+    runner would see a 429's moment in its past once the clock moved.
+    """
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self.server = server
+        self.skipped = 0.0  # real seconds slept
+
+    def time(self) -> float:
+        return time.time() + self.skipped
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)  # the rest of the time module, for the hook
+
+    def sleep(self, seconds: float) -> None:
+        self.server.advance_clock(seconds * SCALE)
+        self.skipped += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+    def patch(self, monkeypatch: pytest.MonkeyPatch, runner: str) -> dict[str, Any]:
+        """Point the hook's wall clock here; returns the runner's ``clock`` and ``sleep``."""
+        monkeypatch.setattr(voucherify, "time", self)
+        return {"clock": self.time, "sleep": self.sleep if runner == "sync" else self.asleep}
+
+
 def limited(server: EmulatorServer) -> int:
     return sum(int(counts.get("429", 0)) for counts in server.stats()["requests"].values())
 
@@ -96,7 +135,7 @@ def test_the_runner_sleeps_through_a_429_until_its_window_reopens(
     monkeypatch.setattr(pacing, "ASSUMED_WINDOW", 1.0)
 
     with caplog.at_level(logging.INFO, logger=LOG.name):
-        verdict = wait(runner, ids, api_budget_share=1.0)
+        verdict = wait(runner, ids, api_budget_share=1.0, **EmulatorTime(scaled).patch(monkeypatch, runner))
 
     assert verdict.status is Outcome.SUCCESS, verdict.message
     assert verdict.summary is not None
