@@ -2,10 +2,11 @@
 
 Rate-limit windows, import speed and per-import overhead run on it, so an hourly limit can be
 tested in seconds, and a test may move it forward (:meth:`EmulatedClock.advance`, the control
-``POST /_emulator/clock``) instead of waiting for a window in real time. What a client acts on
+``POST /_emulator/clock``) instead of waiting for a rate-limit window in real time (a move changes
+the windows only: imports and exports measure their progress in real time). What a client acts on
 (``Retry-After``, ``X-Rate-Limit-Retry``) is converted back to real time, so clients need not know
-the scale. Stored timestamps (``created_at``) stay
-real: a client's ``end_date`` cursor is computed from its own clock.
+the scale. Stored timestamps (``created_at``) stay real: a client's ``end_date`` cursor is computed
+from its own clock.
 """
 
 from __future__ import annotations

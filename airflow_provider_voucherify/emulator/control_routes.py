@@ -70,13 +70,14 @@ def control_routes(app: FastAPI, emulator: Emulator, _json: JsonAnswer) -> None:
     @app.post("/_emulator/clock")
     async def advance_clock(request: Request) -> Response:
         """Move the emulated clock forward: ``{"advance": seconds, "to_top_of": 3600}`` (either or
-        both; emulated seconds). Answers as ``GET``; ``422`` for a negative or malformed move."""
+        both; emulated seconds). The rate-limit windows move with it; imports and exports keep their
+        real pace (their speed is scaled, their progress measured in real time). Answers as ``GET``;
+        ``422`` for a negative or malformed move."""
         try:
             move = json.loads(await request.body() or b"{}")
             emulator.clock.advance(float(move.get("advance", 0.0)), move.get("to_top_of"))
         except (ValueError, TypeError, AttributeError) as exc:
             return _json({"error": "invalid clock move", "details": str(exc)}, 422)
-        emulator.wake_workers()  # imports and exports paced on the clock look again
         return _json(clock_body())
 
     @app.get("/_emulator/stats")
