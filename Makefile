@@ -131,7 +131,9 @@ test: system-packages $(VENV)/.installed
 check: $(VENV)/.installed
 	$(MAKE) -j3 --output-sync=target lint typecheck check-tests
 
-check-tests: $(VENV)/.installed
+# Both test runs install the docs tools first: tests/docs/test_docs_markup.py tests the docs build's
+# markup guard with them (it skips where they are missing, for a user's own environment).
+check-tests: $(VENV)/.installed $(VENV)/.docs
 	$(PY) -m pytest $(CHECK_XDIST) -q -m "(pure or emulator) and not bench and not exhaustive" \
 		--ignore=tests/openlineage
 
@@ -195,7 +197,7 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy --cache-dir $(MYPY_CACHE_DIR) airflow_provider_voucherify
 
 # The main cell (Python 3.13, requirements/test-latest.txt): every tier.
-pytest: $(VENV)/.installed $(VENV)/.browser postgresql browser
+pytest: $(VENV)/.installed $(VENV)/.browser $(VENV)/.docs postgresql browser
 	$(call table_row,$(MAIN_CELL),everything,fail,$(PY) -m pytest $(XDIST) -m "not bench and not distributed" --ignore=tests/openlineage)
 
 openlineage: $(OPENLINEAGE)/.installed
