@@ -254,8 +254,10 @@ def test_an_error_of_a_shared_read_reaches_every_waiter_and_they_recover(
     monkeypatch.setattr(pacing, "ASSUMED_WINDOW", 1.0)  # the fault's windows last a second
     ids = queue_imports(8)
     # Slow lists (a real API's round trip), so that the waiters' requests queue for the same reads;
-    # list calls fail (all, or all but one a second for the 429) until the fault is lifted.
-    slow = {"latency_seconds": 0.2, "paths": ["/v1/async-actions"]}
+    # list calls fail (all, or all but one a second for the 429) until the fault is lifted, and the
+    # imports stay queued until then (hold_imports): with the imports done first, the waiters could
+    # finish before their paced reads ever met a refusal (3 of 8 runs on a loaded machine).
+    slow = {"latency_seconds": 0.2, "paths": ["/v1/async-actions"], "hold_imports": True}
     if fault == "5xx":
         slow_emulator.set_faults(error_rate=1.0, error_statuses=[503], **slow)
     else:
