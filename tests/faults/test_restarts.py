@@ -53,6 +53,11 @@ def poll_until(condition: Any, what: str, deadline_s: float = 30.0) -> None:
         time.sleep(0.02)  # poll interval
 
 
+def met_outage(log: LogLines) -> bool:
+    """Whether the hook logged a call that found no server (its retry warning)."""
+    return any("failed (ConnectError)" in line for line in log.messages)
+
+
 def polls(server: EmulatorServer) -> int:
     """``GET /v1/async-actions...`` requests answered so far (since the last start or reset)."""
     routes = server.stats()["requests"]
@@ -94,6 +99,10 @@ def test_a_sensor_carries_on_through_an_emulator_crash_mid_queue(
     stored_before = server.stats()["orders_stored"]
     assert stored_before < ORDERS, "the queue should still be running when the emulator dies"
     server.kill()  # SIGKILL: a crash, not a shutdown
+    # Down until the sensor has met the outage: its polls are planned from the imports' progress,
+    # not made every poke_interval, so a quick restart could fall between two of them (one full run
+    # in about ten: the sensor finished without ever seeing the emulator down).
+    poll_until(lambda: met_outage(log), "the sensor to meet the outage")
     server.restart()
     waiting.join(120)
 
@@ -101,8 +110,7 @@ def test_a_sensor_carries_on_through_an_emulator_crash_mid_queue(
     assert "error" not in outcome, outcome.get("error")
     summary = outcome["summary"]
     assert (summary["done_count"], summary["failed_count"]) == (ORDERS, 0)
-    met_the_outage = any("failed (ConnectError)" in line for line in log.messages)
-    assert met_the_outage, "the sensor should have met the outage"
+    assert met_outage(log), "the sensor should have met the outage"
     case.outcome = "success (sensor)"
     case.note = f"killed at {stored_before} orders stored; queue resumed"
     case.record(server, ALL_SOURCE_IDS)
