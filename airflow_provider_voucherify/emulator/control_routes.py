@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_provider_voucherify.emulator.alterations import alter_stored_orders
 from airflow_provider_voucherify.emulator.export_routes import describe_downloads
@@ -20,6 +20,15 @@ from airflow_provider_voucherify.emulator.schema_routes import JsonAnswer
 
 if TYPE_CHECKING:
     from airflow_provider_voucherify.emulator.app import Emulator
+
+
+class ClockMove(BaseModel):
+    """What ``POST /_emulator/clock`` accepts: emulated seconds forward, then to the next window's top."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    advance: float = Field(0.0, ge=0.0)
+    to_top_of: float | None = Field(None, gt=0.0)
 
 
 def control_routes(app: FastAPI, emulator: Emulator, _json: JsonAnswer) -> None:
@@ -74,10 +83,10 @@ def control_routes(app: FastAPI, emulator: Emulator, _json: JsonAnswer) -> None:
         real pace (their speed is scaled, their progress measured in real time). Answers as ``GET``;
         ``422`` for a negative or malformed move."""
         try:
-            move = json.loads(await request.body() or b"{}")
-            emulator.clock.advance(float(move.get("advance", 0.0)), move.get("to_top_of"))
-        except (ValueError, TypeError, AttributeError) as exc:
-            return _json({"error": "invalid clock move", "details": str(exc)}, 422)
+            move = ClockMove.model_validate_json(await request.body() or b"{}")
+        except ValidationError as exc:
+            return _json({"error": "invalid clock move", "details": json.loads(exc.json())}, 422)
+        emulator.clock.advance(move.advance, move.to_top_of)
         return _json(clock_body())
 
     @app.get("/_emulator/stats")

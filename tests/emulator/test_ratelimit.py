@@ -114,6 +114,8 @@ def test_a_moved_clock_reopens_windows_and_answers_in_real_time(emulator: Emulat
     with httpx.Client(base_url=emulator.url) as raw:
         assert raw.post("/_emulator/clock", json={"advance": -1}).status_code == 422
         assert raw.post("/_emulator/clock", json={"to_top_of": 0}).status_code == 422
+        assert raw.post("/_emulator/clock", content=b'{"advance": NaN}').status_code == 422
+        assert raw.post("/_emulator/clock", json={"forward": 60}).status_code == 422
         assert raw.get("/_emulator/clock").json()["skipped"] > 3599
     emulator.reset()  # forgets every count, and the moves with them
     assert emulator.clock()[0] == pytest.approx(time.time(), abs=1)
