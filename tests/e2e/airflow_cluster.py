@@ -135,11 +135,14 @@ class AirflowCluster:
                     f"airflow {component} exited with {process.returncode}:\n{self.log_tail(component)}"
                 )
 
-    def stop(self, timeout: float = 30) -> None:
+    def stop(self, grace: float = 5) -> None:
+        """End every component: SIGTERM, then SIGKILL to the process group of any still running after
+        ``grace`` seconds. Only a test's teardown stops a cluster, so nothing waits on a graceful end:
+        a task the scheduler queued just before would keep it 17 s retrying the stopped api-server."""
         for process in self.processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + grace
         for process in self.processes.values():
             try:
                 process.wait(max(deadline - time.monotonic(), 0.1))

@@ -1,16 +1,18 @@
 """The backfill DAG on a real Airflow meeting a bulk-call limit: the import task defers.
 
 The emulator runs a Sandbox project (one bulk call per calendar hour) at 30 emulated seconds per
-real second, so an hour lasts 120 s: a refusal early in a window waits longer than
-``MIN_DEFER_SECONDS`` (60 s), so the task defers (a shorter wait happens in the worker, since a
-deferral of seconds races Airflow's resumption, apache/airflow#72716). Until the test has seen an
-import deferred, it spends each window's only bulk call with a bulk customer update as the window
-opens, so the first import is refused with a 429 whenever Airflow gets to it (on a busy machine that
-can be windows after the start), and ``ImportOrdersOperator`` (``deferrable=True`` in the example
-DAG) defers with a ``DateTimeTrigger`` until the window reopens. Then the imports have the plan to
-themselves and the other month's import may meet the limit too. The test sees the task ``deferred``
-with its trigger claimed by the running triggerer, and both runs finish with every valid order
-stored once and at most one refusal per import per window.
+real second, so an hour lasts 120 s: a refusal with more than ``MIN_DEFER_SECONDS`` (60 s) of its
+window left defers the task (a shorter wait happens in the worker, since a deferral of seconds races
+Airflow's resumption, apache/airflow#72716). Until the test has seen an import deferred, each time
+an import task starts running it moves the emulator's clock to where the window has
+``WINDOW_LEFT`` real seconds left and spends the window's only bulk call with a bulk customer
+update, so the import's first call is refused with a 429 whenever Airflow gets to it (on a busy
+machine that can be minutes after the start) and ``ImportOrdersOperator`` (``deferrable=True`` in
+the example DAG) defers with a ``DateTimeTrigger`` until the window reopens. Once an import has
+succeeded, the clock moves to the next window, so the other month's import does not wait for the
+window its predecessor used (it may still meet the limit if it was quicker than the move). The
+test sees the task ``deferred`` with its trigger claimed by the running triggerer, and both runs
+finish with every valid order stored once and at most one refusal per import per window.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ from tests.e2e.test_backfill_on_real_airflow import stored_source_ids, valid_sou
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 SCALE = 30
+HOUR = 3600.0
+# Real seconds of its window left when the test spends a window: more than MIN_DEFER_SECONDS (60 s)
+# by the seconds an import may take from running to its first bulk call on a busy machine.
+WINDOW_LEFT = 75.0
 TIME_TRIGGER = "airflow.providers.standard.triggers.temporal.DateTimeTrigger"
 
 
@@ -63,13 +69,30 @@ def test_import_defers_on_a_bulk_limit_and_finishes_after_the_window(
     claimed: set[tuple[str, str]] = set()
     started = sandbox.clock()[0]
     spent: set[int] = set()  # the windows whose bulk call the test spent
+    moved_on = False  # the clock moved past the window of the first successful import
+
+    def spend_the_window_of_a_starting_import() -> None:
+        running = cluster.query(
+            "SELECT run_id FROM task_instance WHERE dag_id = ? AND task_id = 'import_orders'"
+            " AND state = 'running'",
+            DAG_ID,
+        )
+        if claimed or not running or int(sandbox.clock()[0] // HOUR) in spent:
+            return
+        # WINDOW_LEFT real seconds before the end of a new window, then its one bulk call spent by
+        # another kind of bulk call.
+        sandbox.advance_clock(to_top_of=HOUR)
+        now = sandbox.advance_clock(HOUR - WINDOW_LEFT * SCALE)
+        spent.add(int(now // HOUR))
+        with sandbox.client() as client:
+            client.post("/v1/customers/bulk/async", json=[{"source_id": f"e2e-{len(spent)}"}])
 
     def both_runs_finished() -> list[tuple[Any, ...]] | None:
-        window = int(sandbox.clock()[0] // 3600)
-        if not claimed and window not in spent:  # another kind of bulk call takes the window's one
-            spent.add(window)
-            with sandbox.client() as client:
-                client.post("/v1/customers/bulk/async", json=[{"source_id": f"e2e-{window}"}])
+        nonlocal moved_on
+        spend_the_window_of_a_starting_import()
+        if claimed and not moved_on and sandbox.stats()["requests"]["POST /v1/orders/import"].get("200"):
+            sandbox.advance_clock(to_top_of=HOUR)  # the next import needs no window of its own
+            moved_on = True
         # The import deferred, and its trigger claimed by a running triggerer (triggerer_id set).
         for run_id, classpath, triggerer_id in cluster.query(
             "SELECT ti.run_id, t.classpath, t.triggerer_id FROM task_instance ti"
@@ -102,7 +125,7 @@ def test_import_defers_on_a_bulk_limit_and_finishes_after_the_window(
     imports = stats["requests"]["POST /v1/orders/import"]
     assert imports["200"] == 2
     # At most one refusal per import per window: each waits for the next window once refused.
-    windows = int(sandbox.clock()[0] // 3600) - int(started // 3600) + 1
+    windows = int(sandbox.clock()[0] // HOUR) - int(started // HOUR) + 1
     assert 1 <= imports.get("429", 0) <= 2 * windows, f"{imports} in {windows} windows"
     assert stats["duplicate_payloads"] == 0
     assert stored_source_ids(sandbox) == valid_source_ids(tmp_path / "warehouse.db")
