@@ -192,6 +192,19 @@ class EmulatorServer:
             move["to_top_of"] = to_top_of
         return float(self._checked(self._control.post("/_emulator/clock", json=move)).json()["now"])
 
+    def advance_clock_to_window_end(self, left: float, *, window: float = 3600.0) -> float:
+        """Move the emulated clock to ``left`` emulated seconds before the end of the next window of
+        ``window`` seconds, so a test's next call meets a window about to close (the wait a refusal
+        then announces is short and known, not whatever part of the window real time left).
+
+        :returns: the emulated epoch seconds after the move
+        :raises EmulatorError: for ``left`` outside ``[0, window]``
+        """
+        if not 0.0 <= left <= window:
+            raise EmulatorError(f"left must be within the window's {window} s, got {left}")
+        self.advance_clock(to_top_of=window)
+        return self.advance_clock(window - left)
+
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Replace the fault config (see ``FaultConfig``); unnamed faults are cleared."""
         return dict(self._checked(self._control.post("/_emulator/faults", json=faults)).json())

@@ -81,8 +81,7 @@ def test_import_defers_on_a_bulk_limit_and_finishes_after_the_window(
             return
         # WINDOW_LEFT real seconds before the end of a new window, then its one bulk call spent by
         # another kind of bulk call.
-        sandbox.advance_clock(to_top_of=HOUR)
-        now = sandbox.advance_clock(HOUR - WINDOW_LEFT * SCALE)
+        now = sandbox.advance_clock_to_window_end(WINDOW_LEFT * SCALE, window=HOUR)
         spent.add(int(now // HOUR))
         with sandbox.client() as client:
             client.post("/v1/customers/bulk/async", json=[{"source_id": f"e2e-{len(spent)}"}])

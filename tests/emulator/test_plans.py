@@ -167,8 +167,7 @@ def test_time_scaled_windows_reopen_when_the_headers_say(scaled: EmulatorServer)
     # (the real-time wait the headers announce, which is the point) lasts about two seconds, not
     # whatever part of the hour was left. Eleven calls fit in them; if not, the loop below meets
     # the refusal in the next window instead.
-    scaled.advance_clock(to_top_of=3600)
-    scaled.advance_clock(3600 - 2 * 600)
+    scaled.advance_clock_to_window_end(2 * 600)
     with scaled.client() as client:
         for n in range(21):  # 10 calls per window: a refusal even if a window ends meanwhile
             refused = client.post("/v1/orders/import", json=[order(f"w-{n}")])

@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_voucherify.emulator.clock import EmulatedClock
 from airflow_provider_voucherify.emulator.plans import MINUTE, Limits
 from airflow_provider_voucherify.emulator.ratelimit import UNLIMITED_CALLS, RateLimiter
-from airflow_provider_voucherify.emulator.testing import EmulatorServer
+from airflow_provider_voucherify.emulator.testing import EmulatorError, EmulatorServer
 from tests.emulator.helpers import order
 
 
@@ -111,6 +111,17 @@ def test_a_moved_clock_reopens_windows_and_answers_in_real_time(emulator: Emulat
         assert emulator.advance_clock(3599) >= start + 3599
         emulator.advance_clock(to_top_of=3600)
         assert client.post("/v1/orders/import", json=[order("moved-2")]).status_code == 200
+        # Two emulated minutes before the end of the next hour: its one call taken, the next refused
+        # with the window's last two minutes (and the few seconds since the move) to wait.
+        before = emulator.clock()[0]
+        moved = emulator.advance_clock_to_window_end(120)
+        assert moved % 3600 == pytest.approx(3600 - 120, abs=5)
+        assert moved // 3600 > before // 3600
+        assert client.post("/v1/orders/import", json=[order("moved-3")]).status_code == 200
+        refused = client.post("/v1/orders/import", json=[order("moved-4")])
+        assert 0 < float(refused.headers["retry-after"]) <= 120
+    with pytest.raises(EmulatorError, match="within the window"):
+        emulator.advance_clock_to_window_end(3601)
     with httpx.Client(base_url=emulator.url) as raw:
         assert raw.post("/_emulator/clock", json={"advance": -1}).status_code == 422
         assert raw.post("/_emulator/clock", json={"to_top_of": 0}).status_code == 422

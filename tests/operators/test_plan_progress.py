@@ -81,8 +81,7 @@ def test_progress_lines_follow_the_plan_under_a_time_scale(
 
     def post_near_a_window_end(hook: VoucherifyHook, body: bytes, **kwargs: Any) -> str:
         if not posted:
-            client_of.advance_clock(to_top_of=3600)
-            client_of.advance_clock(3600 - LEAD * SCALE[plan])
+            client_of.advance_clock_to_window_end(LEAD * SCALE[plan])
         posted.append(body)
         return post(hook, body, **kwargs)
 
